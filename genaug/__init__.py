@@ -1,0 +1,15 @@
+"""genaug: generative models fitted on your own small data set, as data augmentation.
+
+Example:
+    >>> import genaug, torch  # doctest: +SKIP
+    >>> data = genaug.load_source("digits")
+    >>> model = genaug.fit(data, "vae", out="runs/digits-vae")
+    >>> x = model.sample(16, labels=3, generator=torch.Generator().manual_seed(0))
+"""
+
+__version__ = "0.1.0"
+
+from genaug.data import ArraySet, DataSpec, from_arrays, load_source  # noqa: E402
+from genaug.models import Generator, create, families, load  # noqa: E402
+
+__all__ = ["ArraySet", "DataSpec", "Generator", "__version__", "create", "families", "from_arrays", "load", "load_source"]

@@ -1,0 +1,160 @@
+"""`ArraySet`: a labelled data set held in memory in model space, with its `DataSpec`.
+
+Every source ends in `from_arrays`, which validates at the edge: empty data, NaN/inf, ragged shapes,
+non-integer or out-of-range labels raise a `ValueError` that names the problem.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+import torch
+
+from genaug.data.spec import DataSpec, Layout, Modality
+
+__all__ = ["ArraySet", "from_arrays", "validate_labels"]
+
+
+@dataclass(frozen=True)
+class ArraySet:
+    """Samples in model space (float32, canonical layout), integer labels, and their spec.
+
+    Example:
+        >>> from genaug.data import load_source
+        >>> ds = load_source("digits")
+        >>> ds.x.shape, ds.y.shape, ds.spec.levels
+        (torch.Size([1797, 1, 8, 8]), torch.Size([1797]), 17)
+    """
+
+    x: torch.Tensor  # (N, *spec.shape) float32, model space
+    y: torch.Tensor  # (N,) int64 class indices
+    spec: DataSpec
+
+    def __post_init__(self) -> None:
+        assert self.x.shape[1:] == self.spec.shape and self.x.shape[0] == self.y.shape[0]
+
+    def __len__(self) -> int:
+        return int(self.y.shape[0])
+
+    def subset(self, index: torch.Tensor | np.ndarray | Sequence[int]) -> ArraySet:
+        """The rows ``index`` (the spec, class counts included, is kept: it describes the source)."""
+        index = torch.as_tensor(np.asarray(index), dtype=torch.long)
+        return ArraySet(self.x[index], self.y[index], self.spec)
+
+    def split(self, fraction: float, seed: int = 0) -> tuple[ArraySet, ArraySet]:
+        """Stratified split into (rest, held_out) with about ``fraction`` of each class held out.
+
+        Classes with a single sample stay in ``rest``.
+        """
+        if not 0.0 < fraction < 1.0:
+            raise ValueError(f"fraction: expected a number in (0, 1), got {fraction!r}")
+        rng = np.random.default_rng(seed)
+        labels = self.y.numpy()
+        held: list[np.ndarray] = []
+        for c in np.unique(labels):
+            members = rng.permutation(np.flatnonzero(labels == c))
+            k = min(int(round(fraction * len(members))), len(members) - 1)
+            held.append(members[:k])
+        held_idx = np.sort(np.concatenate(held)) if held else np.zeros(0, dtype=np.int64)
+        rest_idx = np.setdiff1d(np.arange(len(self)), held_idx)
+        return self.subset(rest_idx), self.subset(held_idx)
+
+    def user_x(self) -> torch.Tensor:
+        """The samples in the user's space (dtype, range and layout of the source)."""
+        return self.spec.to_user(self.x)
+
+
+def validate_labels(
+    y: np.ndarray | torch.Tensor | Sequence, n: int, class_names: Sequence[str] | None = None
+) -> tuple[np.ndarray, list[str]]:
+    """Check labels and return them as int64 class indices, with the class names.
+
+    Integer labels must lie in ``0..len(class_names)-1`` (or be >= 0 when no names are given:
+    the classes are then ``0..max(y)``). String labels are mapped to ``class_names`` (sorted unique
+    names when none are given).
+    """
+    y = np.asarray(y.cpu() if isinstance(y, torch.Tensor) else y)
+    if y.ndim != 1 or len(y) != n:
+        raise ValueError(f"y: expected one label per sample, shape ({n},), got shape {y.shape}")
+    if y.dtype.kind in "USO":
+        names = list(class_names) if class_names is not None else sorted({str(v) for v in y})
+        lookup = {name: i for i, name in enumerate(names)}
+        unknown = sorted({str(v) for v in y} - lookup.keys())
+        if unknown:
+            raise ValueError(f"y: labels {unknown[:5]} are not among the class names {names}")
+        return np.array([lookup[str(v)] for v in y], dtype=np.int64), names
+    if y.dtype.kind == "f":
+        if not np.all(np.isfinite(y)) or not np.all(np.mod(y, 1) == 0):
+            bad = y[~(np.isfinite(y) & (np.mod(np.nan_to_num(y), 1) == 0))][:5]
+            raise ValueError(f"y: labels must be integers, got non-integer values such as {bad.tolist()}")
+    elif y.dtype.kind not in "iub":
+        raise ValueError(f"y: labels must be integers or strings, got dtype {y.dtype}")
+    y = y.astype(np.int64)
+    if len(y) and y.min() < 0:
+        raise ValueError(f"y: labels must be >= 0, got {int(y.min())}")
+    names = list(class_names) if class_names is not None else [str(i) for i in range(int(y.max()) + 1 if len(y) else 1)]
+    if len(y) and y.max() >= len(names):
+        raise ValueError(f"y: label {int(y.max())} is out of range for {len(names)} classes {names}")
+    return y, names
+
+
+def from_arrays(
+    x: np.ndarray | torch.Tensor | Sequence,
+    y: np.ndarray | torch.Tensor | Sequence | None = None,
+    *,
+    class_names: Sequence[str] | None = None,
+    modality: Modality | None = None,
+    layout: Layout | None = None,
+    levels: int | None | Literal["auto"] = "auto",
+    value_range: tuple[float, float] | None = None,
+    feature_names: Sequence[str] | None = None,
+) -> ArraySet:
+    """Build a validated `ArraySet` from arrays in the user's space.
+
+    Args:
+        x: ``(N, D)`` vectors, ``(N, H, W)`` grayscale images, ``(N, C, H, W)`` or ``(N, H, W, C)``
+            images, in any real dtype.
+        y: ``(N,)`` integer class indices or string class names; ``None`` for unlabelled data (one class).
+        class_names: names of the classes, in index order.
+        modality, layout, levels, value_range: override what `DataSpec.infer` would guess.
+        feature_names: column names of vector data.
+
+    Example:
+        >>> import numpy as np
+        >>> ds = from_arrays(np.random.rand(20, 4), np.arange(20) % 2)
+        >>> ds.spec.modality, ds.spec.num_classes
+        ('vector', 2)
+    """
+    if isinstance(x, torch.Tensor):
+        x = x.detach().cpu().numpy()
+    try:
+        x = np.asarray(x)
+    except ValueError as err:  # numpy refuses ragged nested sequences
+        raise ValueError(f"x: samples have ragged or mixed shapes ({err})") from None
+    if x.dtype == object:
+        raise ValueError("x: samples have ragged or mixed shapes; every sample must have the same shape")
+    if x.ndim == 0 or len(x) == 0:
+        raise ValueError(f"x: empty data set (shape {x.shape}); at least one sample is needed")
+    if x.dtype.kind not in "iuf":
+        raise ValueError(f"x: expected real numbers, got dtype {x.dtype}")
+    if x.dtype.kind == "f" and not np.all(np.isfinite(x)):
+        bad = np.flatnonzero(~np.isfinite(x.reshape(len(x), -1)).all(axis=1))
+        raise ValueError(f"x: contains NaN or infinite values in {len(bad)} samples (first at index {int(bad[0])})")
+    labels, names = validate_labels(np.zeros(len(x), dtype=np.int64) if y is None else y, len(x), class_names)
+    if feature_names is not None and (x.ndim != 2 or len(feature_names) != x.shape[1]):
+        raise ValueError(f"feature_names: expected {x.shape[1] if x.ndim == 2 else 'no'} names for x of shape {x.shape}")
+    counts = np.bincount(labels, minlength=len(names)).tolist()
+    spec = DataSpec.infer(
+        x,
+        names,
+        class_counts=counts,
+        modality=modality,
+        layout=layout,
+        levels=levels,
+        value_range=value_range,
+        feature_names=list(feature_names) if feature_names is not None else None,
+    )
+    return ArraySet(spec.to_model(x), torch.from_numpy(labels), spec)

@@ -1,0 +1,330 @@
+"""`DataSpec`: what the user's data looks like, and the exact map between it and model space.
+
+Models see float32 tensors in a canonical layout, ``(N, C, H, W)`` for images and ``(N, D)`` for
+vectors, scaled to about [-1, 1]. A `DataSpec` remembers how to go back, so a synthetic sample looks
+like a real one: same dtype, same layout, same range, on the same discrete grid.
+
+Three scalings:
+- ``grid``: values on ``levels`` equally spaced steps from ``value_range[0]`` to ``value_range[1]``
+  (digits: 17 levels 0..16; 8-bit images: 256 levels 0..255). Level ``k`` maps to the centre of
+  bin ``k`` of [-1, 1] split into ``levels`` bins, so uniform dequantization stays inside [-1, 1).
+- ``range``: continuous values in ``value_range``, mapped linearly onto [-1, 1].
+- ``standard``: per-feature standardization (tabular vectors), clipped back to the observed
+  per-feature range and rounded to the number of decimals each feature was given with.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Literal
+
+import numpy as np
+import torch
+from pydantic import BaseModel, ConfigDict, model_validator
+
+__all__ = ["DataSpec", "infer_layout", "numpy_dtype_to_torch"]
+
+Modality = Literal["image", "vector"]
+Layout = Literal["CHW", "HWC", "HW", "D"]
+
+
+def numpy_dtype_to_torch(dtype: str | np.dtype) -> torch.dtype:
+    """The torch dtype that holds numpy ``dtype`` (``"uint8"`` -> ``torch.uint8``)."""
+    return torch.from_numpy(np.empty(0, dtype=np.dtype(dtype))).dtype
+
+
+def infer_layout(shape: tuple[int, ...], modality: Modality | None = None) -> Layout:
+    """Guess the per-sample layout of a batch of shape ``(N, ...)``.
+
+    ``(N, D)`` is a vector, ``(N, H, W)`` a grayscale image, ``(N, C, H, W)`` or ``(N, H, W, C)``
+    an image with 1, 3 or 4 channels (channels first when both readings fit, as in torch).
+    """
+    ndim = len(shape) - 1
+    if ndim == 1:
+        if modality == "image":
+            raise ValueError(f"x: image data needs (N, H, W) or (N, C, H, W); got shape {tuple(shape)}")
+        return "D"
+    if modality == "vector":
+        raise ValueError(f"x: vector data needs shape (N, D); got shape {tuple(shape)}")
+    if ndim == 2:
+        return "HW"
+    if ndim == 3:
+        first, last = shape[1], shape[3]
+        if first in (1, 3, 4):
+            return "CHW"
+        if last in (1, 3, 4):
+            return "HWC"
+        raise ValueError(
+            f"x: cannot tell the channel axis of shape {tuple(shape)}; expected 1, 3 or 4 channels "
+            "first (N, C, H, W) or last (N, H, W, C)"
+        )
+    raise ValueError(f"x: expected a batch of vectors (N, D) or images (N, [C,] H, W); got shape {tuple(shape)}")
+
+
+def _decimals(column: np.ndarray, most: int = 6) -> int | None:
+    """The fewest decimals (up to ``most``) that every value of ``column`` is written with, else None."""
+    for d in range(most + 1):
+        scaled = column * 10.0**d
+        if np.all(np.abs(scaled - np.round(scaled)) <= 1e-9 * np.maximum(1.0, np.abs(scaled))):
+            return d
+    return None
+
+
+class DataSpec(BaseModel):
+    """The shape, classes and value space of a data set, and the map to model space and back.
+
+    Example:
+        >>> import numpy as np
+        >>> x = np.random.default_rng(0).integers(0, 17, size=(10, 8, 8)).astype("float64")
+        >>> spec = DataSpec.infer(x, class_names=["a"])
+        >>> (spec.shape, spec.levels, spec.layout)
+        ((1, 8, 8), 17, 'HW')
+        >>> bool((spec.to_user(spec.to_model(x)).numpy() == x).all())
+        True
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    modality: Modality
+    shape: tuple[int, ...]  # canonical per-sample shape: (C, H, W) or (D,)
+    class_names: tuple[str, ...]
+    class_counts: tuple[int, ...] | None = None  # training frequencies, for unlabelled sampling
+    dtype: str = "float32"  # numpy dtype name of the user's data
+    layout: Layout  # per-sample layout of the user's data
+    scaling: Literal["grid", "range", "standard"]
+    value_range: tuple[float, float] | None = None  # grid / range: lowest and highest value
+    levels: int | None = None  # grid: number of values on the grid
+    loc: tuple[float, ...] | None = None  # standard: per-feature mean
+    scale: tuple[float, ...] | None = None  # standard: per-feature std (> 0)
+    feature_min: tuple[float, ...] | None = None  # standard: observed per-feature minimum
+    feature_max: tuple[float, ...] | None = None  # standard: observed per-feature maximum
+    decimals: tuple[int | None, ...] | None = None  # standard: decimals each feature was given with (None: any)
+    feature_names: tuple[str, ...] | None = None  # vectors: column names, e.g. from a table
+
+    @model_validator(mode="after")
+    def _check(self) -> DataSpec:
+        want = 3 if self.modality == "image" else 1
+        if len(self.shape) != want or any(s <= 0 for s in self.shape):
+            raise ValueError(f"shape: {self.modality} data needs {want} positive dims, got {self.shape}")
+        if not self.class_names:
+            raise ValueError("class_names: at least one class is needed")
+        if len(set(self.class_names)) != len(self.class_names):
+            raise ValueError(f"class_names: names must be unique, got {self.class_names}")
+        if self.class_counts is not None and len(self.class_counts) != len(self.class_names):
+            raise ValueError("class_counts: one count per class is needed")
+        if self.scaling in ("grid", "range"):
+            if self.value_range is None or not self.value_range[0] < self.value_range[1]:
+                raise ValueError(f"value_range: need (low, high) with low < high, got {self.value_range}")
+        if self.scaling == "grid" and (self.levels is None or self.levels < 2):
+            raise ValueError(f"levels: a grid needs at least 2 levels, got {self.levels}")
+        if self.scaling == "standard":
+            d = self.shape[0] if self.modality == "vector" else math.prod(self.shape)
+            for name in ("loc", "scale", "feature_min", "feature_max", "decimals"):
+                value = getattr(self, name)
+                if value is None or len(value) != d:
+                    raise ValueError(f"{name}: standard scaling needs {d} per-feature values, got {value}")
+            if any(s <= 0 for s in self.scale):
+                raise ValueError("scale: every per-feature scale must be > 0")
+        expected_layouts = {"image": ("CHW", "HWC", "HW"), "vector": ("D",)}[self.modality]
+        if self.layout not in expected_layouts:
+            raise ValueError(f"layout: {self.modality} data takes one of {expected_layouts}, got {self.layout!r}")
+        if self.layout == "HW" and self.shape[0] != 1:
+            raise ValueError(f"layout: 'HW' means one channel, but shape is {self.shape}")
+        return self
+
+    # ------------------------------------------------------------------ facts
+    @property
+    def num_classes(self) -> int:
+        return len(self.class_names)
+
+    @property
+    def dim(self) -> int:
+        """Number of scalar dimensions of one sample (the D of bits/dim)."""
+        return math.prod(self.shape)
+
+    @property
+    def torch_dtype(self) -> torch.dtype:
+        return numpy_dtype_to_torch(self.dtype)
+
+    @property
+    def bin_width(self) -> float | None:
+        """Width of one grid bin in model space, or None for continuous data."""
+        return 2.0 / self.levels if self.scaling == "grid" else None
+
+    def user_shape(self) -> tuple[int, ...]:
+        """Per-sample shape in the user's layout."""
+        if self.layout == "HW":
+            return self.shape[1:]
+        if self.layout == "HWC":
+            c, h, w = self.shape
+            return (h, w, c)
+        return self.shape
+
+    def class_index(self, label: int | str) -> int:
+        """The class index of ``label`` (an index or a class name); ValueError if unknown."""
+        if isinstance(label, str) and label in self.class_names:
+            return self.class_names.index(label)
+        try:
+            index = int(label)
+        except (TypeError, ValueError):
+            index = -1
+        if not 0 <= index < self.num_classes or (isinstance(label, float) and label != index):
+            raise ValueError(f"labels: unknown class {label!r}; expected 0..{self.num_classes - 1} or one of {list(self.class_names)}")
+        return index
+
+    def log_det_to_data(self) -> float:
+        """log |d model / d data| summed over one sample's dims.
+
+        Add it to a log density over model space to get a log density over the data's own units:
+        grid steps for grid data (so a uniform model scores log2(levels) bits/dim), the user's
+        units otherwise.
+        """
+        if self.scaling == "grid":
+            return self.dim * math.log(2.0 / self.levels)
+        if self.scaling == "range":
+            lo, hi = self.value_range
+            return self.dim * math.log(2.0 / (hi - lo))
+        return -float(np.log(np.asarray(self.scale, dtype=np.float64)).sum())
+
+    # ------------------------------------------------------------------ maps
+    def _canonical(self, x: torch.Tensor) -> torch.Tensor:
+        """User layout (N, *user_shape) -> canonical layout (N, *shape)."""
+        if tuple(x.shape[1:]) != self.user_shape():
+            raise ValueError(f"x: expected samples of shape {self.user_shape()} ({self.layout}), got {tuple(x.shape[1:])}")
+        if self.layout == "HW":
+            return x.unsqueeze(1)
+        if self.layout == "HWC":
+            return x.permute(0, 3, 1, 2)
+        return x
+
+    def _user_layout(self, x: torch.Tensor) -> torch.Tensor:
+        if self.layout == "HW":
+            return x.squeeze(1)
+        if self.layout == "HWC":
+            return x.permute(0, 2, 3, 1).contiguous()
+        return x
+
+    def _per_feature(self, values: tuple[float, ...], like: torch.Tensor) -> torch.Tensor:
+        return torch.tensor(values, dtype=like.dtype, device=like.device).reshape(self.shape)
+
+    def to_model(self, x: torch.Tensor | np.ndarray) -> torch.Tensor:
+        """Map a batch in the user's space and layout to float32 model space (canonical layout).
+
+        Grid data goes to bin centres (values between grid steps are rounded to the nearest step).
+        """
+        x = torch.as_tensor(np.asarray(x) if not isinstance(x, torch.Tensor) else x)
+        x = self._canonical(x).to(torch.float64)
+        if not torch.isfinite(x).all():
+            raise ValueError("x: contains NaN or infinite values")
+        if self.scaling == "grid":
+            lo, hi = self.value_range
+            k = torch.round((x - lo) / (hi - lo) * (self.levels - 1)).clamp(0, self.levels - 1)
+            z = (k + 0.5) / self.levels * 2.0 - 1.0
+        elif self.scaling == "range":
+            lo, hi = self.value_range
+            z = (x - lo) / (hi - lo) * 2.0 - 1.0
+        else:
+            z = (x - self._per_feature(self.loc, x)) / self._per_feature(self.scale, x)
+        return z.to(torch.float32)
+
+    def to_user(self, z: torch.Tensor) -> torch.Tensor:
+        """Map a batch in model space (canonical layout) back to the user's dtype, range and layout."""
+        z = z.detach().to(torch.float64)
+        if self.scaling == "grid":
+            lo, hi = self.value_range
+            k = torch.floor((z + 1.0) / 2.0 * self.levels).clamp(0, self.levels - 1)
+            x = lo + k * (hi - lo) / (self.levels - 1)
+        elif self.scaling == "range":
+            lo, hi = self.value_range
+            x = ((z + 1.0) / 2.0 * (hi - lo) + lo).clamp(lo, hi)
+        else:
+            x = z * self._per_feature(self.scale, z) + self._per_feature(self.loc, z)
+            x = torch.maximum(x, self._per_feature(self.feature_min, z))
+            x = torch.minimum(x, self._per_feature(self.feature_max, z))
+            for d in {d for d in self.decimals if d is not None}:
+                rounded = torch.tensor([dec == d for dec in self.decimals], device=z.device).reshape(self.shape)
+                x = torch.where(rounded, torch.round(x * 10.0**d) / 10.0**d, x)
+        if not self.torch_dtype.is_floating_point:
+            x = torch.round(x)
+        return self._user_layout(x.to(self.torch_dtype))
+
+    def dequantize(self, z: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+        """Spread grid data uniformly over its bins (model space); continuous data is returned as is."""
+        if self.scaling != "grid":
+            return z
+        u = torch.rand(z.shape, generator=generator, device=z.device, dtype=z.dtype)
+        return z + (u - 0.5) * self.bin_width
+
+    def to_unit(self, z: torch.Tensor) -> torch.Tensor:
+        """Model space -> [0, 1] floats for display (images only)."""
+        return ((z.float() + 1.0) / 2.0).clamp(0.0, 1.0)
+
+    # ------------------------------------------------------------------ inference
+    @classmethod
+    def infer(
+        cls,
+        x: np.ndarray,
+        class_names: list[str] | tuple[str, ...],
+        *,
+        class_counts: list[int] | None = None,
+        modality: Modality | None = None,
+        layout: Layout | None = None,
+        levels: int | None | Literal["auto"] = "auto",
+        value_range: tuple[float, float] | None = None,
+        feature_names: list[str] | None = None,
+    ) -> DataSpec:
+        """Infer the spec of a finite batch ``x`` of shape ``(N, ...)`` in the user's layout.
+
+        Images: ``uint8`` data is an 8-bit grid (256 levels, 0..255); integer-valued data a grid
+        from its minimum to its maximum; other floats are continuous in [0, 1] when they fit there,
+        else in their observed range. Vectors: standardized per feature. ``levels`` and
+        ``value_range`` override the guess (``levels=None`` forces continuous).
+        """
+        x = np.asarray(x)
+        layout = layout or infer_layout(x.shape, modality)
+        modality = "vector" if layout == "D" else "image"
+        if layout == "HW":
+            shape = (1, *x.shape[1:])
+        elif layout == "HWC":
+            shape = (x.shape[3], x.shape[1], x.shape[2])
+        else:
+            shape = tuple(x.shape[1:])
+        common = dict(
+            modality=modality,
+            shape=shape,
+            class_names=tuple(class_names),
+            class_counts=tuple(int(c) for c in class_counts) if class_counts is not None else None,
+            dtype=x.dtype.name,
+            layout=layout,
+            feature_names=tuple(feature_names) if feature_names is not None else None,
+        )
+        lo, hi = (float(x.min()), float(x.max())) if value_range is None else value_range
+        integral = np.issubdtype(x.dtype, np.integer) or bool(np.all(np.mod(x, 1) == 0))
+        if levels == "auto":
+            if x.dtype == np.uint8 and value_range is None:
+                levels, lo, hi = 256, 0.0, 255.0
+            elif modality == "image" and integral and hi > lo:
+                levels = int(round(hi - lo)) + 1
+            else:
+                levels = None
+        if levels is not None:
+            if hi <= lo:
+                hi = lo + levels - 1  # constant data: keep the integer grid
+            return cls(scaling="grid", value_range=(lo, hi), levels=int(levels), **common)
+        if modality == "image":
+            if value_range is None and lo >= 0.0 and hi <= 1.0:
+                lo, hi = 0.0, 1.0
+            if hi <= lo:
+                hi = lo + 1.0
+            return cls(scaling="range", value_range=(lo, hi), **common)
+        flat = x.reshape(len(x), -1).astype(np.float64)
+        std = flat.std(axis=0)
+        return cls(
+            scaling="standard",
+            loc=tuple(flat.mean(axis=0).tolist()),
+            scale=tuple(np.where(std > 0, std, 1.0).tolist()),
+            feature_min=tuple(flat.min(axis=0).tolist()),
+            feature_max=tuple(flat.max(axis=0).tolist()),
+            decimals=tuple(_decimals(column) for column in flat.T),
+            **common,
+        )

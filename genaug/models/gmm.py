@@ -1,0 +1,1 @@
+"""Gaussian mixture family (being written)."""

@@ -1,0 +1,1 @@
+"""VAE family (being written)."""

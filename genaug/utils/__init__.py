@@ -1,0 +1,1 @@
+"""Small shared helpers: atomic IO, distributed reductions, image grids."""
