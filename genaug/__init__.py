@@ -11,5 +11,19 @@ __version__ = "0.1.0"
 
 from genaug.data import ArraySet, DataSpec, from_arrays, load_source  # noqa: E402
 from genaug.models import Generator, create, families, load  # noqa: E402
+from genaug.train import TrainConfig, Trainer, fit  # noqa: E402
 
-__all__ = ["ArraySet", "DataSpec", "Generator", "__version__", "create", "families", "from_arrays", "load", "load_source"]
+__all__ = [
+    "ArraySet",
+    "DataSpec",
+    "Generator",
+    "TrainConfig",
+    "Trainer",
+    "__version__",
+    "create",
+    "families",
+    "fit",
+    "from_arrays",
+    "load",
+    "load_source",
+]

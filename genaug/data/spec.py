@@ -61,8 +61,11 @@ def infer_layout(shape: tuple[int, ...], modality: Modality | None = None) -> La
     raise ValueError(f"x: expected a batch of vectors (N, D) or images (N, [C,] H, W); got shape {tuple(shape)}")
 
 
-def _decimals(column: np.ndarray, most: int = 6) -> int | None:
-    """The fewest decimals (up to ``most``) that every value of ``column`` is written with, else None."""
+def _decimals(column: np.ndarray, most: int = 7) -> int | None:
+    """The fewest decimals (up to ``most``) that every value of ``column`` is written with, else None.
+
+    ``most`` is 7, about what float32 model space carries (breast_cancer has 7-decimal features).
+    """
     for d in range(most + 1):
         scaled = column * 10.0**d
         if np.all(np.abs(scaled - np.round(scaled)) <= 1e-9 * np.maximum(1.0, np.abs(scaled))):
@@ -253,7 +256,14 @@ class DataSpec(BaseModel):
         if self.scaling != "grid":
             return z
         u = torch.rand(z.shape, generator=generator, device=z.device, dtype=z.dtype)
-        return z + (u - 0.5) * self.bin_width
+        q = z + (u - 0.5) * self.bin_width
+        # float32 rounding can carry a draw next to a bin edge onto it (or onto 1.0): such rare
+        # draws stay at the centre, so every value keeps the bin `to_user` reads it from
+        return torch.where(self._bin(q) == self._bin(z), q, z)
+
+    def _bin(self, z: torch.Tensor) -> torch.Tensor:
+        """Unclamped grid bin index of model-space values, with the arithmetic of `to_user`."""
+        return torch.floor((z.to(torch.float64) + 1.0) / 2.0 * self.levels)
 
     def to_unit(self, z: torch.Tensor) -> torch.Tensor:
         """Model space -> [0, 1] floats for display (images only)."""

@@ -1,0 +1,171 @@
+"""The ``genaug`` command line: ``families``, ``fit`` and ``sample``.
+
+Every sub-command has ``--help``. Errors a user can cause print one line and exit with status 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import yaml
+
+__all__ = ["main", "parse_labels"]
+
+logger = logging.getLogger("genaug")
+
+
+def parse_labels(text: str | None, n: int, class_names: Sequence[str]) -> list[int] | None:
+    """Labels for ``n`` samples from the ``--labels`` syntax.
+
+    ``None``: the training proportions (decided by the model); ``"balanced"``: equal counts per
+    class (the first classes get one more when ``n`` does not divide); ``"3"`` or a class name: all
+    of that class; ``"0,3,7"``: the listed classes in turn until there are ``n``.
+
+    Example:
+        >>> parse_labels("0,3", 5, [str(i) for i in range(10)])
+        [0, 3, 0, 3, 0]
+    """
+    if text is None:
+        return None
+    names = list(class_names)
+
+    def index(token: str) -> int:
+        token = token.strip()
+        if token in names:
+            return names.index(token)
+        if token.lstrip("-").isdigit() and 0 <= int(token) < len(names):
+            return int(token)
+        raise ValueError(f"--labels: unknown class {token!r}; expected 0..{len(names) - 1}, one of {names}, or 'balanced'")
+
+    if text.strip() == "balanced":
+        return [i % len(names) for i in range(n)]
+    classes = [index(token) for token in text.split(",") if token.strip()]
+    if not classes:
+        raise ValueError(f"--labels: no class given in {text!r}")
+    return [classes[i % len(classes)] for i in range(n)]
+
+
+def _key_values(pairs: Sequence[str], flag: str) -> dict[str, Any]:
+    """``["a=1", "b=[2, 3]"]`` -> ``{"a": 1, "b": [2, 3]}`` (values read as numbers or YAML)."""
+    out: dict[str, Any] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise ValueError(f"{flag}: expected KEY=VALUE, got {pair!r}")
+        out[key.strip()] = _scalar(value)
+    return out
+
+
+def _scalar(text: str) -> Any:
+    """A number when ``text`` is one (YAML 1.1 would read ``1e-3`` as a string), else YAML."""
+    for kind in (int, float):
+        try:
+            return kind(text)
+        except ValueError:
+            pass
+    return yaml.safe_load(text)
+
+
+def _cmd_families(args: argparse.Namespace) -> int:
+    import genaug
+
+    for name in genaug.families():
+        cls = genaug.models.get_family(name)
+        caps = [c for c in ("has_likelihood", "likelihood_is_bound", "has_encoder") if getattr(cls, c)]
+        print(f"{name:10s} {cls.__name__:18s} {' '.join(caps)}")
+    return 0
+
+
+def _cmd_fit(args: argparse.Namespace) -> int:
+    import genaug
+
+    train = _key_values(args.train or [], "--train")
+    for field in ("batch_size", "lr", "mixed_precision"):
+        if getattr(args, field) is not None:
+            train[field] = getattr(args, field)
+    config = _key_values(args.set or [], "--set")
+    model = genaug.fit(
+        args.data, args.family, out=args.out, steps=args.steps, seed=args.seed, resume=args.resume, train=train, **config
+    )
+    logger.info("saved %s model to %s", model.family, args.out)
+    return 0
+
+
+def _cmd_sample(args: argparse.Namespace) -> int:
+    import genaug
+    from genaug.utils.grid import save_sample_grid
+    from genaug.utils.io import atomic_path
+
+    if args.n < 0:
+        raise ValueError(f"-n: expected a non-negative number of samples, got {args.n}")
+    if not str(args.out).endswith(".npz"):
+        raise ValueError(f"--out: expected a path ending in .npz, got {args.out}")
+    model = genaug.load(args.model)
+    spec = model.spec
+    if args.grid is not None and spec.modality != "image":
+        raise ValueError(f"--grid: sample grids need image data; this model's data are {spec.modality}s")
+    labels = parse_labels(args.labels, args.n, spec.class_names)
+    generator = torch.Generator().manual_seed(args.seed)
+    resolved = model.resolve_labels(args.n, labels, generator=generator)
+    x = model.sample(args.n, resolved, generator=generator).cpu().numpy()
+    with atomic_path(args.out, suffix=".npz") as tmp, open(tmp, "wb") as f:
+        np.savez(f, x=x, y=resolved.cpu().numpy(), class_names=np.array(spec.class_names))
+    if args.grid is not None:
+        save_sample_grid(spec, spec.to_model(x), args.grid, nrow=min(10, max(1, args.n)))
+    logger.info("wrote %d samples to %s", args.n, args.out)
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="genaug", description="Fit generative models on your data; sample them as augmentation.")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log debug messages")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("families", help="list the generator families and their capabilities")
+    p.set_defaults(run=_cmd_families)
+
+    p = sub.add_parser("fit", help="fit a generator on a data set", description="Fit a generator; the run folder becomes a model folder.")
+    p.add_argument("--data", default="digits", help="digits | wine | breast_cancer | FILE.npz | IMAGE_FOLDER/ | HF_DATASET_DIR/ (default: digits)")
+    p.add_argument("--family", default=None, help="generator family (see `genaug families`; default: vae, or the resumed run's)")
+    p.add_argument("--out", required=True, type=Path, help="run folder: model, checkpoints, sample grids, metrics")
+    p.add_argument("--steps", type=int, default=None, help="training steps (EM iterations for gmm); default: the family's")
+    p.add_argument("--seed", type=int, default=None, help="random seed (default 0)")
+    p.add_argument("--resume", action="store_true", help="continue from the newest checkpoint in --out")
+    p.add_argument("--batch-size", dest="batch_size", type=int, default=None, help="per-process batch size (0: all data)")
+    p.add_argument("--lr", type=float, default=None, help="learning rate")
+    p.add_argument("--mixed-precision", dest="mixed_precision", choices=["no", "fp16", "bf16"], default=None)
+    p.add_argument("--set", nargs="*", metavar="KEY=VALUE", help="family config fields, e.g. --set latent_dim=8")
+    p.add_argument("--train", nargs="*", metavar="KEY=VALUE", help="other TrainConfig fields, e.g. --train ema_decay=0 patience=5")
+    p.set_defaults(run=_cmd_fit)
+
+    p = sub.add_parser("sample", help="draw samples from a fitted generator into an .npz file")
+    p.add_argument("model", type=Path, help="model folder (a run folder of `genaug fit`)")
+    p.add_argument("-n", type=int, required=True, help="number of samples")
+    p.add_argument("--labels", default=None, help="3 | 0,3,7 | balanced | class names (default: training proportions)")
+    p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    p.add_argument("--out", required=True, type=Path, help="output FILE.npz with x (user space, shaped like the data) and y")
+    p.add_argument("--grid", type=Path, default=None, help="also write the samples as a PNG grid (images only)")
+    p.set_defaults(run=_cmd_sample)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    logging.getLogger("accelerate").setLevel(logging.WARNING)
+    try:
+        return args.run(args)
+    except (ValueError, FileNotFoundError) as err:
+        print(f"genaug {args.command}: error: {err}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,38 @@
+"""`TrainConfig`: every knob of the Trainer, typed, with a comment per field."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+__all__ = ["TrainConfig"]
+
+
+class TrainConfig(BaseModel):
+    """How the Trainer fits a generator. Families override defaults via ``Generator.train_defaults``.
+
+    Example:
+        >>> TrainConfig(steps=100, batch_size=64).grad_accum
+        1
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    steps: int = Field(3000, ge=0)  # optimizer updates (EM iterations for closed-form families)
+    batch_size: int = Field(128, ge=0)  # per process; 0 = this process's whole share of the data
+    lr: float = Field(1e-3, gt=0)  # base learning rate (a family's groups may scale it)
+    grad_accum: int = Field(1, ge=1)  # micro-batches per update
+    clip_grad: float | None = Field(1.0, gt=0)  # max global gradient norm per group; None = off
+    mixed_precision: Literal["no", "fp16", "bf16"] = "no"  # autocast dtype, as in Accelerate
+    ema_decay: float = Field(0.999, ge=0, lt=1)  # EMA of weights used for sampling; 0 = off
+    val_fraction: float = Field(0.1, ge=0, lt=1)  # stratified held-out share for validation; 0 = none
+    eval_every: int = Field(250, ge=1)  # steps between validations
+    patience: int | None = Field(None, ge=1)  # early stop after this many validations without gain
+    min_delta: float = Field(0.0, ge=0)  # a validation loss must improve by more than this to count
+    checkpoint_every: int = Field(1000, ge=0)  # steps between checkpoints (with an out folder); 0 = off
+    keep_checkpoints: int = Field(2, ge=1)  # newest checkpoints kept on disk
+    sample_every: int = Field(1000, ge=0)  # steps between sample grid PNGs (images only); 0 = off
+    log_every: int = Field(50, ge=1)  # steps between logged metrics
+    seed: int = 0  # seeds weights, data order, splits and every noise draw
+    cpu: bool = False  # force CPU even when an accelerator is visible

@@ -1,0 +1,366 @@
+"""`Trainer`: one Accelerate loop that fits any `Generator`, whatever its family.
+
+The loop only talks to the contract: ``init_from_data`` once, then per step and per optimizer group
+``training_step`` (or one closed-form ``training_step`` for families without optimizers, such as
+EM), ``validation_step`` for early stopping and ``should_stop`` for a family's own convergence.
+
+Randomness is stateless: the data order of epoch ``e`` and the noise of step ``s`` on rank ``r``
+are functions of ``(seed, e)`` and ``(seed, s, r)``. A resumed run therefore replays exactly what an
+uninterrupted one would have done, whatever state the global RNGs are in.
+
+Runs under ``python``, ``accelerate launch`` and ``torchrun`` alike (gloo on CPU, NCCL on GPU).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import logging
+import math
+import os
+import shutil
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import torch
+from accelerate import Accelerator, DataLoaderConfiguration, DistributedDataParallelKwargs
+from accelerate.data_loader import skip_first_batches
+from torch.utils.data import DataLoader, Sampler, TensorDataset
+from tqdm.auto import tqdm
+
+from genaug.data.arrayset import ArraySet
+from genaug.models.base import Generator
+from genaug.train import checkpoint as ckpt
+from genaug.train.config import TrainConfig
+from genaug.train.ema import EMA
+from genaug.utils.grid import save_sample_grid
+from genaug.utils.io import atomic_write_json, atomic_write_text
+
+__all__ = ["Trainer"]
+
+logger = logging.getLogger(__name__)
+
+
+def derive_seed(*parts: int | str) -> int:
+    """A 63-bit seed that depends on every part (stable across processes and Python runs)."""
+    digest = hashlib.blake2b("/".join(map(str, parts)).encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "little") & ((1 << 63) - 1)
+
+
+def _has_accelerator() -> bool:
+    mps = getattr(torch.backends, "mps", None)
+    xpu = getattr(torch, "xpu", None)
+    return torch.cuda.is_available() or bool(mps and mps.is_available()) or bool(xpu and xpu.is_available())
+
+
+class EpochSampler(Sampler[int]):
+    """A fresh permutation of ``range(n)`` per epoch, drawn from ``(seed, epoch)`` alone."""
+
+    def __init__(self, n: int, seed: int) -> None:
+        self.n, self.seed, self.epoch = n, seed, 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def __iter__(self) -> Iterator[int]:
+        g = torch.Generator().manual_seed(derive_seed(self.seed, "epoch", self.epoch))
+        return iter(torch.randperm(self.n, generator=g).tolist())
+
+    def __len__(self) -> int:
+        return self.n
+
+
+class Trainer:
+    """Fits ``model`` on ``data`` with Accelerate; writes checkpoints, samples and metrics to ``out``.
+
+    Args:
+        model: an untrained (or partly trained) `Generator`.
+        data: the training set; ``config.val_fraction`` of it is held out for validation.
+        config: the `TrainConfig`.
+        out: run folder. Gets ``config.json`` + ``model.safetensors`` (the final model, EMA weights
+            when EMA is on), ``checkpoints/``, ``samples/`` and ``metrics.jsonl``. None: no files.
+
+    Example:
+        >>> import genaug  # doctest: +SKIP
+        >>> data = genaug.load_source("digits")
+        >>> model = genaug.create("vae", data.spec)
+        >>> Trainer(model, data, TrainConfig(steps=200), out="runs/vae").fit()
+    """
+
+    def __init__(self, model: Generator, data: ArraySet, config: TrainConfig, out: str | os.PathLike | None = None) -> None:
+        if not isinstance(model, Generator):
+            raise TypeError(f"model: expected a genaug Generator, got {type(model).__name__}")
+        if not isinstance(data, ArraySet):
+            raise TypeError(f"data: expected an ArraySet, got {type(data).__name__}")
+        if data.spec.shape != model.spec.shape or data.spec.num_classes != model.spec.num_classes:
+            raise ValueError(
+                f"data: its spec (shape {data.spec.shape}, {data.spec.num_classes} classes) does not fit the "
+                f"model's (shape {model.spec.shape}, {model.spec.num_classes} classes)"
+            )
+        self.model, self.data, self.config = model, data, config
+        self.out = Path(out) if out is not None else None
+
+    # ------------------------------------------------------------------ public
+    def fit(self, resume: bool = False) -> Generator:
+        """Train, then return the final model (EMA or best weights) in eval mode.
+
+        Args:
+            resume: continue from the newest checkpoint in ``out/checkpoints`` (an error if none).
+        """
+        cfg = self.config
+        kwargs = [DistributedDataParallelKwargs(find_unused_parameters=True)]
+        # Accelerate only sets up multi-process CPU runs (gloo) when told cpu=True.
+        # batch_size 0 gives every process exactly one batch (its shard): no padding with repeated
+        # samples is needed to keep processes in step, and none may bias closed-form statistics.
+        loader_config = DataLoaderConfiguration(even_batches=cfg.batch_size != 0)
+        acc = Accelerator(
+            mixed_precision=cfg.mixed_precision,
+            cpu=cfg.cpu or not _has_accelerator(),
+            kwargs_handlers=kwargs,
+            dataloader_config=loader_config,
+        )
+        self.acc = acc
+        train, val = self.data.split(cfg.val_fraction, seed=cfg.seed) if cfg.val_fraction > 0 else (self.data, None)
+        if len(train) == 0:
+            raise ValueError("data: no training samples left after the validation split")
+        model = self.model
+        model.init_from_data(train.x, train.y, generator=torch.Generator().manual_seed(derive_seed(cfg.seed, "init")))
+        groups = model.optimizer_groups()
+        optimizers = [
+            torch.optim.AdamW(g.params, lr=cfg.lr * g.lr_scale, betas=g.betas, weight_decay=g.weight_decay) for g in groups
+        ]
+        per_process = cfg.batch_size or math.ceil(len(train) / acc.num_processes)
+        batch_size = min(per_process, len(train))
+        loader = DataLoader(
+            TensorDataset(train.x, train.y),
+            batch_size=batch_size,
+            sampler=EpochSampler(len(train), cfg.seed),
+            drop_last=len(train) >= 2 * batch_size,  # a tiny last batch breaks batch statistics
+        )
+        if groups:
+            wrapped, *optimizers, loader = acc.prepare(model, *optimizers, loader)
+        else:  # closed-form families have nothing for DDP to synchronise; they reduce statistics themselves
+            wrapped, loader = model.to(acc.device), acc.prepare(loader)
+        self.wrapped, self.groups, self.optimizers, self.loader = wrapped, groups, optimizers, loader
+        self.ema = EMA(model, cfg.ema_decay) if cfg.ema_decay > 0 and groups else None
+        self.best: dict[str, torch.Tensor] | None = None
+        self.val = val
+        state = ckpt.TrainerState()
+        if resume:
+            state = self._resume()
+        elif self.out is not None and acc.is_main_process:
+            self._write_run_info()
+        self.state = state
+        self._loop()
+        return self._finish()
+
+    # ------------------------------------------------------------------ loop
+    def _batches(self, start_batch: int) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        """Endless stream of this process's batches, starting after ``start_batch`` batches."""
+        per_epoch = len(self.loader)
+        epoch, offset = divmod(start_batch, per_epoch)
+        while True:
+            self.loader.set_epoch(epoch)
+            for batch in skip_first_batches(self.loader, offset) if offset else self.loader:
+                yield batch
+            epoch, offset = epoch + 1, 0
+
+    def _loop(self) -> None:
+        cfg, acc, state = self.config, self.acc, self.state
+        if state.finished or state.step >= cfg.steps:
+            return
+        stream = self._batches(state.step * cfg.grad_accum)
+        bar = tqdm(
+            total=cfg.steps,
+            initial=state.step,
+            disable=not acc.is_main_process,
+            desc=f"fit {self.model.family}",
+            mininterval=0.1 if sys.stderr.isatty() else 10.0,  # keep CI logs short
+        )
+        totals: dict[str, torch.Tensor] = {}
+        while state.step < cfg.steps:
+            batches = [next(stream) for _ in range(cfg.grad_accum)]
+            self.wrapped.train()
+            metrics = self._step(batches, state.step)
+            for name, value in metrics.items():
+                totals[name] = totals.get(name, 0.0) + value.detach().float()
+            state.step += 1
+            bar.update(1)
+            if self.ema is not None:
+                self.ema.update(self.model)
+                state.ema_updates = self.ema.num_updates
+            stop = self.model.should_stop()
+            if state.step % cfg.log_every == 0 or state.step == cfg.steps or stop:
+                self._log(state.step, {k: v / ((state.step - 1) % cfg.log_every + 1) for k, v in totals.items()}, bar)
+                totals = {}
+            if self.val is not None and (state.step % cfg.eval_every == 0 or state.step == cfg.steps):
+                stop = self._validate() or stop
+            if self.out is not None and cfg.sample_every and state.step % cfg.sample_every == 0:
+                self._save_grid(state.step)
+            if stop:
+                state.finished = True
+            if self.out is not None and cfg.checkpoint_every and (state.step % cfg.checkpoint_every == 0 or stop):
+                self.save_checkpoint()
+            if stop:
+                logger.info("stopping at step %d (%s)", state.step, "converged" if self.model.should_stop() else "early stopping")
+                break
+        bar.close()
+        state.finished = True
+
+    def _step(self, batches: list[tuple[torch.Tensor, torch.Tensor]], step: int) -> dict[str, torch.Tensor]:
+        """One update: each optimizer group in turn over the same micro-batches."""
+        acc, cfg = self.acc, self.config
+        rank = acc.process_index
+        if not self.groups:
+            x, y = batches[0]
+            g = torch.Generator(acc.device).manual_seed(derive_seed(cfg.seed, "step", step, rank))
+            with torch.no_grad():
+                return self.wrapped(x, y, step=step, group=None, generator=g)
+        logged: dict[str, torch.Tensor] = {}
+        for group, optimizer in zip(self.groups, self.optimizers):
+            optimizer.zero_grad(set_to_none=True)
+            for micro, (x, y) in enumerate(batches):
+                g = torch.Generator(acc.device).manual_seed(derive_seed(cfg.seed, "step", step, rank, group.name, micro))
+                last = micro == len(batches) - 1
+                with acc.no_sync(self.wrapped) if not last else contextlib.nullcontext():
+                    out = self.wrapped(x, y, step=step, group=group.name, generator=g)
+                    loss = out["loss"]
+                    if not torch.isfinite(loss):
+                        raise FloatingPointError(
+                            f"{self.model.family}: loss of group {group.name!r} is {loss.item()} at step {step}; "
+                            "lower the learning rate or enable gradient clipping"
+                        )
+                    acc.backward(loss / len(batches))
+                for name, value in out.items():
+                    key = name if len(self.groups) == 1 else f"{group.name}/{name}"
+                    logged[key] = logged.get(key, 0.0) + value.detach().float() / len(batches)
+            if cfg.clip_grad is not None:
+                acc.clip_grad_norm_(group.params, cfg.clip_grad)
+            optimizer.step()
+        return logged
+
+    def _log(self, step: int, metrics: dict[str, torch.Tensor], bar: tqdm) -> None:
+        acc = self.acc
+        values = {k: acc.reduce(torch.as_tensor(v, device=acc.device).float(), reduction="mean").item() for k, v in metrics.items()}
+        if not acc.is_main_process:
+            return
+        bar.set_postfix({k: f"{v:.4g}" for k, v in list(values.items())[:3]})
+        self._append_metrics({"step": step, **values})
+
+    def _append_metrics(self, record: dict) -> None:
+        if self.out is None:
+            return
+        self.out.mkdir(parents=True, exist_ok=True)
+        record = {k: v if not isinstance(v, float) or math.isfinite(v) else None for k, v in record.items()}
+        with open(self.out / "metrics.jsonl", "a", encoding="utf-8") as f:
+            f.write(json.dumps(record) + "\n")
+
+    def sampling_model(self) -> Generator:
+        """The weights samples come from: the EMA copy when EMA is on, else the live model."""
+        return self.ema.shadow if self.ema is not None else self.model
+
+    @torch.no_grad()
+    def _validate(self) -> bool:
+        """Validation loss of the sampling weights; returns True when early stopping fires.
+
+        Every process evaluates the whole (small) held-out set, so all reach the same decision
+        without communicating.
+        """
+        cfg, state, model = self.config, self.state, self.sampling_model()
+        model.eval()
+        g = torch.Generator(self.acc.device).manual_seed(derive_seed(cfg.seed, "val"))
+        losses = []
+        for x, y in zip(self.val.x.split(512), self.val.y.split(512)):
+            out = model.validation_step(x.to(self.acc.device), y.to(self.acc.device), generator=g)
+            if "loss" not in out:
+                return False
+            losses.append(out["loss"].float() * len(y))
+        loss = (torch.stack(losses).sum() / len(self.val)).item()
+        if self.acc.is_main_process:
+            self._append_metrics({"step": state.step, "val/loss": loss})
+        if state.best_val is None or loss < state.best_val - cfg.min_delta:
+            state.best_val, state.evals_since_best = loss, 0
+            if cfg.patience is not None:
+                self.best = {k: v.detach().clone() for k, v in model.state_dict().items()}
+            return False
+        state.evals_since_best += 1
+        return cfg.patience is not None and state.evals_since_best >= cfg.patience
+
+    def _save_grid(self, step: int) -> None:
+        if not self.acc.is_main_process or self.model.spec.modality != "image":
+            return
+        model = self.sampling_model()
+        labels = torch.arange(model.spec.num_classes, device=self.acc.device).repeat_interleave(8)
+        g = torch.Generator(self.acc.device).manual_seed(derive_seed(self.config.seed, "grid"))
+        with torch.no_grad():
+            model.eval()
+            z = model.sample_model(labels, generator=g)
+        save_sample_grid(model.spec, z, self.out / "samples" / f"step_{step:08d}.png", nrow=8)
+
+    # ------------------------------------------------------------------ checkpoints
+    def _write_run_info(self) -> None:
+        self.out.mkdir(parents=True, exist_ok=True)
+        atomic_write_json(
+            self.out / "run.json",
+            {"family": self.model.family, "config": self.model.config.model_dump(mode="json"), "train": self.config.model_dump(mode="json")},
+        )
+
+    def save_checkpoint(self) -> Path:
+        """Write ``out/checkpoints/step_<N>`` atomically (all processes must call this)."""
+        acc, state = self.acc, self.state
+        root = self.out / "checkpoints"
+        final = root / ckpt.checkpoint_name(state.step)
+        tmp = root / f".tmp-{final.name}"
+        if acc.is_main_process and tmp.exists():
+            shutil.rmtree(tmp)
+        acc.wait_for_everyone()
+        acc.save_state(str(tmp))
+        if acc.is_main_process:
+            ckpt.save_tensors(tmp / "genaug_model.safetensors", self.model.state_dict())
+            if self.ema is not None:
+                ckpt.save_tensors(tmp / "genaug_ema.safetensors", self.ema.state_dict())
+            if self.best is not None:
+                ckpt.save_tensors(tmp / "genaug_best.safetensors", self.best)
+            atomic_write_text(tmp / "trainer_state.json", state.to_json())
+            ckpt.finalize(tmp, final, self.config.keep_checkpoints)
+        acc.wait_for_everyone()
+        return final
+
+    def _resume(self) -> ckpt.TrainerState:
+        if self.out is None:
+            raise ValueError("resume: needs an out folder to find checkpoints in")
+        path = ckpt.latest_checkpoint(self.out / "checkpoints")
+        if path is None:
+            raise FileNotFoundError(f"resume: no checkpoint in {self.out / 'checkpoints'}; run without --resume to start")
+        state = ckpt.TrainerState.read(path / "trainer_state.json")
+        if self.groups:
+            self.acc.load_state(str(path))
+        self.model.load_state_dict(ckpt.load_tensors(path / "genaug_model.safetensors"))
+        if self.ema is not None:
+            self.ema.load_state_dict(ckpt.load_tensors(path / "genaug_ema.safetensors"), state.ema_updates)
+        if (path / "genaug_best.safetensors").exists():
+            self.best = ckpt.load_tensors(path / "genaug_best.safetensors")
+        if state.step < self.config.steps:
+            state.finished = False  # more steps were asked for than the run had
+        logger.info("resumed from %s at step %d", path, state.step)
+        return state
+
+    # ------------------------------------------------------------------ end
+    def _finish(self) -> Generator:
+        acc, model = self.acc, self.model
+        if self.best is not None:
+            self.sampling_model().load_state_dict(self.best)
+        if self.ema is not None:
+            model.load_state_dict(self.ema.state_dict())
+        model.eval()
+        if self.out is not None:
+            if acc.is_main_process:
+                model.save_pretrained(self.out)
+                if self.config.sample_every:
+                    self._save_grid(self.state.step)
+            acc.wait_for_everyone()
+        logger.info("rank %d/%d finished at step %d", acc.process_index, acc.num_processes, self.state.step)
+        return model
+

@@ -1,0 +1,137 @@
+"""Trainer contracts: exact resume, multi-process runs, checkpoints, early stopping."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+import genaug
+from genaug.cli import main as cli_main
+from genaug.train.checkpoint import list_checkpoints
+
+
+def weights(folder: Path) -> dict[str, torch.Tensor]:
+    return load_file(str(folder / "model.safetensors"))
+
+
+def assert_same_weights(a: Path, b: Path) -> None:
+    wa, wb = weights(a), weights(b)
+    assert wa.keys() == wb.keys()
+    for name in wa:
+        assert torch.equal(wa[name], wb[name]), name
+
+
+def interrupt_at(run: Path, copy: Path, step: int) -> None:
+    """Make ``copy`` look like ``run`` killed just after its checkpoint at ``step``."""
+    shutil.copytree(run, copy)
+    for path in list_checkpoints(copy / "checkpoints"):
+        if int(path.name.split("_")[1]) > step:
+            shutil.rmtree(path)
+    (copy / "model.safetensors").unlink()
+    (copy / "config.json").unlink()
+
+
+@pytest.mark.parametrize(
+    ("family", "args", "stop_at"),
+    [
+        ("vae", ["--steps", "24", "--batch-size", "64", "--train", "checkpoint_every=10", "keep_checkpoints=5", "grad_accum=2", "eval_every=8"], 10),
+        ("gmm", ["--steps", "12", "--set", "n_components=2", "tol=1e-12", "--train", "checkpoint_every=5", "keep_checkpoints=5"], 5),
+    ],
+)
+def test_resume_matches_uninterrupted_run(tmp_path, family, args, stop_at):
+    full, resumed = tmp_path / "full", tmp_path / "resumed"
+    base = ["fit", "--data", "digits", "--family", family, *args]
+    assert cli_main([*base[:5], "--out", str(full), *base[5:]]) == 0
+    interrupt_at(full, resumed, stop_at)
+    assert cli_main(["fit", "--out", str(resumed), "--resume", *args]) == 0
+    assert_same_weights(full, resumed)
+
+
+def test_resume_without_checkpoint_is_a_clear_error(tmp_path, capsys):
+    assert cli_main(["fit", "--out", str(tmp_path / "none"), "--resume", "--steps", "2"]) == 2
+    assert "holds no run to continue" in capsys.readouterr().err
+
+
+def test_resume_refuses_another_family(tmp_path):
+    out = tmp_path / "run"
+    genaug.fit("digits", "gmm", out=out, steps=2, n_components=1)
+    with pytest.raises(ValueError, match="'gmm' run"):
+        genaug.fit("digits", "vae", out=out, steps=4, resume=True)
+
+
+def test_corrupt_checkpoint_state_is_reported(tmp_path):
+    out = tmp_path / "run"
+    genaug.fit("digits", "gmm", out=out, steps=3, n_components=1, train={"checkpoint_every": 1})
+    newest = list_checkpoints(out / "checkpoints")[-1]
+    (newest / "trainer_state.json").write_text("{not json")
+    with pytest.raises(ValueError, match="corrupt trainer state"):
+        genaug.fit("digits", out=out, steps=6, resume=True)
+
+
+def test_run_folder_holds_model_grids_metrics_and_checkpoints(tmp_path):
+    out = tmp_path / "run"
+    model = genaug.fit("digits", "vae", out=out, steps=20, train={"sample_every": 10, "checkpoint_every": 10, "log_every": 5, "eval_every": 10})
+    names = {p.name for p in out.iterdir()}
+    assert {"config.json", "model.safetensors", "run.json", "metrics.jsonl", "samples", "checkpoints"} <= names
+    assert sorted(p.name for p in (out / "samples").iterdir()) == ["step_00000010.png", "step_00000020.png"]
+    assert [p.name for p in list_checkpoints(out / "checkpoints")] == ["step_00000010", "step_00000020"]
+    assert not [p for p in (out / "checkpoints").iterdir() if p.name.startswith(".tmp")]
+    lines = (out / "metrics.jsonl").read_text().splitlines()
+    assert any('"val/loss"' in line for line in lines) and any('"loss"' in line for line in lines)
+    loaded = genaug.load(out)
+    g1, g2 = torch.Generator().manual_seed(3), torch.Generator().manual_seed(3)
+    assert torch.equal(model.sample(12, labels=4, generator=g1), loaded.sample(12, labels=4, generator=g2))
+
+
+def test_training_lowers_the_loss(tmp_path):
+    out = tmp_path / "run"
+    genaug.fit("digits", "vae", out=out, steps=150, train={"log_every": 25, "val_fraction": 0.0})
+    import json
+
+    losses = [json.loads(line)["loss"] for line in (out / "metrics.jsonl").read_text().splitlines() if '"loss"' in line]
+    assert losses[-1] < losses[0] - 1.0
+
+
+def test_early_stopping_stops_and_keeps_best(tmp_path):
+    data = genaug.load_source("digits")
+    # lr so high that validation cannot keep improving: patience must end the run early
+    trainer_cfg = genaug.TrainConfig(steps=400, lr=0.05, eval_every=5, patience=2, ema_decay=0.0, clip_grad=None)
+    model = genaug.create("vae", data.spec)
+    trainer = genaug.Trainer(model, data, trainer_cfg, out=tmp_path / "run")
+    trainer.fit()
+    assert trainer.state.step < 400
+    assert trainer.state.evals_since_best >= 2
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("family", ["vae", "gmm"])
+def test_torchrun_two_processes_on_cpu(tmp_path, family):
+    out = tmp_path / "run"
+    torchrun = Path(sys.executable).with_name("torchrun")
+    cmd = [str(torchrun), "--nproc_per_node", "2", "--master_port", str(free_port()), "-m", "genaug.cli",
+           "fit", "--data", "digits", "--family", family, "--out", str(out), "--steps", "6", "--train", "checkpoint_every=3"]
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "CUDA_VISIBLE_DEVICES": ""}
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=600)
+    log = proc.stdout + proc.stderr
+    assert proc.returncode == 0, log[-4000:]
+    assert "rank 0/2 finished" in log and "rank 1/2 finished" in log, log[-4000:]
+    model = genaug.load(out)
+    assert model.sample(5, generator=torch.Generator().manual_seed(0)).shape == (5, 8, 8)
+    if family == "gmm":  # EM statistics summed over both shards: the same fit as one process
+        single = genaug.fit("digits", "gmm", steps=6)
+        x, y = genaug.load_source("digits").x[:200], genaug.load_source("digits").y[:200]
+        torch.testing.assert_close(model.log_prob(x, y), single.log_prob(x, y), rtol=1e-4, atol=1e-3)
