@@ -138,20 +138,24 @@ class VAE(Generator):
     ) -> torch.Tensor:
         """Importance-weighted lower bound on log p(z | label) (or log p(z)) with ``iw_samples`` draws.
 
-        ``generator`` defaults to a fixed seed, so the bound is deterministic.
+        The importance draws come from ``generator`` (default: a fixed seed, so the bound is
+        deterministic).
         """
         labels = self.check_input(z, labels)
-        generator = generator if generator is not None else torch.Generator(z.device).manual_seed(0)
+        # Every class sees the same importance draws, so the marginal bound is consistent with
+        # the conditional ones (log p(z) >= log p(c) + bound(z | c) holds term by term).
+        seed = 0 if generator is None else int(torch.randint(2**62, (1,), generator=generator))
         if labels is not None:
-            return self._iwae(z, labels, generator)
+            return self._iwae(z, labels, seed)
         per_class = torch.stack(
-            [self._iwae(z, torch.full((len(z),), c, dtype=torch.long, device=z.device), generator) for c in range(self.spec.num_classes)],
+            [self._iwae(z, torch.full((len(z),), c, dtype=torch.long, device=z.device), seed) for c in range(self.spec.num_classes)],
             dim=1,
         )  # (N, C)
         return torch.logsumexp(per_class + self.class_prior.log().to(z.device), dim=1)
 
-    def _iwae(self, z: torch.Tensor, labels: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+    def _iwae(self, z: torch.Tensor, labels: torch.Tensor, seed: int) -> torch.Tensor:
         k = self.config.iw_samples
+        generator = torch.Generator(z.device).manual_seed(seed)
         mean, log_var = self._posterior(z, labels)
         std = torch.exp(0.5 * log_var)
         weights = []
