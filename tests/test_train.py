@@ -135,3 +135,14 @@ def test_torchrun_two_processes_on_cpu(tmp_path, family):
         single = genaug.fit("digits", "gmm", steps=6)
         x, y = genaug.load_source("digits").x[:200], genaug.load_source("digits").y[:200]
         torch.testing.assert_close(model.log_prob(x, y), single.log_prob(x, y), rtol=1e-4, atol=1e-3)
+
+
+def test_bf16_mixed_precision_trains_on_cpu(tmp_path):
+    model = genaug.fit("digits", "vae", steps=10, train={"mixed_precision": "bf16", "val_fraction": 0.0}, channels=8)
+    assert torch.isfinite(model.log_prob(genaug.load_source("digits").x[:8])).all()
+
+
+def test_trainer_refuses_data_of_another_shape():
+    digits, wine = genaug.load_source("digits"), genaug.load_source("wine")
+    with pytest.raises(ValueError, match="does not fit the model"):
+        genaug.Trainer(genaug.create("vae", digits.spec), wine, genaug.TrainConfig())

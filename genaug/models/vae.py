@@ -59,7 +59,7 @@ class VAE(Generator):
     has_likelihood = True
     likelihood_is_bound = True
     has_encoder = True
-    train_defaults = {"steps": 4000, "batch_size": 128, "lr": 2e-3, "ema_decay": 0.995, "eval_every": 500}
+    train_defaults = {"steps": 2000, "batch_size": 128, "lr": 2e-3, "ema_decay": 0.995, "eval_every": 500}
 
     def __init__(self, spec: DataSpec, config: VAEConfig | None = None) -> None:
         super().__init__(spec, config)

@@ -27,6 +27,7 @@ from pathlib import Path
 import torch
 from accelerate import Accelerator, DataLoaderConfiguration, DistributedDataParallelKwargs
 from accelerate.data_loader import skip_first_batches
+from accelerate.state import AcceleratorState, GradientState
 from torch.utils.data import DataLoader, Sampler, TensorDataset
 from tqdm.auto import tqdm
 
@@ -47,6 +48,17 @@ def derive_seed(*parts: int | str) -> int:
     """A 63-bit seed that depends on every part (stable across processes and Python runs)."""
     digest = hashlib.blake2b("/".join(map(str, parts)).encode(), digest_size=8).digest()
     return int.from_bytes(digest, "little") & ((1 << 63) - 1)
+
+
+def _forget_accelerator_settings() -> None:
+    """Let this fit choose its own mixed precision even if an earlier fit in the process chose another.
+
+    Accelerate keeps one AcceleratorState per process and refuses a second Accelerator with other
+    settings; a library is called many times per process (notebooks, recipes, tests). The
+    process-level state (PartialState: ranks, process group) is kept.
+    """
+    AcceleratorState._reset_state(reset_partial_state=False)
+    GradientState._reset_state()
 
 
 def _has_accelerator() -> bool:
@@ -115,6 +127,7 @@ class Trainer:
         # batch_size 0 gives every process exactly one batch (its shard): no padding with repeated
         # samples is needed to keep processes in step, and none may bias closed-form statistics.
         loader_config = DataLoaderConfiguration(even_batches=cfg.batch_size != 0)
+        _forget_accelerator_settings()
         acc = Accelerator(
             mixed_precision=cfg.mixed_precision,
             cpu=cfg.cpu or not _has_accelerator(),
@@ -180,12 +193,14 @@ class Trainer:
             mininterval=0.1 if sys.stderr.isatty() else 10.0,  # keep CI logs short
         )
         totals: dict[str, torch.Tensor] = {}
+        count = 0  # steps summed into totals since the last log
         while state.step < cfg.steps:
             batches = [next(stream) for _ in range(cfg.grad_accum)]
             self.wrapped.train()
             metrics = self._step(batches, state.step)
             for name, value in metrics.items():
                 totals[name] = totals.get(name, 0.0) + value.detach().float()
+            count += 1
             state.step += 1
             bar.update(1)
             if self.ema is not None:
@@ -193,15 +208,16 @@ class Trainer:
                 state.ema_updates = self.ema.num_updates
             stop = self.model.should_stop()
             if state.step % cfg.log_every == 0 or state.step == cfg.steps or stop:
-                self._log(state.step, {k: v / ((state.step - 1) % cfg.log_every + 1) for k, v in totals.items()}, bar)
-                totals = {}
+                self._log(state.step, {k: v / count for k, v in totals.items()}, bar)
+                totals, count = {}, 0
             if self.val is not None and (state.step % cfg.eval_every == 0 or state.step == cfg.steps):
                 stop = self._validate() or stop
             if self.out is not None and cfg.sample_every and state.step % cfg.sample_every == 0:
                 self._save_grid(state.step)
-            if stop:
+            last = stop or state.step == cfg.steps
+            if last:
                 state.finished = True
-            if self.out is not None and cfg.checkpoint_every and (state.step % cfg.checkpoint_every == 0 or stop):
+            if self.out is not None and cfg.checkpoint_every and (state.step % cfg.checkpoint_every == 0 or last):
                 self.save_checkpoint()
             if stop:
                 logger.info("stopping at step %d (%s)", state.step, "converged" if self.model.should_stop() else "early stopping")

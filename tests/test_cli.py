@@ -1,0 +1,94 @@
+"""The command line: label syntax, sample files, help and error messages."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from genaug.cli import main, parse_labels
+
+NAMES = [str(i) for i in range(10)]
+
+
+def test_parse_labels_syntax():
+    assert parse_labels(None, 5, NAMES) is None
+    assert parse_labels("3", 4, NAMES) == [3, 3, 3, 3]
+    assert parse_labels("0,3,7", 7, NAMES) == [0, 3, 7, 0, 3, 7, 0]
+    assert parse_labels("0,3,7", 3, NAMES) == [0, 3, 7]
+    assert np.bincount(parse_labels("balanced", 30, NAMES)).tolist() == [3] * 10
+    assert parse_labels("cat, dog", 3, ["cat", "dog"]) == [0, 1, 0]
+    for bad in ("10", "-1", "x", ","):
+        with pytest.raises(ValueError, match="--labels"):
+            parse_labels(bad, 3, NAMES)
+
+
+@pytest.fixture(scope="module")
+def gmm_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("gmm")
+    assert main(["fit", "--data", "digits", "--family", "gmm", "--out", str(out), "--steps", "3", "--set", "n_components=1"]) == 0
+    return out
+
+
+def test_sample_writes_user_space_npz_and_grid(gmm_run, tmp_path):
+    npz, grid = tmp_path / "s.npz", tmp_path / "s.png"
+    assert main(["sample", str(gmm_run), "-n", "6", "--labels", "0,3,7", "--seed", "1", "--out", str(npz), "--grid", str(grid)]) == 0
+    with np.load(npz, allow_pickle=False) as f:
+        x, y, names = f["x"], f["y"], f["class_names"]
+    assert x.shape == (6, 8, 8) and x.dtype == np.float64
+    assert y.tolist() == [0, 3, 7, 0, 3, 7] and names.tolist() == NAMES
+    assert np.array_equal(x, np.round(x)) and x.min() >= 0 and x.max() <= 16
+    with Image.open(grid) as image:
+        assert image.format == "PNG" and image.size[0] > 8 * 6
+
+
+def test_sample_is_reproducible_and_balanced(gmm_run, tmp_path):
+    a, b = tmp_path / "a.npz", tmp_path / "b.npz"
+    for path in (a, b):
+        assert main(["sample", str(gmm_run), "-n", "20", "--labels", "balanced", "--out", str(path)]) == 0
+    with np.load(a) as fa, np.load(b) as fb:
+        assert np.array_equal(fa["x"], fb["x"])
+        assert np.bincount(fa["y"]).tolist() == [2] * 10
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["-n", "3", "--labels", "42", "--out", "x.npz"], "unknown class '42'"),
+        (["-n", "3", "--out", "x.txt"], "ending in .npz"),
+        (["-n", "-1", "--out", "x.npz"], "non-negative"),
+    ],
+)
+def test_sample_errors_are_one_clear_line(gmm_run, tmp_path, capsys, args, message):
+    args = [a.replace("x.", str(tmp_path / "x.")) for a in args]
+    assert main(["sample", str(gmm_run), *args]) == 2
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err
+
+
+def test_grid_of_vectors_is_refused(tmp_path, capsys):
+    out = tmp_path / "wine"
+    assert main(["fit", "--data", "wine", "--family", "gmm", "--out", str(out), "--steps", "2", "--set", "n_components=1"]) == 0
+    assert main(["sample", str(out), "-n", "4", "--out", str(tmp_path / "w.npz"), "--grid", str(tmp_path / "w.png")]) == 2
+    assert "--grid" in capsys.readouterr().err
+
+
+def test_fit_errors_name_the_problem(tmp_path, capsys):
+    assert main(["fit", "--data", "no_such_source", "--out", str(tmp_path / "r")]) == 2
+    assert "unknown source 'no_such_source'" in capsys.readouterr().err
+    assert main(["fit", "--family", "gmm", "--out", str(tmp_path / "r"), "--set", "n_compnents=2"]) == 2
+    assert "n_compnents" in capsys.readouterr().err
+    assert main(["fit", "--family", "nope", "--out", str(tmp_path / "r")]) == 2
+    assert "unknown family 'nope'" in capsys.readouterr().err
+    assert main(["fit", "--out", str(tmp_path / "r"), "--train", "steps"]) == 2
+    assert "KEY=VALUE" in capsys.readouterr().err
+
+
+def test_families_and_help(capsys):
+    assert main(["families"]) == 0
+    listed = capsys.readouterr().out
+    assert "gmm" in listed and "vae" in listed and "has_encoder" in listed
+    for command in ("fit", "sample", "families"):
+        with pytest.raises(SystemExit) as exit_info:
+            main([command, "--help"])
+        assert exit_info.value.code == 0
