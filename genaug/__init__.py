@@ -1,10 +1,11 @@
 """genaug: generative models fitted on your own small data set, as data augmentation.
 
 Example:
-    >>> import genaug, torch  # doctest: +SKIP
+    >>> import genaug, torch
     >>> data = genaug.load_source("digits")
-    >>> model = genaug.fit(data, "vae", out="runs/digits-vae")
-    >>> x = model.sample(16, labels=3, generator=torch.Generator().manual_seed(0))
+    >>> model = genaug.fit(data, "vae", steps=20)  # add out="runs/vae" to keep the run
+    >>> model.sample(16, labels=3, generator=torch.Generator().manual_seed(0)).shape
+    torch.Size([16, 8, 8])
 """
 
 __version__ = "0.1.0"

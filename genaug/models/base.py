@@ -135,8 +135,11 @@ class Generator(nn.Module):
             batch_size: samples per forward pass.
 
         Example:
-            >>> import genaug, torch  # doctest: +SKIP
+            >>> import genaug, torch
+            >>> model = genaug.fit("digits", "gmm", steps=5)
             >>> x = model.sample(16, labels=3, generator=torch.Generator().manual_seed(0))
+            >>> x.shape, x.dtype
+            (torch.Size([16, 8, 8]), torch.float64)
         """
         labels = self.resolve_labels(n, labels, generator=generator)
         was_training = self.training

@@ -52,8 +52,10 @@ def fit(
         **config: the family's config fields (e.g. ``latent_dim=8``).
 
     Example:
-        >>> import genaug  # doctest: +SKIP
-        >>> model = genaug.fit("digits", "gmm", n_components=4)
+        >>> import genaug
+        >>> model = genaug.fit("digits", "gmm", n_components=2, steps=10)
+        >>> model.family, model.config.n_components
+        ('gmm', 2)
     """
     data = data if isinstance(data, ArraySet) else load_source(data)
     if resume:

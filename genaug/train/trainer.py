@@ -95,10 +95,12 @@ class Trainer:
             when EMA is on), ``checkpoints/``, ``samples/`` and ``metrics.jsonl``. None: no files.
 
     Example:
-        >>> import genaug  # doctest: +SKIP
+        >>> import genaug
         >>> data = genaug.load_source("digits")
         >>> model = genaug.create("vae", data.spec)
-        >>> Trainer(model, data, TrainConfig(steps=200), out="runs/vae").fit()
+        >>> trainer = Trainer(model, data, TrainConfig(steps=20))  # out="runs/vae" keeps files
+        >>> trainer.fit().family, trainer.state.step
+        ('vae', 20)
     """
 
     def __init__(self, model: Generator, data: ArraySet, config: TrainConfig, out: str | os.PathLike | None = None) -> None:
