@@ -218,10 +218,10 @@ def real_digit_classifier():
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize(("family", "steps"), [("vae", 2500), ("gmm", None)])
-def test_class_conditional_samples_are_recognised(family, steps):
+@pytest.mark.parametrize("family", ["vae", "gmm"])
+def test_class_conditional_samples_are_recognised(family):
     """A classifier trained on real digits labels >= 85% of class-conditional samples as asked."""
-    model = genaug.fit("digits", family, steps=steps)
+    model = genaug.fit("digits", family)  # the default configuration and budget
     labels = torch.arange(10).repeat_interleave(50)
     x = model.sample(500, labels=labels, generator=gen(0)).reshape(500, -1).numpy()
     accuracy = float(np.mean(real_digit_classifier().predict(x) == labels.numpy()))
