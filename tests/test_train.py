@@ -42,7 +42,8 @@ def interrupt_at(run: Path, copy: Path, step: int) -> None:
 @pytest.mark.parametrize(
     ("family", "args", "stop_at"),
     [
-        ("vae", ["--steps", "24", "--batch-size", "64", "--train", "checkpoint_every=10", "keep_checkpoints=5", "grad_accum=2", "eval_every=8"], 10),
+        # 25 batches per epoch: the interruption falls mid-way through the second epoch
+        ("vae", ["--steps", "24", "--batch-size", "64", "--train", "checkpoint_every=5", "keep_checkpoints=9", "grad_accum=2", "eval_every=8"], 15),
         ("gmm", ["--steps", "12", "--set", "n_components=2", "tol=1e-12", "--train", "checkpoint_every=5", "keep_checkpoints=5"], 5),
     ],
 )

@@ -264,7 +264,7 @@ class Trainer:
         values = {k: acc.reduce(torch.as_tensor(v, device=acc.device).float(), reduction="mean").item() for k, v in metrics.items()}
         if not acc.is_main_process:
             return
-        bar.set_postfix({k: f"{v:.4g}" for k, v in list(values.items())[:3]})
+        bar.set_postfix({k: f"{v:.4g}" for k, v in list(values.items())[:3]}, refresh=False)
         self._append_metrics({"step": step, **values})
 
     def _append_metrics(self, record: dict) -> None:
