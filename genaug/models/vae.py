@@ -97,15 +97,16 @@ class VAE(Generator):
         """Decoder mean in model space: (N, *spec.shape)."""
         if latent.ndim != 2 or latent.shape[1] != self.config.latent_dim:
             raise ValueError(f"latent: expected shape (N, {self.config.latent_dim}), got {tuple(latent.shape)}")
-        if labels is None:
-            labels = torch.zeros(len(latent), dtype=torch.long, device=latent.device) + int(self.class_prior.argmax())
-        return self.decoder(latent, self.embed(labels.to(latent.device).long()))
+        labels = self._most_frequent(len(latent), latent.device) if labels is None else labels.to(latent.device).long()
+        return self.decoder(latent, self.embed(labels))
+
+    def _most_frequent(self, n: int, device: torch.device) -> torch.Tensor:
+        """Without a label, encode and decode condition on the most frequent training class."""
+        return torch.full((n,), int(self.class_prior.argmax()), dtype=torch.long, device=device)
 
     def _labels_or_prior_mode(self, z: torch.Tensor, labels: torch.Tensor | None) -> torch.Tensor:
         labels = self.check_input(z, labels)
-        if labels is None:  # encoding without a label: condition on the most frequent class
-            labels = torch.full((len(z),), int(self.class_prior.argmax()), dtype=torch.long, device=z.device)
-        return labels
+        return self._most_frequent(len(z), z.device) if labels is None else labels
 
     # ------------------------------------------------------------------ objective
     def elbo_terms(self, z: torch.Tensor, labels: torch.Tensor, generator: torch.Generator | None) -> tuple[torch.Tensor, torch.Tensor]:

@@ -2,8 +2,8 @@
 
 A checkpoint is ``<out>/checkpoints/step_<N>/``: Accelerate writes the prepared model, optimizers
 and RNG states (loaded back with torch's ``weights_only`` loader, which runs no pickled code);
-genaug adds the unwrapped model (closed-form families such as EM are not prepared by Accelerate),
-the EMA and best weights as safetensors, and ``trainer_state.json``. Nothing here is registered as
+genaug adds the model when Accelerate did not prepare it (closed-form families such as EM), the
+EMA and best weights as safetensors, and ``trainer_state.json``. Nothing here is registered as
 an Accelerate custom object, because those are loaded with full unpickling.
 
 The folder is written under a temporary name and renamed when complete, so an interrupted save

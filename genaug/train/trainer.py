@@ -336,7 +336,8 @@ class Trainer:
         acc.wait_for_everyone()
         acc.save_state(str(tmp))
         if acc.is_main_process:
-            ckpt.save_tensors(tmp / "genaug_model.safetensors", self.model.state_dict())
+            if not self.groups:  # Accelerate saved the prepared model; closed-form ones it never saw
+                ckpt.save_tensors(tmp / "genaug_model.safetensors", self.model.state_dict())
             if self.ema is not None:
                 ckpt.save_tensors(tmp / "genaug_ema.safetensors", self.ema.state_dict())
             if self.best is not None:
@@ -355,7 +356,8 @@ class Trainer:
         state = ckpt.TrainerState.read(path / "trainer_state.json")
         if self.groups:
             self.acc.load_state(str(path))
-        self.model.load_state_dict(ckpt.load_tensors(path / "genaug_model.safetensors"))
+        else:
+            self.model.load_state_dict(ckpt.load_tensors(path / "genaug_model.safetensors"))
         if self.ema is not None:
             self.ema.load_state_dict(ckpt.load_tensors(path / "genaug_ema.safetensors"), state.ema_updates)
         if (path / "genaug_best.safetensors").exists():
