@@ -235,7 +235,7 @@ class DataSpec(BaseModel):
         z = z.detach().to(torch.float64)
         if self.scaling == "grid":
             lo, hi = self.value_range
-            k = torch.floor((z + 1.0) / 2.0 * self.levels).clamp(0, self.levels - 1)
+            k = self._bin(z).clamp(0, self.levels - 1)
             x = lo + k * (hi - lo) / (self.levels - 1)
         elif self.scaling == "range":
             lo, hi = self.value_range
@@ -262,7 +262,7 @@ class DataSpec(BaseModel):
         return torch.where(self._bin(q) == self._bin(z), q, z)
 
     def _bin(self, z: torch.Tensor) -> torch.Tensor:
-        """Unclamped grid bin index of model-space values, with the arithmetic of `to_user`."""
+        """Unclamped grid bin index of model-space values (float64), as `to_user` and `dequantize` read it."""
         return torch.floor((z.to(torch.float64) + 1.0) / 2.0 * self.levels)
 
     def to_unit(self, z: torch.Tensor) -> torch.Tensor:
