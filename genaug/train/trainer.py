@@ -335,6 +335,7 @@ class Trainer:
             shutil.rmtree(tmp)
         acc.wait_for_everyone()
         acc.save_state(str(tmp))
+        acc.wait_for_everyone()  # every rank has written its RNG state into tmp before it is renamed
         if acc.is_main_process:
             if not self.groups:  # Accelerate saved the prepared model; closed-form ones it never saw
                 ckpt.save_tensors(tmp / "genaug_model.safetensors", self.model.state_dict())
