@@ -12,6 +12,7 @@ __version__ = "0.1.0"
 
 from genaug.data import ArraySet, DataSpec, from_arrays, load_source  # noqa: E402
 from genaug.models import Generator, create, families, load  # noqa: E402
+from genaug.evaluate import bits_per_dim, evaluate  # noqa: E402
 from genaug.train import TrainConfig, Trainer, fit  # noqa: E402
 
 __all__ = [
@@ -21,7 +22,9 @@ __all__ = [
     "TrainConfig",
     "Trainer",
     "__version__",
+    "bits_per_dim",
     "create",
+    "evaluate",
     "families",
     "fit",
     "from_arrays",

@@ -1,4 +1,4 @@
-"""The ``genaug`` command line: ``families``, ``fit`` and ``sample``.
+"""The ``genaug`` command line: ``families``, ``fit``, ``sample`` and ``eval``.
 
 Every sub-command has ``--help``. Errors a user can cause print one line and exit with status 2.
 """
@@ -91,8 +91,9 @@ def _cmd_fit(args: argparse.Namespace) -> int:
         if getattr(args, field) is not None:
             train[field] = getattr(args, field)
     config = _key_values(args.set or [], "--set")
+    data = _load_split(args, "train")
     model = genaug.fit(
-        args.data, args.family, out=args.out, steps=args.steps, seed=args.seed, resume=args.resume, train=train, **config
+        data, args.family, out=args.out, steps=args.steps, seed=args.seed, resume=args.resume, train=train, **config
     )
     logger.info("saved %s model to %s", model.family, args.out)
     return 0
@@ -123,6 +124,47 @@ def _cmd_sample(args: argparse.Namespace) -> int:
     return 0
 
 
+def _load_split(args: argparse.Namespace, part: str) -> Any:
+    """The ``--data`` source, or its ``part`` ("train"/"test") of the ``--holdout`` split."""
+    import genaug
+
+    data = genaug.load_source(args.data)
+    if args.holdout is None:
+        return data
+    train, test = data.train_test_split(args.holdout, seed=args.split_seed)
+    return train if part == "train" else test
+
+
+def _cmd_eval(args: argparse.Namespace) -> int:
+    import genaug
+    from genaug.utils.io import atomic_write_json
+
+    model = genaug.load(args.model)
+    data = _load_split(args, "test")
+    report = {"model": str(args.model), "data": args.data, "holdout": args.holdout, "split_seed": args.split_seed}
+    report.update(genaug.evaluate(model, data, seed=args.seed, draws=args.draws))
+    likelihood, agreement = report["likelihood"], report["class_agreement"]
+    print(f"{model.family} model {args.model} on {len(data)} samples of {args.data}" + (f" (held-out {args.holdout:g})" if args.holdout else ""))
+    if likelihood is None:
+        print("bits/dim: n/a (the family has no likelihood)")
+    else:
+        kind = " (upper bound: the family's likelihood is a bound)" if likelihood["is_bound"] else ""
+        units = "" if likelihood["discrete"] else " (continuous density, data units)"
+        print(f"bits/dim: {likelihood['bits_per_dim']:.4f}{kind}{units}")
+        print(f"bits/dim given the label: {likelihood['bits_per_dim_conditional']:.4f}")
+    print(f"class agreement: {agreement['accuracy']:.3f} of {agreement['n_samples']} samples labelled as asked "
+          f"(classifier on real data: {agreement['real_accuracy']:.3f})")
+    if args.json is not None:
+        atomic_write_json(args.json, report)
+    return 0
+
+
+def _add_split_args(p: argparse.ArgumentParser, part: str) -> None:
+    p.add_argument("--holdout", type=float, default=None, metavar="FRACTION",
+                   help=f"use the {part} part of a stratified split of --data that holds out FRACTION (scikit-learn's train_test_split)")
+    p.add_argument("--split-seed", dest="split_seed", type=int, default=0, help="random_state of the --holdout split (default 0)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="genaug", description="Fit generative models on your data; sample them as augmentation.")
     parser.add_argument("-v", "--verbose", action="store_true", help="log debug messages")
@@ -143,6 +185,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--mixed-precision", dest="mixed_precision", choices=["no", "fp16", "bf16"], default=None)
     p.add_argument("--set", nargs="*", metavar="KEY=VALUE", help="family config fields, e.g. --set latent_dim=8")
     p.add_argument("--train", nargs="*", metavar="KEY=VALUE", help="other TrainConfig fields, e.g. --train ema_decay=0 patience=5")
+    _add_split_args(p, "train")
     p.set_defaults(run=_cmd_fit)
 
     p = sub.add_parser("sample", help="draw samples from a fitted generator into an .npz file")
@@ -153,6 +196,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, type=Path, help="output FILE.npz with x (user space, shaped like the data) and y")
     p.add_argument("--grid", type=Path, default=None, help="also write the samples as a PNG grid (images only)")
     p.set_defaults(run=_cmd_sample)
+
+    p = sub.add_parser("eval", help="evaluate a fitted generator on data: bits/dim, class agreement",
+                       description="Evaluate a model folder on a data set (ideally held out from training).")
+    p.add_argument("model", type=Path, help="model folder (a run folder of `genaug fit`)")
+    p.add_argument("--data", required=True, help="evaluation data: a source as for `genaug fit --data`")
+    _add_split_args(p, "test")
+    p.add_argument("--seed", type=int, default=0, help="seeds dequantization noise and samples (default 0)")
+    p.add_argument("--draws", type=int, default=1, help="dequantization draws per sample (default 1)")
+    p.add_argument("--json", type=Path, default=None, help="also write the metrics to this JSON file")
+    p.set_defaults(run=_cmd_eval)
     return parser
 
 

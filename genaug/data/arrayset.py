@@ -66,6 +66,56 @@ class ArraySet:
         """The samples in the user's space (dtype, range and layout of the source)."""
         return self.spec.to_user(self.x)
 
+    def train_test_split(self, test_size: float, seed: int = 0) -> tuple[ArraySet, ArraySet]:
+        """Stratified (train, test) split, identical to scikit-learn's ``train_test_split(..., stratify=y)``.
+
+        Example:
+            >>> from genaug.data import load_source
+            >>> train, test = load_source("digits").train_test_split(0.5, seed=0)
+            >>> len(train), len(test)
+            (898, 899)
+        """
+        from sklearn.model_selection import train_test_split
+
+        if not 0.0 < test_size < 1.0:
+            raise ValueError(f"test_size: expected a fraction in (0, 1), got {test_size!r}")
+        try:
+            train, test = train_test_split(np.arange(len(self)), test_size=test_size, stratify=self.y.numpy(), random_state=seed)
+        except ValueError as err:  # too few samples of a class to put one on each side
+            raise ValueError(f"test_size: cannot split {len(self)} samples stratified by class with test_size={test_size} ({err})") from None
+        return self.subset(np.sort(train)), self.subset(np.sort(test))
+
+    def conform(self, spec: DataSpec) -> ArraySet:
+        """The same samples expressed in another ``spec`` (a model's): its classes, scaling and layout.
+
+        Evaluating a model on data loaded separately needs this: the data's own spec was inferred
+        from the data alone (its value range, class list and order may differ). Classes are matched
+        by name; grid data must lie on the model's grid.
+        """
+        if spec == self.spec:
+            return self
+        if (spec.modality, spec.shape) != (self.spec.modality, self.spec.shape):
+            raise ValueError(
+                f"data: {self.spec.modality} samples of shape {self.spec.shape} do not fit a model of "
+                f"{spec.modality} samples of shape {spec.shape}"
+            )
+        unknown = [name for name in self.spec.class_names if name not in spec.class_names]
+        present = set(np.unique(self.y.numpy()).tolist())
+        unknown = [name for i, name in enumerate(self.spec.class_names) if name in unknown and i in present]
+        if unknown:
+            raise ValueError(f"data: classes {unknown[:5]} are unknown to the model, whose classes are {list(spec.class_names)}")
+        lookup = torch.tensor([spec.class_names.index(n) if n in spec.class_names else -1 for n in self.spec.class_names])
+        canonical = self.spec._canonical(self.user_x()).to(torch.float64)  # (N, *shape) user values
+        if spec.scaling == "grid":
+            lo, hi = spec.value_range
+            steps = (canonical - lo) / (hi - lo) * (spec.levels - 1)
+            if canonical.min() < lo or canonical.max() > hi or not torch.allclose(steps, steps.round(), atol=1e-6):
+                raise ValueError(
+                    f"data: values in [{canonical.min().item():g}, {canonical.max().item():g}] are not on the model's grid of "
+                    f"{spec.levels} levels over {list(spec.value_range)}"
+                )
+        return ArraySet(spec.to_model(spec._user_layout(canonical)), lookup[self.y], spec)
+
 
 def validate_labels(
     y: np.ndarray | torch.Tensor | Sequence, n: int, class_names: Sequence[str] | None = None
