@@ -235,7 +235,7 @@ class DataSpec(BaseModel):
         z = z.detach().to(torch.float64)
         if self.scaling == "grid":
             lo, hi = self.value_range
-            k = self._bin(z).clamp(0, self.levels - 1)
+            k = self.bin_index(z).clamp(0, self.levels - 1)
             x = lo + k * (hi - lo) / (self.levels - 1)
         elif self.scaling == "range":
             lo, hi = self.value_range
@@ -259,9 +259,9 @@ class DataSpec(BaseModel):
         q = z + (u - 0.5) * self.bin_width
         # float32 rounding can carry a draw next to a bin edge onto it (or onto 1.0): such rare
         # draws stay at the centre, so every value keeps the bin `to_user` reads it from
-        return torch.where(self._bin(q) == self._bin(z), q, z)
+        return torch.where(self.bin_index(q) == self.bin_index(z), q, z)
 
-    def _bin(self, z: torch.Tensor) -> torch.Tensor:
+    def bin_index(self, z: torch.Tensor) -> torch.Tensor:
         """Unclamped grid bin index of model-space values (float64), as `to_user` and `dequantize` read it."""
         return torch.floor((z.to(torch.float64) + 1.0) / 2.0 * self.levels)
 
