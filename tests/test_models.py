@@ -16,6 +16,10 @@ from genaug.models.registry import get_family
 TINY = {
     "gmm": ({"n_components": 2}, {"steps": 5}),
     "vae": ({"latent_dim": 4, "channels": 8, "hidden": 32, "iw_samples": 4}, {"steps": 20, "batch_size": 64}),
+    "gan": ({"latent_dim": 8, "channels": 8, "hidden": 32, "label_dim": 8}, {"steps": 20, "batch_size": 32}),  # TINY-gan
+    "flow": ({"scales": 2, "flow_steps": 2, "channels": 8, "label_dim": 4}, {"steps": 20}),  # TINY-flow
+    "pixelcnn": ({"channels": 8, "layers": 2, "head": 16, "hidden": 16}, {"steps": 20, "batch_size": 64}),  # TINY-pixelcnn
+    "diffusion": ({"channels": 8, "blocks": 1, "hidden": 32, "depth": 1, "sample_steps": 5}, {"steps": 20, "batch_size": 64}),  # TINY-diffusion
 }
 
 

@@ -38,7 +38,7 @@ from torch.nn.utils.parametrizations import spectral_norm
 
 from genaug.data.spec import DataSpec
 from genaug.models.base import Generator, GeneratorConfig, OptimizerGroup, rand, randn
-from genaug.models.nets import MLP, _sizes
+from genaug.models.nets import MLP, conv_sizes
 from genaug.models.registry import register
 
 __all__ = ["GAN", "GANConfig", "diff_augment"]
@@ -187,7 +187,7 @@ class _ImageGenerator(nn.Module):
     ) -> None:
         super().__init__()
         c, h, w = shape
-        sizes = _sizes(h, w, depth)
+        sizes = conv_sizes(h, w, depth)
         width = channels * 2**depth
         self.start = (width, *sizes[-1])
         self.project = nn.Linear(latent_dim + cond_dim, width * sizes[-1][0] * sizes[-1][1])
@@ -235,7 +235,7 @@ class _ProjectionDiscriminator(nn.Module):
             for _ in range(depth):
                 layers += [nn.Conv2d(width, width * 2, 3, stride=2, padding=1), act]
                 width *= 2
-            fh, fw = _sizes(h, w, depth)[-1]
+            fh, fw = conv_sizes(h, w, depth)[-1]
             features = width * fh * fw
             layers.append(nn.Flatten())
         else:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-__all__ = ["ConvDecoder", "ConvEncoder", "MLP"]
+__all__ = ["ConvDecoder", "ConvEncoder", "MLP", "conv_sizes"]
 
 
 class MLP(nn.Sequential):
@@ -30,7 +30,7 @@ class MLP(nn.Sequential):
         super().__init__(*layers)
 
 
-def _sizes(height: int, width: int, depth: int) -> list[tuple[int, int]]:
+def conv_sizes(height: int, width: int, depth: int) -> list[tuple[int, int]]:
     """Spatial sizes after each stride-2 convolution (3x3, padding 1): ceil(size / 2)."""
     sizes = [(height, width)]
     for _ in range(depth):
@@ -55,7 +55,7 @@ class ConvEncoder(nn.Module):
             layers += [nn.Conv2d(width, width * 2, 3, stride=2, padding=1), nn.SiLU()]
             width *= 2
         self.features = nn.Sequential(*layers)
-        fh, fw = _sizes(h, w, depth)[-1]
+        fh, fw = conv_sizes(h, w, depth)[-1]
         self.head = nn.Linear(width * fh * fw + cond_dim, out_dim)
 
     def forward(self, x: torch.Tensor, cond: torch.Tensor) -> torch.Tensor:
@@ -72,7 +72,7 @@ class ConvDecoder(nn.Module):
     def __init__(self, in_dim: int, shape: tuple[int, int, int], *, channels: int, depth: int, cond_dim: int) -> None:
         super().__init__()
         c, h, w = shape
-        sizes = _sizes(h, w, depth)
+        sizes = conv_sizes(h, w, depth)
         width = channels * 2**depth
         self.start = (width, *sizes[-1])
         self.project = nn.Sequential(nn.Linear(in_dim + cond_dim, width * sizes[-1][0] * sizes[-1][1]), nn.SiLU())
