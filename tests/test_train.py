@@ -119,7 +119,7 @@ def free_port() -> int:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("family", ["vae", "gmm"])
+@pytest.mark.parametrize("family", genaug.families())
 def test_torchrun_two_processes_on_cpu(tmp_path, family):
     out = tmp_path / "run"
     torchrun = Path(sys.executable).with_name("torchrun")
