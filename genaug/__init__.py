@@ -13,12 +13,14 @@ __version__ = "0.1.0"
 from genaug.data import ArraySet, DataSpec, from_arrays, load_source  # noqa: E402
 from genaug.models import Generator, create, families, load  # noqa: E402
 from genaug.evaluate import bits_per_dim, evaluate  # noqa: E402
+from genaug.inject import SamplePool, mix  # noqa: E402
 from genaug.train import TrainConfig, Trainer, fit  # noqa: E402
 
 __all__ = [
     "ArraySet",
     "DataSpec",
     "Generator",
+    "SamplePool",
     "TrainConfig",
     "Trainer",
     "__version__",
@@ -30,4 +32,5 @@ __all__ = [
     "from_arrays",
     "load",
     "load_source",
+    "mix",
 ]

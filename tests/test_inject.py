@@ -1,0 +1,186 @@
+"""SamplePool and genaug.mix: batching, seeding, worker streams, pickling, filters, batch structure."""
+
+from __future__ import annotations
+
+import pickle
+
+import numpy as np
+import pytest
+import torch
+from torch.utils.data import DataLoader, Dataset, TensorDataset
+
+import genaug
+from genaug.inject import SamplePool, mix
+
+
+@pytest.fixture(scope="module")
+def digits():
+    return genaug.load_source("digits")
+
+
+@pytest.fixture(scope="module")
+def model_dir(tmp_path_factory, digits):
+    out = tmp_path_factory.mktemp("gmm")
+    genaug.fit(digits, "gmm", steps=5, out=out, train={"checkpoint_every": 0})
+    return out
+
+
+def test_pool_returns_user_space_samples_of_the_asked_classes_with_provenance(model_dir, digits):
+    pool = SamplePool(model_dir, batch_size=32, seed=0)
+    x, info = pool.take([3, 3, 7, "5"])
+    assert x.shape == (4, 8, 8) and x.dtype == digits.user_x().dtype
+    assert torch.equal(x, x.round()) and x.min() >= 0 and x.max() <= 16
+    assert [p.label for p in info] == [3, 3, 7, 5]
+    model = genaug.load(model_dir)
+    assert {p.family for p in info} == {"gmm"} and {p.fingerprint for p in info} == {model.fingerprint()}
+    # a class-3 sample is closer to the mean real 3 than to the mean real 7
+    real = digits.user_x().double()
+    mean3, mean7 = real[digits.y == 3].mean(0), real[digits.y == 7].mean(0)
+    assert ((x[0].double() - mean3).norm() < (x[0].double() - mean7).norm()).item()
+
+
+def test_pool_refills_a_class_in_one_batched_call(model_dir, monkeypatch):
+    pool = SamplePool(model_dir, batch_size=64, seed=0)
+    calls = []
+    original = pool.model.sample
+
+    def counting(n, labels=None, **kwargs):
+        calls.append(n)
+        return original(n, labels, **kwargs)
+
+    monkeypatch.setattr(pool.model, "sample", counting)
+    pool.take([3] * 100)
+    assert calls == [64, 64]  # 100 class-3 samples: two refills of 64
+    pool.take(list(range(10)))
+    assert calls[2:] == [9 * 64]  # class 3 still has 28 queued; the nine others in one call
+
+
+def test_same_seed_same_stream_other_seed_other_stream(model_dir):
+    labels = [0, 1, 2, 3] * 20
+    a, b, c = (SamplePool(model_dir, batch_size=16, seed=s).take(labels)[0] for s in (1, 1, 2))
+    assert torch.equal(a, b) and not torch.equal(a, c)
+
+
+def test_filter_hook_keeps_only_accepted_samples_and_gives_up_clearly(model_dir):
+    def bright(x, labels):  # keep samples with a high total ink
+        return x.reshape(len(x), -1).sum(1) > 300
+
+    x, _ = SamplePool(model_dir, batch_size=64, filter=bright).take([0] * 30)
+    assert (x.reshape(30, -1).sum(1) > 300).all()
+    never = SamplePool(model_dir, batch_size=8, filter=lambda x, y: torch.zeros(len(x), dtype=torch.bool), max_attempts=3)
+    with pytest.raises(RuntimeError, match=r"filter: rejected every sample of classes \[2\] in 3 refills"):
+        never.take([2])
+    with pytest.raises(ValueError, match="filter: expected a mask of 8 booleans"):
+        SamplePool(model_dir, batch_size=8, filter=lambda x, y: torch.ones(3, dtype=torch.bool)).take([1])
+
+
+def test_pool_pickles_as_its_folder_and_restarts_its_stream(model_dir):
+    pool = SamplePool(model_dir, batch_size=16, seed=4)
+    first, _ = pool.take([1, 2, 3])
+    blob = pickle.dumps(pool)
+    assert len(blob) < 20_000  # no weights inside: the worker reloads the folder
+    clone = pickle.loads(blob)
+    assert torch.equal(clone.take([1, 2, 3])[0], first)
+
+
+def test_bad_arguments_and_misfit_data_are_refused_at_construction(model_dir):
+    with pytest.raises(ValueError, match="batch_size: expected a positive integer"):
+        SamplePool(model_dir, batch_size=0)
+    with pytest.raises(FileNotFoundError, match="no config.json"):
+        SamplePool(model_dir / "missing")
+    with pytest.raises(TypeError, match="model: expected a model folder or a genaug Generator"):
+        SamplePool(42)
+    pool = SamplePool(model_dir)
+    with pytest.raises(ValueError, match=r"holds vectors of shape \(13,\), the model makes images of shape \(1, 8, 8\)"):
+        pool.check_fits(genaug.load_source("wine").spec)
+    with pytest.raises(ValueError, match="unknown class"):
+        pool.take([10])
+
+
+class PoolDataset(Dataset):
+    """Every item is a synthetic sample of class ``i % 10`` drawn in the worker that loads it."""
+
+    def __init__(self, pool: SamplePool, n: int) -> None:
+        self.pool, self.n = pool, n
+
+    def __len__(self) -> int:
+        return self.n
+
+    def __getitem__(self, i: int):
+        x, _ = self.pool.take([i % 10])
+        return x[0], i % 10
+
+
+def worker_stream(model_dir, seed: int) -> torch.Tensor:
+    loader = DataLoader(
+        PoolDataset(SamplePool(model_dir, batch_size=8, seed=0), 40),
+        batch_size=10,
+        num_workers=2,
+        multiprocessing_context="spawn",
+        generator=torch.Generator().manual_seed(seed),
+    )
+    return torch.cat([x for x, _ in loader])
+
+
+@pytest.mark.slow
+def test_spawn_workers_reproduce_their_streams_and_differ_from_each_other(model_dir):
+    a, b, c = worker_stream(model_dir, 0), worker_stream(model_dir, 0), worker_stream(model_dir, 1)
+    assert torch.equal(a, b) and not torch.equal(a, c)
+    # batches 0 and 1 come from workers 0 and 1 with the same labels 0..9: distinct streams
+    assert not torch.equal(a[:10], a[10:20])
+
+
+def test_mix_keeps_structure_and_labels_and_replaces_the_asked_share(model_dir, digits):
+    loader = DataLoader(TensorDataset(digits.user_x(), digits.y), batch_size=50)
+    mixed = mix(loader, SamplePool(model_dir, batch_size=256), ratio=0.3, seed=0)
+    assert len(mixed) == len(loader)
+    replaced = total = 0
+    for (x, y), (x_real, y_real) in zip(mixed, loader):
+        assert x.shape == x_real.shape and x.dtype == x_real.dtype and torch.equal(y, y_real)  # same-class swaps
+        replaced += int((x != x_real).flatten(1).any(1).sum())
+        total += len(y)
+    assert abs(replaced / total - 0.3) < 0.04
+
+
+def test_mix_with_uniform_balance_evens_out_an_imbalanced_stream(model_dir, digits):
+    keep = torch.cat([torch.nonzero(digits.y == 0).flatten()] + [torch.nonzero(digits.y == c).flatten()[:20] for c in range(1, 10)])
+    data = digits.subset(keep)  # 178 zeros, 20 of each other class
+    loader = DataLoader(TensorDataset(data.user_x(), data.y), batch_size=32, shuffle=True, generator=torch.Generator().manual_seed(0))
+    counts = torch.zeros(10)
+    for _ in range(5):
+        for _, y in mix(loader, SamplePool(model_dir, batch_size=128), ratio=0.5, balance="uniform"):
+            counts += torch.bincount(y, minlength=10)
+    share = counts / counts.sum()
+    real_share = torch.bincount(data.y, minlength=10) / len(data)
+    assert real_share[0] > 0.45 and share[0] < 0.25  # zeros: half of the real stream, a fifth at most mixed
+    assert share[1:].min() > 0.06
+
+
+def test_mix_handles_dict_batches_ratio_zero_and_bad_input(model_dir, digits):
+    pool = SamplePool(model_dir, batch_size=64)
+    batches = [{"image": digits.user_x()[:16].float() / 16, "label": digits.y[:16], "id": torch.arange(16)}]
+    (out,) = list(mix(batches, pool, ratio=1.0, transform=lambda s: s.float() / 16))
+    assert set(out) == {"image", "label", "id"} and torch.equal(out["id"], torch.arange(16))
+    assert out["image"].dtype == torch.float32 and out["image"].max() <= 1.0
+    assert not torch.equal(out["image"], batches[0]["image"])
+    (same,) = list(mix(batches, pool, ratio=0.0))
+    assert same is batches[0]
+    with pytest.raises(ValueError, match=r"ratio: expected a share of synthetic samples in \[0, 1\]"):
+        mix(batches, pool, ratio=1.5)
+    with pytest.raises(ValueError, match="pass transform="):
+        list(mix([(torch.zeros(4, 3, 8, 8), torch.zeros(4, dtype=torch.long))], pool, ratio=1.0))
+    with pytest.raises(ValueError, match="balance: expected None, 'uniform'"):
+        mix(batches, pool, balance="rare-first")
+    with pytest.raises(ValueError, match="labels: batch labels span"):
+        list(mix([(torch.zeros(4, 8, 8), torch.full((4,), 12))], pool, ratio=1.0))
+
+
+def test_mix_wraps_a_loader_prepared_by_accelerate(model_dir, digits):
+    from accelerate import Accelerator
+
+    accelerator = Accelerator(cpu=True)
+    loader = accelerator.prepare(DataLoader(TensorDataset(digits.user_x()[:96], digits.y[:96]), batch_size=32))
+    batches = list(mix(loader, SamplePool(model_dir, batch_size=64), ratio=0.5))
+    assert len(batches) == 3 and all(x.shape == (32, 8, 8) for x, _ in batches)
+    labels = np.concatenate([y.numpy() for _, y in batches])
+    assert np.array_equal(labels, digits.y[:96].numpy())
