@@ -23,7 +23,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
@@ -195,6 +195,26 @@ class Generator(nn.Module):
         training prior). Add ``spec.log_det_to_data()`` for a density over the data's own units.
         """
         raise NotImplementedError(f"the {self.family!r} family has no tractable likelihood (has_likelihood is False)")
+
+    def marginal_over_classes(self, conditional: Callable[[torch.Tensor], torch.Tensor], n: int, device: torch.device) -> torch.Tensor:
+        """``log p(z) = logsumexp_c log p(c) + log p(z | c)`` from ``conditional(labels) -> (n,)``.
+
+        For families whose ``log_prob`` is conditional at heart: each class is scored on all ``n``
+        samples, then mixed with the training prior.
+        """
+        per_class = torch.stack(
+            [conditional(torch.full((n,), c, dtype=torch.long, device=device)) for c in range(self.spec.num_classes)], dim=1
+        )  # (n, classes)
+        return torch.logsumexp(per_class + self.class_prior.log().to(device), dim=1)
+
+    def labels_or_most_frequent(self, labels: torch.Tensor | None, n: int, device: torch.device) -> torch.Tensor:
+        """``labels`` on ``device``, or the most frequent training class for all ``n`` samples when None.
+
+        Where a family needs a condition and the caller gave none (``encode``/``decode``).
+        """
+        if labels is not None:
+            return labels.to(device).long()
+        return torch.full((n,), int(self.class_prior.argmax()), dtype=torch.long, device=device)
 
     def encode(self, z: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
         """Map model-space samples to the latent space."""

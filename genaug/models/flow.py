@@ -183,9 +183,7 @@ class Flow(Generator):
         labels = self.check_input(z, labels, name="z")
         if labels is not None:
             return self._conditional(z, labels)
-        classes = torch.arange(self.spec.num_classes, device=z.device)
-        per_class = torch.stack([self._conditional(z, c.expand(len(z))) for c in classes], dim=1)  # (N, classes)
-        return torch.logsumexp(per_class + self.class_prior.log().to(z.device), dim=1)
+        return self.marginal_over_classes(lambda c: self._conditional(z, c), len(z), z.device)
 
     def encode(self, z: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
         """Standardised latent (N, D): standard normal under the model for every class.
@@ -199,7 +197,7 @@ class Flow(Generator):
                 f"z: the flow's support for {self.spec.scaling} data is the open interval (-{limit:.4g}, {limit:.4g}); "
                 f"got values in [{z.min().item():g}, {z.max().item():g}]"
             )
-        labels = self._most_frequent(len(z), z.device) if labels is None else labels
+        labels = self.labels_or_most_frequent(labels, len(z), z.device)
         latent, _ = self._to_latent(z, labels)
         return (latent - self.base_mean[labels]) * torch.exp(-self.base_log_std[labels])
 
@@ -209,11 +207,8 @@ class Flow(Generator):
         if not isinstance(latent, torch.Tensor) or latent.ndim != 2 or latent.shape[1] != d:
             got = tuple(latent.shape) if isinstance(latent, torch.Tensor) else type(latent).__name__
             raise ValueError(f"latent: expected shape (N, {d}), got {got}")
-        labels = self._most_frequent(len(latent), latent.device) if labels is None else labels.to(latent.device).long()
+        labels = self.labels_or_most_frequent(labels, len(latent), latent.device)
         return self._from_latent(self.base_mean[labels] + torch.exp(self.base_log_std[labels]) * latent, labels)
-
-    def _most_frequent(self, n: int, device: torch.device) -> torch.Tensor:
-        return torch.full((n,), int(self.class_prior.argmax()), dtype=torch.long, device=device)
 
     # ------------------------------------------------------------------ training
     @torch.no_grad()

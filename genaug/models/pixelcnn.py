@@ -332,9 +332,7 @@ class PixelCNN(Generator):
         labels = self.check_input(z, labels)
         if labels is not None:
             return self._log_prob_given(z, labels)
-        every = [torch.full((len(z),), c, dtype=torch.long, device=z.device) for c in range(self.spec.num_classes)]
-        per_class = torch.stack([self._log_prob_given(z, c) for c in every], dim=1)  # (N, classes)
-        return torch.logsumexp(per_class + self.class_prior.log().to(z.device), dim=1)
+        return self.marginal_over_classes(lambda c: self._log_prob_given(z, c), len(z), z.device)
 
     def training_step(self, x, labels, *, step, group, generator):
         # Grid data arrives at bin centres: the loss is the exact dequantized NLL, no noise needed.

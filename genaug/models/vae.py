@@ -90,23 +90,15 @@ class VAE(Generator):
 
     def encode(self, z: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
         """Posterior mean of the latent code: (N, latent_dim)."""
-        labels = self._labels_or_prior_mode(z, labels)
+        labels = self.labels_or_most_frequent(self.check_input(z, labels), len(z), z.device)
         return self._posterior(z, labels)[0]
 
     def decode(self, latent: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
         """Decoder mean in model space: (N, *spec.shape)."""
         if latent.ndim != 2 or latent.shape[1] != self.config.latent_dim:
             raise ValueError(f"latent: expected shape (N, {self.config.latent_dim}), got {tuple(latent.shape)}")
-        labels = self._most_frequent(len(latent), latent.device) if labels is None else labels.to(latent.device).long()
+        labels = self.labels_or_most_frequent(labels, len(latent), latent.device)
         return self.decoder(latent, self.embed(labels))
-
-    def _most_frequent(self, n: int, device: torch.device) -> torch.Tensor:
-        """Without a label, encode and decode condition on the most frequent training class."""
-        return torch.full((n,), int(self.class_prior.argmax()), dtype=torch.long, device=device)
-
-    def _labels_or_prior_mode(self, z: torch.Tensor, labels: torch.Tensor | None) -> torch.Tensor:
-        labels = self.check_input(z, labels)
-        return self._most_frequent(len(z), z.device) if labels is None else labels
 
     # ------------------------------------------------------------------ objective
     def elbo_terms(self, z: torch.Tensor, labels: torch.Tensor, generator: torch.Generator | None) -> tuple[torch.Tensor, torch.Tensor]:
@@ -148,11 +140,7 @@ class VAE(Generator):
         seed = 0 if generator is None else int(torch.randint(2**62, (1,), generator=generator))
         if labels is not None:
             return self._iwae(z, labels, seed)
-        per_class = torch.stack(
-            [self._iwae(z, torch.full((len(z),), c, dtype=torch.long, device=z.device), seed) for c in range(self.spec.num_classes)],
-            dim=1,
-        )  # (N, C)
-        return torch.logsumexp(per_class + self.class_prior.log().to(z.device), dim=1)
+        return self.marginal_over_classes(lambda c: self._iwae(z, c, seed), len(z), z.device)
 
     def _iwae(self, z: torch.Tensor, labels: torch.Tensor, seed: int) -> torch.Tensor:
         k = self.config.iw_samples
