@@ -39,20 +39,42 @@ def test_pool_returns_user_space_samples_of_the_asked_classes_with_provenance(mo
     assert ((x[0].double() - mean3).norm() < (x[0].double() - mean7).norm()).item()
 
 
-def test_pool_refills_a_class_in_one_batched_call(model_dir, monkeypatch):
-    pool = SamplePool(model_dir, batch_size=64, seed=0)
+@pytest.mark.parametrize("prefetch", [False, True])
+def test_pool_refills_a_class_in_one_batched_call(model_dir, monkeypatch, prefetch):
+    pool = SamplePool(model_dir, batch_size=64, seed=0, prefetch=prefetch)
     calls = []
     original = pool.model.sample
 
     def counting(n, labels=None, **kwargs):
-        calls.append(n)
+        calls.append((n, set(labels.tolist())))
         return original(n, labels, **kwargs)
 
     monkeypatch.setattr(pool.model, "sample", counting)
     pool.take([3] * 100)
-    assert calls == [64, 64]  # 100 class-3 samples: two refills of 64
-    pool.take(list(range(10)))
-    assert calls[2:] == [9 * 64]  # class 3 still has 28 queued; the nine others in one call
+    pool.wait()  # let the background refills finish before counting
+    ahead = 1 if prefetch else 0  # the background thread has drawn class 3's next refill
+    assert calls[:2] == [(64, {3}), (64, {3})] and len(calls) == 2 + ahead
+    pool.take(list(range(10)))  # class 3 still has 28 queued; one call of 64 for each other class
+    pool.wait()  # let the background refills finish before counting
+    drawn = sorted(c for _, (c,) in calls)
+    assert all(n == 64 for n, _ in calls) and drawn == sorted([3, 3] + [3] * ahead + [c for c in range(10) if c != 3] * (1 + ahead))
+
+
+def test_a_class_stream_depends_on_the_seeds_only(model_dir):
+    """Not on prefetching, on the other classes asked for, or on how the labels were batched."""
+    a = SamplePool(model_dir, batch_size=16, seed=3, prefetch=False).take([5] * 40)[0]
+    pool = SamplePool(model_dir, batch_size=16, seed=3, prefetch=True)
+    b = torch.cat([pool.take([5, 1, 2] * 4)[0][::3] for _ in range(10)])
+    assert torch.equal(a, b)
+
+
+def test_reuse_serves_every_sample_k_times_in_shuffled_passes(model_dir):
+    pool = SamplePool(model_dir, batch_size=16, seed=0, reuse=3, prefetch=False)
+    x, info = pool.take([4] * 48)
+    assert len({p.seed for p in info}) == 1  # one refill served three times
+    assert sorted(p.index for p in info) == sorted(list(range(16)) * 3)
+    assert not torch.equal(x[:16], x[16:32])  # each pass in its own order
+    assert pool.take([4])[1][0].seed != info[0].seed  # the 49th sample starts the next refill
 
 
 def test_same_seed_same_stream_other_seed_other_stream(model_dir):
@@ -68,7 +90,7 @@ def test_filter_hook_keeps_only_accepted_samples_and_gives_up_clearly(model_dir)
     x, _ = SamplePool(model_dir, batch_size=64, filter=bright).take([0] * 30)
     assert (x.reshape(30, -1).sum(1) > 300).all()
     never = SamplePool(model_dir, batch_size=8, filter=lambda x, y: torch.zeros(len(x), dtype=torch.bool), max_attempts=3)
-    with pytest.raises(RuntimeError, match=r"filter: rejected every sample of classes \[2\] in 3 refills"):
+    with pytest.raises(RuntimeError, match=r"filter: rejected every sample of class 2 in 3 refills"):
         never.take([2])
     with pytest.raises(ValueError, match="filter: expected a mask of 8 booleans"):
         SamplePool(model_dir, batch_size=8, filter=lambda x, y: torch.ones(3, dtype=torch.bool)).take([1])
@@ -184,3 +206,22 @@ def test_mix_wraps_a_loader_prepared_by_accelerate(model_dir, digits):
     assert len(batches) == 3 and all(x.shape == (32, 8, 8) for x, _ in batches)
     labels = np.concatenate([y.numpy() for _, y in batches])
     assert np.array_equal(labels, digits.y[:96].numpy())
+
+
+def test_mix_gives_the_same_batches_for_the_same_seeds(model_dir, digits):
+    def run(seed: int) -> list[torch.Tensor]:
+        loader = DataLoader(TensorDataset(digits.user_x(), digits.y), batch_size=64, shuffle=True, generator=torch.Generator().manual_seed(0))
+        with SamplePool(model_dir, batch_size=32, seed=seed) as pool:  # prefetching: timing must not matter
+            return [torch.cat([x.flatten(1), y[:, None].double()], 1) for x, y in mix(loader, pool, ratio=0.5, balance="uniform", seed=seed)]
+
+    a, b, c = run(0), run(0), run(1)
+    assert all(torch.equal(u, v) for u, v in zip(a, b)) and not all(torch.equal(u, v) for u, v in zip(a, c))
+
+
+def test_pool_checks_the_data_it_joins_at_construction(model_dir, digits):
+    shuffled = digits.spec.model_copy(update={"class_names": tuple(reversed(digits.spec.class_names))})
+    with pytest.raises(ValueError, match=r"classes \['9', '8'.*are not in the model's order"):
+        SamplePool(model_dir, data=shuffled)
+    with pytest.raises(ValueError, match=r"holds vectors of shape \(13,\), the model makes images of shape \(1, 8, 8\)"):
+        SamplePool(model_dir, data=genaug.load_source("wine"))
+    SamplePool(model_dir, data=digits)  # fits

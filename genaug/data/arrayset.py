@@ -105,7 +105,7 @@ class ArraySet:
         if unknown:
             raise ValueError(f"data: classes {unknown[:5]} are unknown to the model, whose classes are {list(spec.class_names)}")
         lookup = torch.tensor([spec.class_names.index(n) if n in spec.class_names else -1 for n in self.spec.class_names])
-        canonical = self.spec._canonical(self.user_x()).to(torch.float64)  # (N, *shape) user values
+        canonical = self.spec.canonical(self.user_x()).to(torch.float64)  # (N, *shape) user values
         if spec.scaling == "grid":
             lo, hi = spec.value_range
             steps = (canonical - lo) / (hi - lo) * (spec.levels - 1)
@@ -114,7 +114,7 @@ class ArraySet:
                     f"data: values in [{canonical.min().item():g}, {canonical.max().item():g}] are not on the model's grid of "
                     f"{spec.levels} levels over {list(spec.value_range)}"
                 )
-        return ArraySet(spec.to_model(spec._user_layout(canonical)), lookup[self.y], spec)
+        return ArraySet(spec.to_model(spec.user_layout(canonical)), lookup[self.y], spec)
 
 
 def validate_labels(

@@ -190,7 +190,7 @@ class DataSpec(BaseModel):
         return -float(np.log(np.asarray(self.scale, dtype=np.float64)).sum())
 
     # ------------------------------------------------------------------ maps
-    def _canonical(self, x: torch.Tensor) -> torch.Tensor:
+    def canonical(self, x: torch.Tensor) -> torch.Tensor:
         """User layout (N, *user_shape) -> canonical layout (N, *shape)."""
         if tuple(x.shape[1:]) != self.user_shape():
             raise ValueError(f"x: expected samples of shape {self.user_shape()} ({self.layout}), got {tuple(x.shape[1:])}")
@@ -200,7 +200,7 @@ class DataSpec(BaseModel):
             return x.permute(0, 3, 1, 2)
         return x
 
-    def _user_layout(self, x: torch.Tensor) -> torch.Tensor:
+    def user_layout(self, x: torch.Tensor) -> torch.Tensor:
         if self.layout == "HW":
             return x.squeeze(1)
         if self.layout == "HWC":
@@ -216,7 +216,7 @@ class DataSpec(BaseModel):
         Grid data goes to bin centres (values between grid steps are rounded to the nearest step).
         """
         x = torch.as_tensor(np.asarray(x) if not isinstance(x, torch.Tensor) else x)
-        x = self._canonical(x).to(torch.float64)
+        x = self.canonical(x).to(torch.float64)
         if not torch.isfinite(x).all():
             raise ValueError("x: contains NaN or infinite values")
         if self.scaling == "grid":
@@ -249,7 +249,7 @@ class DataSpec(BaseModel):
                 x = torch.where(rounded, torch.round(x * 10.0**d) / 10.0**d, x)
         if not self.torch_dtype.is_floating_point:
             x = torch.round(x)
-        return self._user_layout(x.to(self.torch_dtype))
+        return self.user_layout(x.to(self.torch_dtype))
 
     def dequantize(self, z: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
         """Spread grid data uniformly over its bins (model space); continuous data is returned as is."""

@@ -13,8 +13,10 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
+import numpy as np
 import torch
 
+from genaug.inject.core import Balancer
 from genaug.inject.pool import SamplePool
 
 __all__ = ["MixedLoader", "mix"]
@@ -84,9 +86,8 @@ class MixedLoader:
             pool.check_fits(spec, "loader")
         self.loader, self.pool, self.ratio = loader, pool, float(ratio)
         self.transform, self.keys = transform, keys
-        self.target = _target_distribution(balance, pool)
-        self.generator = torch.Generator().manual_seed(seed)
-        self.seen = torch.zeros(pool.spec.num_classes, dtype=torch.float64)  # real labels so far, per class
+        self.balancer = None if balance is None else Balancer(balance, pool.spec, ratio)
+        self.rng = np.random.default_rng(seed)  # numpy: a few microseconds less per batch than torch
 
     def __len__(self) -> int:
         return len(self.loader)
@@ -99,55 +100,33 @@ class MixedLoader:
     def _mix(self, batch: Any) -> Any:
         x, y, put = _unpack(batch, self.keys)
         n = len(y)
-        count = int(torch.floor(self.ratio * n + torch.rand((), generator=self.generator)).clamp(max=n))  # E[count] = ratio * n
+        count = min(n, int(self.ratio * n + self.rng.random()))  # stochastic rounding: E[count] = ratio * n
         if count == 0:
             return batch
         labels_cpu = y.detach().cpu().long()
-        if labels_cpu.min() < 0 or labels_cpu.max() >= self.pool.spec.num_classes:
+        low, high = (int(v) for v in torch.aminmax(labels_cpu))
+        if low < 0 or high >= self.pool.spec.num_classes:
             raise ValueError(
-                f"labels: batch labels span {labels_cpu.min().item()}..{labels_cpu.max().item()}, "
-                f"but the generator knows classes 0..{self.pool.spec.num_classes - 1}"
+                f"labels: batch labels span {low}..{high}, but the generator knows classes 0..{self.pool.spec.num_classes - 1}"
             )
-        self.seen += torch.bincount(labels_cpu, minlength=self.pool.spec.num_classes).double()
-        where = torch.randperm(n, generator=self.generator)[:count]
-        new_labels = labels_cpu[where] if self.target is None else self._balanced_labels(count)
-        samples, _ = self.pool.take(new_labels)
+        where = torch.from_numpy(self.rng.permutation(n)[:count])
+        if self.balancer is None:
+            new_labels = labels_cpu[where]
+        else:
+            self.balancer.observe(labels_cpu)
+            new_labels = self.balancer.pick(torch.from_numpy(self.rng.random(count)))
+        samples, _ = self.pool.take(new_labels, provenance=False)
         items = torch.stack([self.transform(s) for s in samples]) if self.transform is not None else samples
         if tuple(items.shape[1:]) != tuple(x.shape[1:]):
             raise ValueError(
                 f"transform: synthetic samples have shape {tuple(items.shape[1:])} but the batch's inputs have "
                 f"{tuple(x.shape[1:])}; pass transform= to map a sample to the loader's form"
             )
-        x, y = x.clone(), y.clone()
-        x[where.to(x.device)] = items.to(device=x.device, dtype=x.dtype)
-        y[where.to(y.device)] = new_labels.to(device=y.device, dtype=y.dtype)
+        if x.device != where.device:
+            where, items, new_labels = where.to(x.device), items.to(x.device), new_labels.to(x.device)
+        x = x.index_put((where,), items.to(x.dtype))  # out of place: the loader's batch is left as it was
+        y = y.index_put((where.to(y.device),), new_labels.to(device=y.device, dtype=y.dtype))
         return put(x, y)
-
-    def _balanced_labels(self, count: int) -> torch.Tensor:
-        """Synthetic labels that pull the mixed class distribution toward the target."""
-        real = self.seen / self.seen.sum()
-        # (1 - r) p + r q = t  =>  q = (t - (1 - r) p) / r, clipped at zero (never remove real samples)
-        need = (self.target - (1.0 - self.ratio) * real).clamp(min=0.0)
-        q = need if need.sum() > 0 else self.target
-        return torch.multinomial(q.float(), count, replacement=True, generator=self.generator)
-
-
-def _target_distribution(balance: None | str | Mapping[int | str, float], pool: SamplePool) -> torch.Tensor | None:
-    k = pool.spec.num_classes
-    if balance is None:
-        return None
-    if balance == "uniform":
-        return torch.full((k,), 1.0 / k, dtype=torch.float64)
-    if isinstance(balance, Mapping):
-        weights = torch.zeros(k, dtype=torch.float64)
-        for label, weight in balance.items():
-            if not isinstance(weight, (int, float)) or weight < 0:
-                raise ValueError(f"balance: weight of class {label!r} must be a number >= 0, got {weight!r}")
-            weights[pool.spec.class_index(label)] = float(weight)
-        if weights.sum() <= 0:
-            raise ValueError("balance: at least one class needs a positive weight")
-        return weights / weights.sum()
-    raise ValueError(f"balance: expected None, 'uniform' or a {{class: weight}} mapping, got {balance!r}")
 
 
 def _unpack(batch: Any, keys: tuple[str, str] | None) -> tuple[torch.Tensor, torch.Tensor, Callable[[torch.Tensor, torch.Tensor], Any]]:

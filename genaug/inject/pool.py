@@ -1,33 +1,47 @@
 """`SamplePool`: the one source of synthetic samples for every injector.
 
-A pool draws samples from a fitted generator in large batches (one ``sample`` call for many
-samples), keeps a queue per class and refills a class when it runs dry. Each sample comes in the
-user's space (dtype, layout and range of the training data) with its provenance.
+A pool draws samples from a fitted generator in large batches (one ``sample`` call of
+``batch_size`` samples of a class), keeps a queue per class and refills a class when it runs dry.
+Each sample comes in the user's space (dtype, layout and range of the training data) with its
+provenance.
 
-Streams are seeded and stateless to reproduce: refill ``k`` of a pool with seed ``s`` draws from
-``derive_seed(s, stream, k)``, where ``stream`` is the main process or, in a DataLoader worker, the
-seed torch gives that worker (``get_worker_info().seed``: distinct per worker and per epoch, and
-fixed by the loader's ``generator`` or ``torch.manual_seed``). The same seeds give the same stream on
-every run; workers, and the epochs of non-persistent workers, get distinct streams. A pool pickles as its model folder and settings (never as
-weights), so ``spawn`` and ``fork`` workers reload the model themselves, lazily, on first use.
+Streams are seeded per class and stateless to reproduce: refill ``j`` of class ``c`` in a pool with
+seed ``s`` draws from ``derive_seed(s, "pool", stream, c, j)``, where ``stream`` is the main process
+or, in a DataLoader worker, the seed torch gives that worker (``get_worker_info().seed``: distinct
+per worker and per epoch, fixed by the loader's ``generator`` or ``torch.manual_seed``). What a class
+yields therefore depends on the seeds only, never on which other classes were asked for, in what
+order, or on timing: the same seeds give the same stream on every run, with or without prefetching.
+
+``prefetch=True`` draws a class's next refill in a background thread as soon as its current one is
+in use, so generation overlaps the training step. ``reuse=k`` serves every drawn sample ``k`` times
+(in ``k`` seeded shuffled passes over the refill) before the next refill is needed: for families
+that sample slowly on the hardware at hand (diffusion on a CPU), it trades freshness for throughput.
+
+A pool pickles as its model folder and settings (never as weights), so ``spawn`` and ``fork``
+workers reload the model themselves, lazily, on first use.
 """
 
 from __future__ import annotations
 
+import atexit
 import os
-from collections import deque
-from collections.abc import Callable, Sequence
+import queue
+import threading
+import weakref
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Future
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 
 from genaug.data.spec import DataSpec
+from genaug.inject.core import ModelHandle, check_fits
 from genaug.models.base import Generator
 from genaug.train.trainer import derive_seed
 
-__all__ = ["Provenance", "SamplePool", "SampleFilter"]
+__all__ = ["Provenance", "Provenances", "SampleFilter", "SamplePool"]
 
 SampleFilter = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 """``filter(x, labels) -> keep``: a boolean mask over a refill's samples (user space, (N,) labels)."""
@@ -35,7 +49,11 @@ SampleFilter = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
 @dataclass(frozen=True)
 class Provenance:
-    """Where a synthetic sample came from: enough to regenerate or audit it."""
+    """Where a synthetic sample came from: enough to regenerate or audit it.
+
+    ``model.sample(n, labels=full(n, label), generator=Generator().manual_seed(seed))[index]``
+    regenerates it, ``n`` being the pool's ``batch_size``.
+    """
 
     family: str
     fingerprint: str  # `Generator.fingerprint()` of the model
@@ -47,6 +65,90 @@ class Provenance:
         return {"family": self.family, "fingerprint": self.fingerprint, "seed": self.seed, "label": self.label, "index": self.index}
 
 
+@dataclass(frozen=True)
+class Provenances(Sequence):
+    """The provenance of a batch of samples, stored as columns; indexing gives a `Provenance`."""
+
+    family: str
+    fingerprint: str
+    seeds: torch.Tensor  # (N,) int64
+    labels: torch.Tensor  # (N,) int64
+    indices: torch.Tensor  # (N,) int64
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def __getitem__(self, i: int) -> Provenance:  # type: ignore[override]
+        if isinstance(i, slice):
+            raise TypeError("Provenances: index with an integer")
+        return Provenance(self.family, self.fingerprint, int(self.seeds[i]), int(self.labels[i]), int(self.indices[i]))
+
+    def __iter__(self) -> Iterator[Provenance]:
+        return (self[i] for i in range(len(self)))
+
+
+@dataclass
+class _Refill:
+    """Samples of one class from one ``sample`` call, and the order they are served in."""
+
+    x: np.ndarray  # (m, *user_shape): the samples the filter kept (numpy: cheap slicing per batch)
+    seed: int
+    index: np.ndarray  # (m,) position of each kept sample in the call
+    order: np.ndarray  # positions into x, in serving order (reuse passes)
+    pos: int = 0
+
+    @property
+    def left(self) -> int:
+        return len(self.order) - self.pos
+
+
+class _Background:
+    """One daemon thread running refills in submission order.
+
+    At interpreter exit the thread finishes the refill it is running and stops (`_stop_all`):
+    a daemon thread killed inside a torch kernel aborts the process.
+    """
+
+    _alive: weakref.WeakSet[_Background] = weakref.WeakSet()
+
+    def __init__(self) -> None:
+        self.jobs: queue.SimpleQueue = queue.SimpleQueue()
+        # the thread holds the queue, not this object: a dropped pool's thread gets its sentinel from __del__
+        self.thread = threading.Thread(target=_Background._run, args=(self.jobs,), name="genaug-pool", daemon=True)
+        self.thread.start()
+        _Background._alive.add(self)
+
+    def submit(self, fn: Callable[..., Any], *args: Any) -> Future:
+        future: Future = Future()
+        self.jobs.put((future, fn, args))
+        return future
+
+    def stop(self) -> None:
+        self.jobs.put(None)
+        if self.thread.is_alive() and self.thread is not threading.current_thread():
+            self.thread.join()
+
+    @staticmethod
+    def _run(jobs: queue.SimpleQueue) -> None:
+        while (job := jobs.get()) is not None:
+            future, fn, args = job
+            if future.set_running_or_notify_cancel():
+                try:
+                    future.set_result(fn(*args))
+                except BaseException as error:  # handed to the consumer, raised where it waits
+                    future.set_exception(error)
+            del job, future, fn, args  # hold no reference to the pool while waiting
+
+    def __del__(self) -> None:
+        self.jobs.put(None)
+
+    @staticmethod
+    @atexit.register
+    def _stop_all() -> None:
+        for background in list(_Background._alive):
+            background.stop()
+
+
 class SamplePool:
     """Per-class queues of synthetic samples, refilled in large batches.
 
@@ -54,11 +156,15 @@ class SamplePool:
         model: a model folder (written by ``genaug fit`` or ``save_pretrained``), or a fitted
             `Generator`. A folder is what worker processes reload; a `Generator` without a
             folder is pickled whole.
-        batch_size: samples drawn per refill (per class refilled).
+        batch_size: samples drawn per refill of a class (one ``sample`` call).
         seed: seeds every refill; workers derive distinct streams from it.
+        reuse: how many times each drawn sample is served (1: every sample is fresh).
+        prefetch: draw each class's next refill in a background thread.
         filter: optional ``filter(x, labels) -> keep mask`` applied to each refill (quality filters).
         device: where to run the model (default: CPU; ``"cuda"`` when the loader feeds a GPU).
         max_attempts: refills in a row that may all be filtered out before giving up.
+        data: optional data (DataSpec, ArraySet, or dataset with a ``.spec``) the samples will
+            join; refused now, naming both specs, if the generator does not fit it.
 
     Example:
         >>> import genaug
@@ -75,60 +181,54 @@ class SamplePool:
         *,
         batch_size: int = 1024,
         seed: int = 0,
+        reuse: int = 1,
+        prefetch: bool = True,
         filter: SampleFilter | None = None,
         device: str | torch.device | None = None,
         max_attempts: int = 10,
+        data: Any = None,
     ) -> None:
-        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-            raise ValueError(f"batch_size: expected a positive integer, got {batch_size!r}")
+        for name, value in (("batch_size", batch_size), ("reuse", reuse), ("max_attempts", max_attempts)):
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"{name}: expected a positive integer, got {value!r}")
         if not isinstance(seed, int) or isinstance(seed, bool):
             raise TypeError(f"seed: expected an integer, got {type(seed).__name__}")
         if filter is not None and not callable(filter):
             raise TypeError(f"filter: expected a callable filter(x, labels) -> mask, got {type(filter).__name__}")
-        if max_attempts < 1:
-            raise ValueError(f"max_attempts: expected at least 1, got {max_attempts}")
-        if isinstance(model, Generator):
-            self._folder, self._model = None, model
-        elif isinstance(model, (str, os.PathLike)):
-            from genaug.models.registry import load
+        self.handle = ModelHandle(model, device)
+        self.batch_size, self.seed, self.reuse, self.prefetch = batch_size, seed, reuse, bool(prefetch)
+        self.filter, self.max_attempts = filter, max_attempts
+        self.spec: DataSpec = self.handle.spec
+        self.family: str = self.handle.family
+        self.fingerprint: str = self.handle.fingerprint
+        if data is not None:
+            from genaug.inject.core import spec_of
 
-            self._folder = Path(model)
-            self._model = load(self._folder)  # fail now, in the main process, if the folder is bad
-        else:
-            raise TypeError(f"model: expected a model folder or a genaug Generator, got {type(model).__name__}")
-        self.batch_size, self.seed, self.filter, self.max_attempts = batch_size, seed, filter, max_attempts
-        self.device = torch.device(device) if device is not None else torch.device("cpu")
-        self._model = self._model.to(self.device).eval()
-        self.spec: DataSpec = self._model.spec
-        self.family: str = self._model.family
-        self.fingerprint: str = self._model.fingerprint()
+            self.check_fits(spec_of(data))
         self._reset_stream()
 
     def _reset_stream(self) -> None:
-        self._queues: dict[int, deque[tuple[torch.Tensor, Provenance]]] = {}
-        self._refills = 0
+        self._current: dict[int, _Refill] = {}
+        self._next: dict[int, Future] = {}
+        self._refills: dict[int, int] = {}  # class -> refills started
         self._stream: int | str | None = None
+        self._background: _Background | None = None
         self._pid = os.getpid()
 
     # ------------------------------------------------------------------ pickling (DataLoader workers)
     def __getstate__(self) -> dict[str, Any]:
         state = self.__dict__.copy()
-        state["_queues"], state["_refills"], state["_stream"] = {}, 0, None
-        if self._folder is not None:
-            state["_model"] = None  # the worker reloads it from the folder
+        state.update(_current={}, _next={}, _refills={}, _stream=None, _background=None)
         return state
-
-    def __setstate__(self, state: dict[str, Any]) -> None:
-        self.__dict__.update(state)
 
     @property
     def model(self) -> Generator:
         """The generator (reloaded from its folder on first use in a worker process)."""
-        if self._model is None:
-            from genaug.models.registry import load
+        return self.handle.model
 
-            self._model = load(self._folder).to(self.device).eval()
-        return self._model
+    @property
+    def folder(self):
+        return self.handle.folder
 
     # ------------------------------------------------------------------ drawing
     def _stream_id(self) -> int | str:
@@ -140,66 +240,138 @@ class SamplePool:
             self._stream = info.seed if info is not None else "main"
         return self._stream
 
-    def _refill(self, classes: Sequence[int]) -> None:
-        """Draw ``batch_size`` samples for each of ``classes`` in one ``sample`` call."""
-        labels = torch.tensor(classes, dtype=torch.long).repeat_interleave(self.batch_size)
-        for _ in range(self.max_attempts):
-            seed = derive_seed(self.seed, "pool", self._stream_id(), self._refills)
-            self._refills += 1
-            generator = torch.Generator(self.device).manual_seed(seed)
-            x = self.model.sample(len(labels), labels=labels.to(self.device), generator=generator).cpu()
-            keep = torch.ones(len(x), dtype=torch.bool)
+    def _draw(self, c: int, first: int) -> _Refill:
+        """Refill ``first`` of class ``c`` (or the next ones, while the filter rejects everything)."""
+        stream = self._stream_id()
+        for j in range(first, first + self.max_attempts):
+            seed = derive_seed(self.seed, "pool", stream, c, j)
+            generator = torch.Generator(self.handle.device).manual_seed(seed)
+            labels = torch.full((self.batch_size,), c, dtype=torch.long)
+            with torch.no_grad():
+                x = self.model.sample(self.batch_size, labels=labels.to(self.handle.device), generator=generator).cpu()
+            index = torch.arange(self.batch_size)
             if self.filter is not None:
                 keep = torch.as_tensor(self.filter(x, labels), dtype=torch.bool).reshape(-1)
                 if keep.shape != (len(x),):
                     raise ValueError(f"filter: expected a mask of {len(x)} booleans, got shape {tuple(keep.shape)}")
-            for i in torch.nonzero(keep).flatten().tolist():
-                c = int(labels[i])
-                provenance = Provenance(self.family, self.fingerprint, seed, c, i)
-                self._queues.setdefault(c, deque()).append((x[i], provenance))
-            missing = [c for c in classes if not self._queues.get(c)]
-            if not missing:
-                return
-            labels = torch.tensor(missing, dtype=torch.long).repeat_interleave(self.batch_size)
+                x, index = x[keep], index[keep]
+            if len(x):
+                order = torch.arange(len(x))
+                if self.reuse > 1:
+                    shuffle = torch.Generator().manual_seed(seed)
+                    order = torch.cat([torch.randperm(len(x), generator=shuffle) for _ in range(self.reuse)])
+                return _Refill(x.numpy(), seed, index.numpy(), order.numpy())
         raise RuntimeError(
-            f"filter: rejected every sample of classes {missing} in {self.max_attempts} refills of {self.batch_size}; "
+            f"filter: rejected every sample of class {c} in {self.max_attempts} refills of {self.batch_size}; "
             "loosen the filter or raise max_attempts"
         )
 
-    def take(self, labels: Sequence[int] | torch.Tensor) -> tuple[torch.Tensor, list[Provenance]]:
+    def _start(self, c: int) -> Future:
+        """Begin the next refill of class ``c``: in the background thread, or now when not prefetching."""
+        j = self._refills.get(c, 0)
+        self._refills[c] = j + self.max_attempts  # a refill may use up to max_attempts seeds
+        if not self.prefetch:
+            future: Future = Future()
+            future.set_result(self._draw(c, j))
+            return future
+        if self._background is None:
+            self._background = _Background()
+        return self._background.submit(self._draw, c, j)
+
+    def _advance(self, c: int) -> _Refill:
+        """The class's refill in use, moving to the next one when it is spent."""
+        refill = self._current.get(c)
+        if refill is None or refill.left == 0:
+            future = self._next.pop(c, None) or self._start(c)
+            refill = self._current[c] = future.result()
+            if self.prefetch:
+                self._next[c] = self._start(c)
+        return refill
+
+    def warm(self, classes: Sequence[int | str] | None = None) -> SamplePool:
+        """Draw the first refill of ``classes`` (default: all) now, so that the stream starts at speed."""
+        for c in range(self.spec.num_classes) if classes is None else [self.spec.class_index(k) for k in classes]:
+            self._stream_id()
+            self._advance(c)
+        return self
+
+    def wait(self) -> SamplePool:
+        """Block until the refills drawing in the background are done (benchmarks, tests)."""
+        for pending in list(self._next.values()):
+            pending.result()
+        return self
+
+    def close(self) -> None:
+        """Stop the background thread after the refill it is drawing; queued refills are dropped.
+
+        The pool stays usable (a new thread starts on demand), but its stream then skips the
+        dropped refills: close a pool when you are done with it.
+        """
+        self._next = {c: pending for c, pending in self._next.items() if not pending.cancel()}
+        if self._background is not None:
+            self._background.stop()
+            self._background = None
+
+    def __enter__(self) -> SamplePool:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def take(self, labels: Sequence[int | str] | torch.Tensor, *, provenance: bool = True) -> tuple[torch.Tensor, Provenances | None]:
         """One synthetic sample per label, in the user's space: ((N, *user_shape), provenances).
 
-        Labels are class indices (or names) of the model's classes.
+        Labels are class indices (or names) of the model's classes. ``provenance=False`` skips
+        the provenance (None), for callers that do not keep it.
         """
+        index = self._class_indices(labels)
+        self._stream_id()
+        grouped = np.argsort(index, kind="stable")  # the requests grouped by class, in request order
+        counts = np.bincount(index, minlength=self.spec.num_classes)
+        pieces, seeds, within = [], [], []
+        for c in np.flatnonzero(counts).tolist():
+            k = int(counts[c])
+            while k:
+                refill = self._current.get(c)
+                if refill is None or refill.left == 0:
+                    refill = self._advance(c)
+                step = min(refill.left, k)
+                picked = refill.order[refill.pos : refill.pos + step] if self.reuse > 1 else slice(refill.pos, refill.pos + step)
+                refill.pos += step
+                k -= step
+                pieces.append(refill.x[picked])
+                if provenance:
+                    seeds.append(np.full(step, refill.seed, dtype=np.int64))
+                    within.append(refill.index[picked])
+        out = np.empty((len(index), *self.spec.user_shape()), dtype=self.spec.dtype)
+        if pieces:
+            out[grouped] = np.concatenate(pieces)
+        if not provenance:
+            return torch.from_numpy(out), None
+        seeds_out, within_out = np.empty(len(index), dtype=np.int64), np.empty(len(index), dtype=np.int64)
+        if pieces:
+            seeds_out[grouped], within_out[grouped] = np.concatenate(seeds), np.concatenate(within)
+        as_tensor = torch.from_numpy
+        return torch.from_numpy(out), Provenances(self.family, self.fingerprint, as_tensor(seeds_out), as_tensor(index), as_tensor(within_out))
+
+    def _class_indices(self, labels: Sequence[int | str] | torch.Tensor) -> np.ndarray:
+        """Class indices (int64 numpy) of ``labels``; ValueError naming an unknown class."""
+        if isinstance(labels, torch.Tensor) and not labels.dtype.is_floating_point and labels.dtype != torch.bool:
+            index = labels.detach().reshape(-1).cpu().numpy().astype(np.int64, copy=False)
+            if len(index):
+                low, high = int(index.min()), int(index.max())
+                if low < 0 or high >= self.spec.num_classes:
+                    self.spec.class_index(low if low < 0 else high)  # raises, naming the classes
+            return index
         if isinstance(labels, torch.Tensor):
             labels = labels.reshape(-1).tolist()
-        index = [self.spec.class_index(label) for label in labels]
-        self._stream_id()
-        needed: dict[int, int] = {}
-        for c in index:
-            needed[c] = needed.get(c, 0) + 1
-        short = [c for c, k in needed.items() if len(self._queues.get(c, ())) < k]
-        while short:
-            self._refill(short)
-            short = [c for c, k in needed.items() if len(self._queues.get(c, ())) < k]
-        items = [self._queues[c].popleft() for c in index]
-        if not items:
-            return torch.zeros((0, *self.spec.user_shape()), dtype=self.spec.torch_dtype), []
-        return torch.stack([x for x, _ in items]), [p for _, p in items]
+        return np.array([self.spec.class_index(label) for label in labels], dtype=np.int64)
 
     # ------------------------------------------------------------------ checks
     def check_fits(self, spec: DataSpec, what: str = "data") -> None:
         """Refuse data whose spec the generator does not fit, naming both specs."""
-        mine = self.spec
-        problems = []
-        if (spec.modality, spec.shape) != (mine.modality, mine.shape):
-            problems.append(f"{what} holds {spec.modality}s of shape {spec.shape}, the model makes {mine.modality}s of shape {mine.shape}")
-        unknown = [name for name in spec.class_names if name not in mine.class_names]
-        if unknown:
-            problems.append(f"classes {unknown[:5]} of the {what} are unknown to the model (its classes: {list(mine.class_names)})")
-        if problems:
-            raise ValueError(f"{what}: the generator does not fit: " + "; ".join(problems))
+        check_fits(self.spec, spec, what)
 
     def __repr__(self) -> str:
-        source = str(self._folder) if self._folder is not None else "in-memory model"
-        return f"SamplePool({self.family}, {source}, batch_size={self.batch_size}, seed={self.seed})"
+        source = str(self.folder) if self.folder is not None else "in-memory model"
+        return f"SamplePool({self.family}, {source}, batch_size={self.batch_size}, seed={self.seed}, reuse={self.reuse})"

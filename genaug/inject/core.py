@@ -1,0 +1,402 @@
+"""What every injector shares: the model handle, sample forms, label leaves, balancing and jitter.
+
+An injector meets samples in the form its pipeline gives them: a torch tensor or
+``tv_tensors.Image`` (CHW or HW), a PIL image, a numpy array (HWC or HW, as albumentations uses),
+a row of numbers. The model makes samples in the user's space of its training data (`DataSpec`:
+dtype, range, layout). `Form` describes one pipeline sample; `to_form` and `from_form` convert
+between the two, so a synthetic sample looks like the real one it replaces (type, dtype, shape),
+and a real one can be encoded (`jitter`).
+
+Values follow the libraries' conventions where the dtypes differ: a model of 8-bit data feeding a
+float pipeline gives floats in [0, 1] (as ``v2.ToDtype(..., scale=True)`` and albumentations make
+them); PIL images are 0..255. Otherwise values keep the model's own range (digits stay 0..16).
+``value_range=(lo, hi)`` says explicitly where the model's range goes.
+"""
+
+from __future__ import annotations
+
+import numbers
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import torch
+
+from genaug.data.spec import DataSpec
+from genaug.models.base import Generator
+
+__all__ = [
+    "Balancer",
+    "Form",
+    "ModelHandle",
+    "check_fits",
+    "check_value_range",
+    "from_form",
+    "is_label",
+    "jitter",
+    "label_like",
+    "spec_of",
+    "to_form",
+]
+
+
+# ---------------------------------------------------------------------------------------- model
+class ModelHandle:
+    """A generator given as a model folder or in memory; pickles as its folder, reloads lazily.
+
+    Worker processes (``spawn`` or ``fork``) receive the folder and load the model on first use,
+    never a pickle of the weights. An in-memory model without a folder is pickled whole.
+    """
+
+    def __init__(self, model: Generator | str | os.PathLike, device: str | torch.device | None = None) -> None:
+        if isinstance(model, Generator):
+            self.folder, self._model = None, model
+        elif isinstance(model, (str, os.PathLike)):
+            from genaug.models.registry import load
+
+            self.folder = Path(model)
+            self._model = load(self.folder)  # fail now, in the main process, if the folder is bad
+        else:
+            raise TypeError(f"model: expected a model folder or a genaug Generator, got {type(model).__name__}")
+        self.device = torch.device(device) if device is not None else torch.device("cpu")
+        self._model = self._model.to(self.device).eval()
+        self.spec: DataSpec = self._model.spec
+        self.family: str = self._model.family
+        self.fingerprint: str = self._model.fingerprint()
+
+    @property
+    def model(self) -> Generator:
+        if self._model is None:
+            from genaug.models.registry import load
+
+            self._model = load(self.folder).to(self.device).eval()
+        return self._model
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = self.__dict__.copy()
+        if self.folder is not None:
+            state["_model"] = None
+        return state
+
+    def __repr__(self) -> str:
+        return f"{self.family} model ({self.folder if self.folder is not None else 'in memory'})"
+
+
+def spec_of(data: Any) -> DataSpec:
+    """The `DataSpec` of ``data``: a DataSpec, an ArraySet, or anything with a ``.spec``."""
+    spec = data if isinstance(data, DataSpec) else getattr(data, "spec", None)
+    if not isinstance(spec, DataSpec):
+        raise TypeError(f"data: expected a DataSpec, an ArraySet or a dataset with a .spec, got {type(data).__name__}")
+    return spec
+
+
+def check_fits(model_spec: DataSpec, spec: DataSpec, what: str = "data") -> None:
+    """Refuse data whose spec the generator does not fit, naming both specs."""
+    problems = []
+    if (spec.modality, spec.shape) != (model_spec.modality, model_spec.shape):
+        problems.append(
+            f"{what} holds {spec.modality}s of shape {spec.shape}, the model makes {model_spec.modality}s of shape {model_spec.shape}"
+        )
+    unknown = [name for name in spec.class_names if name not in model_spec.class_names]
+    if unknown:
+        problems.append(f"classes {unknown[:5]} of the {what} are unknown to the model (its classes: {list(model_spec.class_names)})")
+    elif tuple(spec.class_names) != tuple(model_spec.class_names[: spec.num_classes]):
+        problems.append(
+            f"labels are class indices, but the {what}'s classes {list(spec.class_names)} are not in the model's order "
+            f"{list(model_spec.class_names)}"
+        )
+    if problems:
+        raise ValueError(f"{what}: the generator does not fit: " + "; ".join(problems))
+
+
+# ---------------------------------------------------------------------------------------- forms
+Kind = Literal["tensor", "pil", "numpy"]
+
+
+@dataclass(frozen=True)
+class Form:
+    """How one sample looks in a pipeline: container kind, per-sample shape, dtype, value range.
+
+    ``shape`` is the sample's own shape (``(C, H, W)``, ``(H, W)``, ``(H, W, C)`` or ``(D,)``);
+    ``channels_last`` says which of the image layouts it is; ``mapping`` is the linear map of the
+    model's values to the pipeline's (None: the model's values as they are).
+    """
+
+    kind: Kind
+    shape: tuple[int, ...]
+    dtype: Any  # torch.dtype for tensors, numpy dtype for arrays, PIL mode for images
+    channels_last: bool
+    mapping: tuple[float, float, float, float] | None  # (model lo, model hi, pipeline lo, pipeline hi)
+
+    @classmethod
+    def of(cls, leaf: Any, spec: DataSpec, *, value_range: tuple[float, float] | None = None, what: str = "sample") -> Form:
+        """The form of ``leaf``; ValueError naming both shapes when the model's samples cannot take it."""
+        kind, shape, dtype, channels_last = _describe(leaf, what)
+        _check_shape(shape, channels_last, spec, what)
+        if kind == "pil":
+            mapping = _mapping(spec, value_range if value_range is not None else (0.0, 255.0))
+        elif value_range is not None:
+            mapping = _mapping(spec, value_range)
+        else:
+            mapping = _default_mapping(spec, _is_float(dtype), dtype)
+        return cls(kind, shape, dtype, channels_last, mapping)
+
+    @property
+    def is_image(self) -> bool:
+        return len(self.shape) >= 2
+
+
+def _describe(leaf: Any, what: str) -> tuple[Kind, tuple[int, ...], Any, bool]:
+    from PIL import Image
+
+    if isinstance(leaf, torch.Tensor):
+        return "tensor", tuple(leaf.shape), leaf.dtype, False
+    if isinstance(leaf, Image.Image):
+        if leaf.mode not in ("L", "RGB", "RGBA"):
+            raise ValueError(f"{what}: PIL images of mode {leaf.mode!r} are not supported; expected 'L', 'RGB' or 'RGBA'")
+        channels = len(leaf.getbands())
+        shape = (leaf.height, leaf.width) if channels == 1 else (leaf.height, leaf.width, channels)
+        return "pil", shape, leaf.mode, True
+    if isinstance(leaf, np.ndarray):
+        return "numpy", tuple(leaf.shape), leaf.dtype, True
+    raise TypeError(f"{what}: expected a tensor, a PIL image or a numpy array, got {type(leaf).__name__}")
+
+
+def _check_shape(shape: tuple[int, ...], channels_last: bool, spec: DataSpec, what: str) -> None:
+    if spec.modality == "vector":
+        ok = shape == spec.shape
+    else:
+        c, h, w = spec.shape
+        ok = shape == ((h, w, c) if channels_last else (c, h, w)) or (c == 1 and shape == (h, w))
+    if not ok:
+        layout = "HWC" if channels_last else "CHW"
+        raise ValueError(
+            f"{what}: the generator does not fit: the pipeline's samples have shape {shape} ({layout if len(shape) == 3 else 'as given'}) here, "
+            f"the model makes {spec.modality}s of shape {spec.shape} ({spec.num_classes} classes); place the injector where "
+            "samples still have the model's shape (before resizing or cropping)"
+        )
+
+
+def _is_float(dtype: Any) -> bool:
+    if isinstance(dtype, torch.dtype):
+        return dtype.is_floating_point
+    if isinstance(dtype, str):  # PIL mode
+        return False
+    return np.issubdtype(dtype, np.floating)
+
+
+def _model_range(spec: DataSpec) -> tuple[float, float] | None:
+    return tuple(spec.value_range) if spec.scaling in ("grid", "range") else None
+
+
+def _mapping(spec: DataSpec, target: tuple[float, float]) -> tuple[float, float, float, float] | None:
+    source = _model_range(spec)
+    if source is None:
+        raise ValueError(f"value_range: the model's data are standardised features with no fixed range; got value_range={target}, leave it unset")
+    lo, hi = (float(v) for v in target)
+    if not hi > lo:
+        raise ValueError(f"value_range: expected (low, high) with high > low, got {target}")
+    return None if (lo, hi) == source else (*source, lo, hi)
+
+
+def check_value_range(value_range: Any, spec: DataSpec) -> tuple[float, float] | None:
+    """``value_range`` as a pair of floats; ValueError unless (low, high) numbers the model can map to."""
+    if value_range is None:
+        return None
+    finite = lambda v: isinstance(v, numbers.Real) and not isinstance(v, bool | np.bool_) and bool(np.isfinite(v))
+    if not isinstance(value_range, tuple | list) or len(value_range) != 2 or not all(map(finite, value_range)):
+        raise ValueError(f"value_range: expected None or (low, high) finite numbers, got {value_range!r}")
+    pair = (float(value_range[0]), float(value_range[1]))
+    _mapping(spec, pair)  # refuses high <= low, and models of standardised features (no fixed range)
+    return pair
+
+
+def _default_mapping(spec: DataSpec, pipeline_float: bool, dtype: Any) -> tuple[float, float, float, float] | None:
+    """Library conventions: 8-bit model -> float pipeline in [0, 1]; [0, 1]-valued model -> integer pipeline 0..max."""
+    source = _model_range(spec)
+    model_float = np.issubdtype(np.dtype(spec.dtype), np.floating)
+    if source is None or pipeline_float == model_float:
+        return None
+    if pipeline_float:  # integer model data (8-bit images) in a float pipeline
+        return _mapping(spec, (0.0, 1.0))
+    integral = spec.scaling == "grid" and all(float(v).is_integer() for v in source) and spec.levels == source[1] - source[0] + 1
+    top = torch.iinfo(dtype).max if isinstance(dtype, torch.dtype) else np.iinfo(dtype).max
+    if integral and source[0] >= 0 and source[1] <= top:
+        return None  # integer-valued grid (digits 0..16): the same integers
+    return _mapping(spec, (0.0, float(min(top, 255))))
+
+
+def to_form(x: torch.Tensor, form: Form, like: Any = None) -> Any:
+    """One model sample (user space, ``spec.user_shape()``) as a pipeline sample of ``form``.
+
+    ``like`` is the pipeline sample it replaces: tensors keep its subclass (``tv_tensors.Image``)
+    and device.
+    """
+    values = x.detach().to(torch.float64)
+    if form.mapping is not None:
+        lo, hi, new_lo, new_hi = form.mapping
+        values = (values - lo) / (hi - lo) * (new_hi - new_lo) + new_lo
+    values = values.reshape(-1)
+    if form.is_image:
+        values = _layout(values, form)
+    else:
+        values = values.reshape(form.shape)
+    if form.kind == "pil":
+        from PIL import Image
+
+        array = values.round().clamp(0, 255).to(torch.uint8).numpy()
+        return Image.fromarray(array, mode=form.dtype)
+    if form.kind == "numpy":
+        return _cast(values, torch.from_numpy(np.zeros(0, dtype=form.dtype)).dtype).numpy().astype(form.dtype, copy=False)
+    out = _cast(values, form.dtype)
+    if isinstance(like, torch.Tensor):
+        out = out.to(like.device)
+        if type(like) is not torch.Tensor:
+            out = out.as_subclass(type(like))
+    return out
+
+
+def _layout(flat_chw: torch.Tensor, form: Form) -> torch.Tensor:
+    """Flat values in canonical (C, H, W) order -> the form's layout."""
+    if len(form.shape) == 2:
+        return flat_chw.reshape(form.shape)
+    if form.channels_last:
+        h, w, c = form.shape
+        return flat_chw.reshape(c, h, w).permute(1, 2, 0).contiguous()
+    return flat_chw.reshape(form.shape)
+
+
+def _cast(values: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
+    if dtype.is_floating_point:
+        return values.to(dtype)
+    if dtype == torch.bool:
+        return values.round().clamp(0, 1).to(dtype)
+    info = torch.iinfo(dtype)
+    return values.round().clamp(info.min, info.max).to(dtype)
+
+
+def from_form(leaf: Any, form: Form, spec: DataSpec) -> torch.Tensor:
+    """A pipeline sample of ``form`` in the model's user space: (1, *spec.user_shape()) float64 values."""
+    if form.kind in ("pil", "numpy"):
+        values = torch.from_numpy(np.array(leaf, dtype=np.float64))
+    else:
+        values = leaf.detach().cpu().as_subclass(torch.Tensor).to(torch.float64)
+    if form.is_image:
+        if len(form.shape) == 3 and form.channels_last:
+            values = values.permute(2, 0, 1)
+        values = values.reshape(spec.shape)
+    if form.mapping is not None:
+        lo, hi, new_lo, new_hi = form.mapping
+        values = (values - new_lo) / (new_hi - new_lo) * (hi - lo) + lo
+    return spec.user_layout(values.reshape(1, *spec.shape))
+
+
+# ---------------------------------------------------------------------------------------- labels
+def is_label(leaf: Any) -> bool:
+    """A class label leaf: a Python or numpy integer, or a 0-d integer tensor."""
+    if isinstance(leaf, bool | np.bool_):
+        return False
+    if isinstance(leaf, int | np.integer):
+        return True
+    return isinstance(leaf, torch.Tensor) and leaf.ndim == 0 and not leaf.dtype.is_floating_point and leaf.dtype != torch.bool
+
+
+def label_like(label: int, like: Any) -> Any:
+    """``label`` in the type of the label leaf it replaces."""
+    if isinstance(like, torch.Tensor):
+        return torch.tensor(label, dtype=like.dtype, device=like.device)
+    if isinstance(like, np.integer):
+        return type(like)(label)
+    return int(label)
+
+
+class Balancer:
+    """Chooses synthetic labels that pull a stream's class distribution toward a target.
+
+    With a share ``ratio`` of synthetic samples whose labels follow q, and real labels seen so far
+    following p, the mixed stream follows (1 - r) p + r q; q = (t - (1 - r) p) / r, clipped at zero
+    (real samples are never removed), reaches the target t when it can. ``balance`` is
+    ``"uniform"`` or ``{class (index or name): weight}``.
+    """
+
+    def __init__(self, balance: str | Mapping[int | str, float], spec: DataSpec, ratio: float) -> None:
+        k = spec.num_classes
+        if balance == "uniform":
+            target = torch.full((k,), 1.0 / k, dtype=torch.float64)
+        elif isinstance(balance, Mapping):
+            target = torch.zeros(k, dtype=torch.float64)
+            for label, weight in balance.items():
+                if isinstance(weight, bool) or not isinstance(weight, int | float) or not weight >= 0:
+                    raise ValueError(f"balance: weight of class {label!r} must be a number >= 0, got {weight!r}")
+                target[spec.class_index(label)] = float(weight)
+            if target.sum() <= 0:
+                raise ValueError("balance: at least one class needs a positive weight")
+            target /= target.sum()
+        else:
+            raise ValueError(f"balance: expected None, 'uniform' or a {{class: weight}} mapping, got {balance!r}")
+        self.target, self.ratio = target, float(ratio)
+        self.seen = torch.zeros(k, dtype=torch.float64)
+
+    def observe(self, labels: torch.Tensor) -> None:
+        """Count real labels (class indices)."""
+        self.seen += torch.bincount(labels.reshape(-1).long().cpu(), minlength=len(self.seen)).double()
+
+    def weights(self) -> torch.Tensor:
+        if self.seen.sum() == 0 or self.ratio == 0:
+            return self.target
+        real = self.seen / self.seen.sum()
+        need = (self.target - (1.0 - self.ratio) * real).clamp(min=0.0)
+        return need / need.sum() if need.sum() > 0 else self.target
+
+    def pick(self, uniforms: torch.Tensor) -> torch.Tensor:
+        """Labels for uniform draws in [0, 1) (inverse CDF): the caller's RNG decides."""
+        cdf = torch.cumsum(self.weights(), 0)
+        cdf[-1] = 1.0 + 1e-12
+        return torch.searchsorted(cdf, uniforms.to(torch.float64).reshape(-1), right=True).clamp(max=len(cdf) - 1)
+
+
+# ---------------------------------------------------------------------------------------- jitter
+Noise = torch.Tensor | Callable[[tuple[int, ...]], torch.Tensor]
+
+
+@torch.no_grad()
+def jitter(model: Generator, x: torch.Tensor, labels: torch.Tensor, sigma: float, noise: Noise | None = None) -> torch.Tensor:
+    """Encode user-space samples, add ``sigma`` x standard normal noise to the latent, decode.
+
+    ``noise`` is the standard normal draw: a tensor of the latent's shape, or ``noise(shape)``
+    drawing one from the caller's RNG (default: torch's global RNG). Returns user-space samples
+    of ``x``'s shape.
+    """
+    spec = model.spec
+    device = next(iter(model.parameters()), torch.zeros(())).device
+    labels = labels.to(device).long()
+    latent = model.encode(spec.to_model(x).to(device), labels)
+    shape = tuple(latent.shape)
+    draw = noise if isinstance(noise, torch.Tensor) else (noise or torch.randn)(shape)
+    if tuple(draw.shape) != shape:
+        raise ValueError(f"noise: expected the latent's shape {shape}, got {tuple(draw.shape)}")
+    decoded = model.decode(latent + sigma * draw.to(device=device, dtype=latent.dtype), labels)
+    return spec.to_user(decoded.cpu())
+
+
+def check_sigma(sigma: Any) -> float:
+    if isinstance(sigma, bool) or not isinstance(sigma, int | float) or not 0.0 <= sigma < float("inf"):
+        raise ValueError(f"sigma: expected a latent noise scale >= 0, got {sigma!r}")
+    return float(sigma)
+
+
+def check_p(p: Any) -> float:
+    if isinstance(p, bool) or not isinstance(p, int | float) or not 0.0 <= p <= 1.0:
+        raise ValueError(f"p: expected a probability in [0, 1], got {p!r}")
+    return float(p)
+
+
+def check_encoder(model: Generator) -> None:
+    if not model.has_encoder:
+        raise ValueError(
+            f"model: LatentJitter needs a family with an encoder (has_encoder), the {model.family!r} family has none; "
+            "use a 'vae' or 'flow' model"
+        )
