@@ -190,3 +190,21 @@ def test_two_spawn_workers_give_the_same_stream_for_the_same_seed(gmm_dir, digit
     real = digits.user_x()[:40].float().unsqueeze(1)
     swapped = (a != real).flatten(1).any(1) & (a != real.flip(-1)).flatten(1).any(1)
     assert 8 < int(swapped.sum()) < 32  # about half the samples are synthetic
+
+
+def test_colour_channels_land_in_the_right_place_for_every_container(tmp_path):
+    """An HWC-trained model of red (class 0) and green (class 1) images, fed to HWC, CHW and PIL pipelines."""
+    rng = np.random.default_rng(0)
+    y = np.arange(40) % 2
+    x = rng.integers(0, 40, (40, 6, 6, 3))
+    x[y == 0, :, :, 0] += 180
+    x[y == 1, :, :, 1] += 180
+    genaug.fit(genaug.from_arrays(x.astype(np.uint8), y), "gmm", steps=5, out=tmp_path, train={"checkpoint_every": 0})
+    swap = SyntheticSwap(tmp_path, p=1.0)
+    for label, bright in ((0, 0), (1, 1)):
+        pil, _ = swap(PIL.Image.new("RGB", (6, 6)), label)
+        means = np.asarray(pil).reshape(-1, 3).mean(0)
+        assert means[bright] > 150 and means[1 - bright] < 60 and means[2] < 60, means
+        chw, _ = swap(tv_tensors.Image(torch.zeros(3, 6, 6, dtype=torch.uint8)), label)
+        means = chw.float().mean((1, 2))
+        assert means[bright] > 150 and means[1 - bright] < 60 and means[2] < 60, means

@@ -314,8 +314,8 @@ def from_hf_dataset(
 ) -> ArraySet:
     """Read a Hugging Face ``datasets.Dataset`` (a ``DatasetDict`` gives its ``train`` split).
 
-    With an image column (given, or the one ``datasets.Image`` column), the images are decoded by
-    PIL as in `from_image_folder`. Otherwise the numeric columns other than the label form vectors
+    With an image column (given, or the one ``datasets.Image`` column, or else the one
+    ``Array2D``/``Array3D`` column), images are decoded by PIL as in `from_image_folder`. Otherwise the numeric columns other than the label form vectors
     named by ``feature_names``. A ``ClassLabel`` label column gives the class names.
 
     Args:
@@ -358,6 +358,7 @@ def from_hf_dataset(
             names = list(features[label_column].names)
     if image_column is None and feature_columns is None:
         found = [c for c in columns if isinstance(features[c], hf.Image)]
+        found = found or [c for c in columns if isinstance(features[c], hf.Array2D | hf.Array3D)]  # e.g. digits as arrays
         if len(found) > 1:
             raise ValueError(f"image_column: the dataset has several image columns {found}; pass the one to use")
         image_column = found[0] if found else None

@@ -130,6 +130,7 @@ class Form:
     dtype: Any  # torch.dtype for tensors, numpy dtype for arrays, PIL mode for images
     channels_last: bool
     mapping: tuple[float, float, float, float] | None  # (model lo, model hi, pipeline lo, pipeline hi)
+    model_channels_last: bool = False  # the model's user layout is HWC (its samples need a permute)
 
     @classmethod
     def of(cls, leaf: Any, spec: DataSpec, *, value_range: tuple[float, float] | None = None, what: str = "sample") -> Form:
@@ -142,7 +143,7 @@ class Form:
             mapping = _mapping(spec, value_range)
         else:
             mapping = _default_mapping(spec, _is_float(dtype), dtype)
-        return cls(kind, shape, dtype, channels_last, mapping)
+        return cls(kind, shape, dtype, channels_last, mapping, spec.layout == "HWC")
 
     @property
     def is_image(self) -> bool:
@@ -236,6 +237,8 @@ def to_form(x: torch.Tensor, form: Form, like: Any = None) -> Any:
     and device.
     """
     values = x.detach().to(torch.float64)
+    if form.model_channels_last:  # user layout (H, W, C) -> canonical (C, H, W)
+        values = values.permute(2, 0, 1)
     if form.mapping is not None:
         lo, hi, new_lo, new_hi = form.mapping
         values = (values - lo) / (hi - lo) * (new_hi - new_lo) + new_lo

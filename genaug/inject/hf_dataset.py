@@ -1,0 +1,329 @@
+"""`genaug.hf.generate_dataset`: a large synthetic dataset written to disk chunk by chunk.
+
+It writes ``n`` synthetic rows as the folder ``save_to_disk`` would write (Arrow shards,
+``state.json``, ``dataset_info.json``), so ``datasets.load_from_disk`` and ``genaug.load_source``
+read it. Memory stays flat in ``n``: one chunk and the pool's refills are held at a time.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+import shutil
+import tempfile
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import torch
+
+from genaug.data.spec import DataSpec
+from genaug.inject.core import Balancer, Form, to_form
+from genaug.inject.hf import _PIL_MODES, PROVENANCE_COLUMN, SYNTHETIC_COLUMN, row_uniforms
+from genaug.inject.pool import Provenances, SamplePool
+from genaug.models.base import Generator
+from genaug.train.trainer import derive_seed
+
+if TYPE_CHECKING:
+    import datasets as hf
+    import pyarrow as pa
+
+__all__ = ["generate_dataset"]
+
+_DATASET_MARKERS = ("state.json", "dataset_info.json", "dataset_dict.json")
+_SHARD_BYTES = 500 * 10**6  # the largest Arrow shard, as save_to_disk's default max_shard_size ("500MB")
+
+
+def generate_dataset(
+    model: Generator | str | os.PathLike,
+    n: int,
+    path: str | os.PathLike,
+    *,
+    labels: str | Mapping[int | str, float] | Sequence[int | str] | torch.Tensor | np.ndarray = "prior",
+    seed: int = 0,
+    chunk_size: int = 10_000,
+    batch_size: int = 1024,
+    image_column: str = "image",
+    label_column: str = "label",
+    provenance: bool = False,
+    overwrite: bool = False,
+    device: str | torch.device | None = None,
+) -> hf.Dataset:
+    """Write ``n`` synthetic rows to ``path`` as a dataset folder, chunk by chunk; return it, loaded.
+
+    The folder is the one ``Dataset.save_to_disk`` writes (``datasets.load_from_disk(path)``,
+    ``genaug.load_source(path)`` and ``genaug fit --data path`` read it). Columns:
+
+    - images of an 8-bit model as a ``datasets.Image()`` column (PIL images, PNG-encoded); other
+      image models as an ``Array2D``/``Array3D`` column of the data's dtype and layout (digits:
+      ``(8, 8)`` float64 on 0..16); vector models as one ``Value`` column per feature (the model's
+      ``feature_names``, else ``x0``, ``x1``, ...);
+    - ``label_column``: ``ClassLabel(names=model's classes)``; ``is_synthetic``: True;
+      ``provenance`` (optional): each row's `Provenance` as a dict.
+
+    Row ``i``'s label depends on ``seed`` and ``i`` only, and samples come from a `SamplePool`'s
+    per-class streams, so the output depends on the model, ``seed``, ``labels`` and ``batch_size``,
+    not on ``chunk_size``; a smaller ``n`` gives a prefix of a larger one. Memory holds one chunk and
+    the pool's refills (two per class) whatever ``n`` is. The folder is written beside ``path`` and
+    renamed into place once complete: an error leaves ``path`` as it was.
+
+    Args:
+        model: a fitted `Generator` or a model folder.
+        n: number of rows, >= 1.
+        path: the folder to write; an existing one is replaced only with ``overwrite=True`` (and
+            only if it is a dataset folder or empty).
+        labels: ``"prior"`` (the training class frequencies), ``"uniform"``, ``{class: weight}``
+            (index or name), or one label per row (a sequence of ``n`` indices or names).
+        seed: seeds the labels and the pool.
+        chunk_size: rows generated, encoded and written at a time.
+        batch_size: samples per pool refill (one ``model.sample`` call of one class).
+        image_column, label_column: column names.
+        provenance: add the ``provenance`` column.
+        overwrite: replace an existing dataset folder at ``path``.
+        device: where the model samples (default: CPU).
+
+    Returns:
+        The written dataset, memory-mapped from ``path``.
+
+    Example:
+        >>> import genaug, tempfile
+        >>> model = genaug.fit("wine", "gmm", steps=5)
+        >>> ds = generate_dataset(model, 100, tempfile.mkdtemp() + "/wine", labels="uniform", chunk_size=32)
+        >>> len(ds), ds.features["label"].names, ds[0]["is_synthetic"]
+        (100, ['class_0', 'class_1', 'class_2'], True)
+    """
+    import datasets as hf
+
+    for name, value in (("n", n), ("chunk_size", chunk_size)):
+        if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 1:
+            raise ValueError(f"{name}: expected a positive integer, got {value!r}")
+    if isinstance(seed, bool) or not isinstance(seed, int):
+        raise TypeError(f"seed: expected an integer, got {type(seed).__name__}")
+    target = _check_target(path, overwrite)
+    pool = SamplePool(model, batch_size=batch_size, seed=seed, device=device)
+    pick = _label_picker(labels, pool, int(n), seed)
+    table = _TableLayout(pool.spec, image_column, label_column, provenance)
+    folder = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent))
+    try:
+        chunks = (
+            table.encode(*pool.take(pick(np.arange(start, min(start + chunk_size, n)))))
+            for start in range(0, int(n), int(chunk_size))
+        )
+        files = _write_shards(folder, chunks, int(n))
+        fingerprint = _fingerprint(pool, int(n), seed, labels, table.features)
+        _write_metadata(
+            folder, table.features, files, fingerprint, f"{int(n)} synthetic rows from {pool!r}, seed {seed}"
+        )
+        _move_into_place(folder, target)
+    finally:
+        if folder.exists():
+            shutil.rmtree(folder, ignore_errors=True)
+    return hf.load_from_disk(str(target))
+
+
+def _check_target(path: str | os.PathLike, overwrite: bool) -> Path:
+    if not isinstance(path, str | os.PathLike):
+        raise TypeError(f"path: expected a folder path, got {type(path).__name__}")
+    target = Path(path).expanduser().absolute()
+    if target.exists() and not target.is_dir():
+        raise ValueError(f"path: {str(target)!r} is a file; expected a folder to write the dataset into")
+    if target.is_dir():
+        if not overwrite:
+            raise FileExistsError(f"path: {str(target)!r} exists; pass overwrite=True to replace it")
+        if any(target.iterdir()) and not any((target / marker).is_file() for marker in _DATASET_MARKERS):
+            raise ValueError(
+                f"path: {str(target)!r} is not a dataset folder (no {' / '.join(_DATASET_MARKERS)}); "
+                "refusing to replace it"
+            )
+    target.parent.mkdir(parents=True, exist_ok=True)
+    return target
+
+
+def _label_picker(labels: Any, pool: SamplePool, n: int, seed: int) -> Callable[[np.ndarray], torch.Tensor]:
+    """rows -> their class indices: from per-row draws (weights), or looked up (one label per row)."""
+    spec = pool.spec
+    if isinstance(labels, str | Mapping):
+        if labels == "prior":
+            labels = dict(enumerate(spec.class_counts or [1] * spec.num_classes))
+        if labels != "uniform" and not isinstance(labels, Mapping):
+            raise ValueError(
+                f"labels: expected 'prior', 'uniform', a {{class: weight}} mapping or {n} labels, got {labels!r}"
+            )
+        try:
+            weights = Balancer(labels, spec, 1.0)  # ratio 1: draws follow the target as it is
+        except ValueError as err:
+            message = str(err)
+            raise ValueError("labels: " + message.removeprefix("balance: ").removeprefix("labels: ")) from None
+        key = derive_seed(seed, "generate", "labels")
+        return lambda rows: weights.pick(torch.from_numpy(row_uniforms(key, rows)))
+    if isinstance(labels, Sequence | np.ndarray | torch.Tensor):
+        fixed = pool.model.resolve_labels(n, labels).cpu()
+        return lambda rows: fixed[torch.from_numpy(rows)]
+    raise TypeError(
+        f"labels: expected 'prior', 'uniform', a {{class: weight}} mapping or a sequence of {n} labels, "
+        f"got {type(labels).__name__}"
+    )
+
+
+class _TableLayout:
+    """The columns of a generated dataset, and one chunk of samples as an Arrow table."""
+
+    def __init__(self, spec: DataSpec, image_column: str, label_column: str, provenance: bool) -> None:
+        import datasets as hf
+
+        for name, value in (("image_column", image_column), ("label_column", label_column)):
+            if not isinstance(value, str) or not value:
+                raise ValueError(f"{name}: expected a column name, got {value!r}")
+        self.spec, self.label_column, self.provenance = spec, label_column, provenance
+        self.pil: Form | None = None
+        if spec.modality == "vector":
+            self.sample_columns = list(spec.feature_names or [f"x{d}" for d in range(spec.shape[0])])
+            sample_features = {name: hf.Value(spec.dtype) for name in self.sample_columns}
+        else:
+            self.sample_columns = [image_column]
+            if _is_8bit(spec):
+                from PIL import Image
+
+                c, h, w = spec.shape
+                self.pil = Form.of(Image.new(_PIL_MODES[c], (w, h)), spec)
+                sample_features = {image_column: hf.Image()}
+            else:
+                shape = spec.user_shape()
+                array = hf.Array2D if len(shape) == 2 else hf.Array3D
+                sample_features = {image_column: array(shape=shape, dtype=spec.dtype)}
+        names = [*self.sample_columns, label_column, SYNTHETIC_COLUMN] + ([PROVENANCE_COLUMN] if provenance else [])
+        clashes = sorted({name for name in names if names.count(name) > 1})
+        if clashes:
+            raise ValueError(f"image_column / label_column: column names {clashes} are used twice among {names}")
+        self.features = hf.Features(
+            {
+                **sample_features,
+                label_column: hf.ClassLabel(names=list(spec.class_names)),
+                SYNTHETIC_COLUMN: hf.Value("bool"),
+                **({PROVENANCE_COLUMN: _provenance_feature()} if provenance else {}),
+            }
+        )
+
+    def encode(self, x: torch.Tensor, info: Provenances) -> pa.Table:
+        """One chunk (user-space samples and their provenance) as an Arrow table of ``features``."""
+        import datasets as hf
+
+        columns: dict[str, Any] = {}
+        if self.pil is not None:
+            columns[self.sample_columns[0]] = [to_form(sample, self.pil) for sample in x]
+        elif self.spec.modality == "image":
+            columns[self.sample_columns[0]] = x.numpy()
+        else:
+            columns.update({name: x[:, d].numpy() for d, name in enumerate(self.sample_columns)})
+        columns[self.label_column] = info.labels.numpy()
+        columns[SYNTHETIC_COLUMN] = np.ones(len(x), dtype=bool)
+        if self.provenance:
+            columns[PROVENANCE_COLUMN] = [p.to_dict() for p in info]
+        return hf.Dataset.from_dict(columns, features=self.features).with_format("arrow")[:]
+
+
+def _is_8bit(spec: DataSpec) -> bool:
+    return (
+        spec.dtype == "uint8"
+        and spec.scaling == "grid"
+        and spec.levels == 256
+        and tuple(spec.value_range) == (0.0, 255.0)
+        and spec.shape[0] in _PIL_MODES
+    )
+
+
+def _provenance_feature() -> dict[str, Any]:
+    import datasets as hf
+
+    return {
+        "family": hf.Value("string"),
+        "fingerprint": hf.Value("string"),
+        "seed": hf.Value("int64"),
+        "label": hf.Value("int64"),
+        "index": hf.Value("int64"),
+    }
+
+
+def _write_shards(folder: Path, chunks: Iterator[pa.Table], n: int) -> list[str]:
+    """Stream the chunks into Arrow IPC stream files (datasets' format) of about 500 MB at most.
+
+    Shards are named as ``save_to_disk`` names them; their row count is set from the first chunk's
+    bytes per row.
+    """
+    import pyarrow as pa
+
+    files: list[str] = []
+    writer, rows_per_shard, shards, rows_in_shard = None, 0, 0, 0
+    try:
+        for table in chunks:
+            if not rows_per_shard:
+                rows_per_shard = max(1, int(_SHARD_BYTES // max(1.0, table.nbytes / max(1, len(table)))))
+                shards = math.ceil(n / rows_per_shard)
+            while len(table):
+                if writer is None:
+                    files.append(f"data-{len(files):05d}-of-{shards:05d}.arrow")
+                    writer, rows_in_shard = pa.ipc.new_stream(str(folder / files[-1]), table.schema), 0
+                take = min(len(table), rows_per_shard - rows_in_shard)
+                writer.write_table(table.slice(0, take))
+                table, rows_in_shard = table.slice(take), rows_in_shard + take
+                if rows_in_shard == rows_per_shard:
+                    writer.close()
+                    writer = None
+    finally:
+        if writer is not None:
+            writer.close()
+    return files
+
+
+def _fingerprint(pool: SamplePool, n: int, seed: int, labels: Any, features: hf.Features) -> str:
+    """What the dataset is made of, hashed (its ``_fingerprint`` in ``state.json``)."""
+    digest = hashlib.blake2b(digest_size=8)
+    described = {
+        "model": pool.fingerprint,
+        "n": n,
+        "seed": seed,
+        "batch_size": pool.batch_size,
+        "features": features.to_dict(),
+    }
+    if isinstance(labels, str | Mapping):
+        described["labels"] = labels if isinstance(labels, str) else {str(k): float(v) for k, v in labels.items()}
+    digest.update(json.dumps(described, sort_keys=True).encode())
+    if not isinstance(labels, str | Mapping):
+        digest.update(np.asarray(labels).astype(str).tobytes())
+    return digest.hexdigest()
+
+
+def _write_metadata(folder: Path, features: hf.Features, files: list[str], fingerprint: str, description: str) -> None:
+    """``dataset_info.json`` and ``state.json``, as ``save_to_disk`` writes them (``load_from_disk`` needs both)."""
+    import datasets as hf
+
+    hf.DatasetInfo(description=description, features=features).write_to_directory(str(folder))
+    state = {
+        "_data_files": [{"filename": name} for name in files],
+        "_fingerprint": fingerprint,
+        "_format_columns": None,
+        "_format_kwargs": {},
+        "_format_type": None,
+        "_output_all_columns": False,
+        "_split": None,
+    }
+    (folder / hf.config.DATASET_STATE_JSON_FILENAME).write_text(
+        json.dumps(state, indent=2, sort_keys=True), encoding="utf-8"
+    )
+    for file in folder.iterdir():  # on disk before the rename makes the folder visible
+        with open(file, "rb+") as handle:
+            os.fsync(handle.fileno())
+
+
+def _move_into_place(folder: Path, target: Path) -> None:
+    """Rename the complete ``folder`` to ``target``; an old ``target`` is removed only afterwards."""
+    if not target.exists():
+        os.replace(folder, target)
+        return
+    old = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".old", dir=target.parent))
+    os.replace(target, old / "dataset")
+    os.replace(folder, target)
+    shutil.rmtree(old, ignore_errors=True)
