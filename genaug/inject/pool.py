@@ -87,34 +87,62 @@ class Provenances(Sequence):
         return (self[i] for i in range(len(self)))
 
 
-@dataclass
+@dataclass(frozen=True)
 class _Refill:
     """Samples of one class from one ``sample`` call, and the order they are served in."""
 
-    x: np.ndarray  # (m, *user_shape): the samples the filter kept (numpy: cheap slicing per batch)
+    x: np.ndarray  # (m, *user_shape): the samples the filter kept
     seed: int
     index: np.ndarray  # (m,) position of each kept sample in the call
-    order: np.ndarray  # positions into x, in serving order (reuse passes)
-    pos: int = 0
+    order: np.ndarray | None  # positions into x in serving order (reuse passes); None: x in order, once
 
-    @property
-    def left(self) -> int:
-        return len(self.order) - self.pos
+
+class _Bank:
+    """The refill each class is serving, stacked per class so a batch is served by a few numpy ops.
+
+    Class ``c`` serves ``x[c, order[c, pos[c]:]]`` (or ``x[c, pos[c]:]`` without reuse) and has
+    ``left[c]`` samples to go; `install` puts a new refill in its place.
+    """
+
+    def __init__(self, classes: int, size: int, user_shape: tuple[int, ...], dtype: str, reuse: int) -> None:
+        self.x = np.empty((classes, size, *user_shape), dtype=dtype)
+        self.index = np.zeros((classes, size), dtype=np.int64)
+        self.order = np.zeros((classes, size * reuse), dtype=np.int64) if reuse > 1 else None
+        self.seed = np.zeros(classes, dtype=np.int64)
+        self.pos = np.zeros(classes, dtype=np.int64)
+        self.left = np.zeros(classes, dtype=np.int64)  # 0: nothing installed yet, or spent
+
+    def install(self, c: int, refill: _Refill) -> None:
+        m = len(refill.x)
+        self.x[c, :m], self.index[c, :m], self.seed[c] = refill.x, refill.index, refill.seed
+        if self.order is not None:
+            self.order[c, : len(refill.order)] = refill.order
+        self.pos[c], self.left[c] = 0, m if refill.order is None else len(refill.order)
+
+    def rows(self, c: np.ndarray | int, slots: np.ndarray | slice) -> np.ndarray | slice:
+        """Rows of ``x`` for serving positions ``slots`` of class(es) ``c``."""
+        return slots if self.order is None else self.order[c, slots]
 
 
 class _Background:
     """One daemon thread running refills in submission order.
 
-    At interpreter exit the thread finishes the refill it is running and stops (`_stop_all`):
-    a daemon thread killed inside a torch kernel aborts the process.
+    Fork safety: a process forked while this thread is inside a torch kernel could inherit the
+    locks that kernel holds and hang at its first torch call (DataLoader ``fork`` workers,
+    ``Dataset.map(num_proc=...)``). Each refill runs under ``busy``, and every fork waits for the
+    running refills to end (`_hold_all`, registered with ``os.register_at_fork``). At interpreter
+    exit the thread finishes the refill it is running and stops (`_stop_all`): a daemon thread
+    killed inside a torch kernel aborts the process.
     """
 
     _alive: weakref.WeakSet[_Background] = weakref.WeakSet()
+    _held: list[threading.Lock] = []  # locks taken before a fork, released after it
 
     def __init__(self) -> None:
         self.jobs: queue.SimpleQueue = queue.SimpleQueue()
+        self.busy = threading.Lock()
         # the thread holds the queue, not this object: a dropped pool's thread gets its sentinel from __del__
-        self.thread = threading.Thread(target=_Background._run, args=(self.jobs,), name="genaug-pool", daemon=True)
+        self.thread = threading.Thread(target=_Background._run, args=(self.jobs, self.busy), name="genaug-pool", daemon=True)
         self.thread.start()
         _Background._alive.add(self)
 
@@ -129,24 +157,49 @@ class _Background:
             self.thread.join()
 
     @staticmethod
-    def _run(jobs: queue.SimpleQueue) -> None:
+    def _run(jobs: queue.SimpleQueue, busy: threading.Lock) -> None:
         while (job := jobs.get()) is not None:
             future, fn, args = job
-            if future.set_running_or_notify_cancel():
-                try:
-                    future.set_result(fn(*args))
-                except BaseException as error:  # handed to the consumer, raised where it waits
-                    future.set_exception(error)
+            with busy:
+                if future.set_running_or_notify_cancel():
+                    try:
+                        future.set_result(fn(*args))
+                    except BaseException as error:  # handed to the consumer, raised where it waits
+                        future.set_exception(error)
             del job, future, fn, args  # hold no reference to the pool while waiting
 
     def __del__(self) -> None:
         self.jobs.put(None)
 
     @staticmethod
+    def _hold_all() -> None:
+        for background in list(_Background._alive):
+            background.busy.acquire()
+            _Background._held.append(background.busy)
+
+    @staticmethod
+    def _release_all() -> None:
+        while _Background._held:
+            _Background._held.pop().release()
+
+    @staticmethod
     @atexit.register
     def _stop_all() -> None:
         for background in list(_Background._alive):
             background.stop()
+
+
+def _after_fork_in_child() -> None:
+    """A forked child runs torch on one thread, as DataLoader workers do.
+
+    With OpenMP (GNU libgomp), a child forked after its parent ran a parallel region hangs in its
+    own first parallel region: ``Dataset.map(num_proc=...)`` workers loading a model would stall.
+    """
+    _Background._release_all()
+    torch.set_num_threads(1)
+
+
+os.register_at_fork(before=_Background._hold_all, after_in_parent=_Background._release_all, after_in_child=_after_fork_in_child)
 
 
 class SamplePool:
@@ -208,7 +261,7 @@ class SamplePool:
         self._reset_stream()
 
     def _reset_stream(self) -> None:
-        self._current: dict[int, _Refill] = {}
+        self._bank: _Bank | None = None  # allocated on first use
         self._next: dict[int, Future] = {}
         self._refills: dict[int, int] = {}  # class -> refills started
         self._stream: int | str | None = None
@@ -218,7 +271,7 @@ class SamplePool:
     # ------------------------------------------------------------------ pickling (DataLoader workers)
     def __getstate__(self) -> dict[str, Any]:
         state = self.__dict__.copy()
-        state.update(_current={}, _next={}, _refills={}, _stream=None, _background=None)
+        state.update(_bank=None, _next={}, _refills={}, _stream=None, _background=None)
         return state
 
     @property
@@ -256,11 +309,11 @@ class SamplePool:
                     raise ValueError(f"filter: expected a mask of {len(x)} booleans, got shape {tuple(keep.shape)}")
                 x, index = x[keep], index[keep]
             if len(x):
-                order = torch.arange(len(x))
+                order = None
                 if self.reuse > 1:
                     shuffle = torch.Generator().manual_seed(seed)
-                    order = torch.cat([torch.randperm(len(x), generator=shuffle) for _ in range(self.reuse)])
-                return _Refill(x.numpy(), seed, index.numpy(), order.numpy())
+                    order = torch.cat([torch.randperm(len(x), generator=shuffle) for _ in range(self.reuse)]).numpy()
+                return _Refill(x.numpy(), seed, index.numpy(), order)
         raise RuntimeError(
             f"filter: rejected every sample of class {c} in {self.max_attempts} refills of {self.batch_size}; "
             "loosen the filter or raise max_attempts"
@@ -278,21 +331,23 @@ class SamplePool:
             self._background = _Background()
         return self._background.submit(self._draw, c, j)
 
-    def _advance(self, c: int) -> _Refill:
-        """The class's refill in use, moving to the next one when it is spent."""
-        refill = self._current.get(c)
-        if refill is None or refill.left == 0:
-            future = self._next.pop(c, None) or self._start(c)
-            refill = self._current[c] = future.result()
-            if self.prefetch:
-                self._next[c] = self._start(c)
-        return refill
+    def _advance(self, c: int) -> _Bank:
+        """Install the class's next refill in the bank (its current one is spent or there is none)."""
+        if self._bank is None:
+            spec = self.spec
+            self._bank = _Bank(spec.num_classes, self.batch_size, spec.user_shape(), spec.dtype, self.reuse)
+        future = self._next.pop(c, None) or self._start(c)
+        self._bank.install(c, future.result())
+        if self.prefetch:
+            self._next[c] = self._start(c)
+        return self._bank
 
     def warm(self, classes: Sequence[int | str] | None = None) -> SamplePool:
         """Draw the first refill of ``classes`` (default: all) now, so that the stream starts at speed."""
         for c in range(self.spec.num_classes) if classes is None else [self.spec.class_index(k) for k in classes]:
             self._stream_id()
-            self._advance(c)
+            if self._bank is None or self._bank.left[c] == 0:
+                self._advance(c)
         return self
 
     def wait(self) -> SamplePool:
@@ -326,33 +381,52 @@ class SamplePool:
         """
         index = self._class_indices(labels)
         self._stream_id()
-        grouped = np.argsort(index, kind="stable")  # the requests grouped by class, in request order
+        n, bank = len(index), self._bank
         counts = np.bincount(index, minlength=self.spec.num_classes)
+        grouped = np.argsort(index, kind="stable")  # the requests grouped by class, in request order
+        if bank is not None and (counts <= bank.left).all():  # every class served by its current refill
+            starts = np.cumsum(counts) - counts
+            rank = np.empty(n, dtype=np.int64)
+            rank[grouped] = np.arange(n) - starts[index[grouped]]
+            rows = bank.rows(index, bank.pos[index] + rank)
+            out = bank.x[index, rows]
+            seeds, within = (bank.seed[index], bank.index[index, rows]) if provenance else (None, None)
+            bank.pos += counts
+            bank.left -= counts
+        else:
+            out, seeds, within = self._take_slowly(index, counts, grouped, provenance)
+        if not provenance:
+            return torch.from_numpy(out), None
+        as_tensor = torch.from_numpy
+        return as_tensor(out), Provenances(self.family, self.fingerprint, as_tensor(seeds), as_tensor(index), as_tensor(within))
+
+    def _take_slowly(
+        self, index: np.ndarray, counts: np.ndarray, grouped: np.ndarray, provenance: bool
+    ) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None]:
+        """`take` class by class, installing refills as they run out."""
         pieces, seeds, within = [], [], []
         for c in np.flatnonzero(counts).tolist():
             k = int(counts[c])
             while k:
-                refill = self._current.get(c)
-                if refill is None or refill.left == 0:
-                    refill = self._advance(c)
-                step = min(refill.left, k)
-                picked = refill.order[refill.pos : refill.pos + step] if self.reuse > 1 else slice(refill.pos, refill.pos + step)
-                refill.pos += step
-                k -= step
-                pieces.append(refill.x[picked])
+                bank = self._bank if self._bank is not None and self._bank.left[c] else self._advance(c)
+                step = min(int(bank.left[c]), k)
+                rows = bank.rows(c, slice(int(bank.pos[c]), int(bank.pos[c]) + step))
+                pieces.append(bank.x[c, rows].copy())  # a copy: the next install overwrites this row block
                 if provenance:
-                    seeds.append(np.full(step, refill.seed, dtype=np.int64))
-                    within.append(refill.index[picked])
+                    seeds.append(np.full(step, bank.seed[c], dtype=np.int64))
+                    within.append(bank.index[c, rows].copy())
+                bank.pos[c] += step
+                bank.left[c] -= step
+                k -= step
         out = np.empty((len(index), *self.spec.user_shape()), dtype=self.spec.dtype)
+        seeds_out = within_out = None
         if pieces:
             out[grouped] = np.concatenate(pieces)
-        if not provenance:
-            return torch.from_numpy(out), None
-        seeds_out, within_out = np.empty(len(index), dtype=np.int64), np.empty(len(index), dtype=np.int64)
-        if pieces:
-            seeds_out[grouped], within_out[grouped] = np.concatenate(seeds), np.concatenate(within)
-        as_tensor = torch.from_numpy
-        return torch.from_numpy(out), Provenances(self.family, self.fingerprint, as_tensor(seeds_out), as_tensor(index), as_tensor(within_out))
+        if provenance:
+            seeds_out, within_out = np.zeros(len(index), dtype=np.int64), np.zeros(len(index), dtype=np.int64)
+            if pieces:
+                seeds_out[grouped], within_out[grouped] = np.concatenate(seeds), np.concatenate(within)
+        return out, seeds_out, within_out
 
     def _class_indices(self, labels: Sequence[int | str] | torch.Tensor) -> np.ndarray:
         """Class indices (int64 numpy) of ``labels``; ValueError naming an unknown class."""
