@@ -1,0 +1,142 @@
+"""Injection speed on digits: cost of a synthetic sample per family, and `genaug.mix` throughput.
+
+1. Cost per synthetic sample: one ``SamplePool`` refill, i.e. ``model.sample(n)`` for ``n`` samples of
+   one class, median of ``--repeats`` timed calls after one untimed call, for every family with its
+   default architecture. Sampling cost does not depend on how long a model was trained, so each
+   model is fitted for ``--fit-steps`` steps only.
+2. Loader throughput at steady state: samples/s of a plain ``DataLoader`` over the 1797 digits
+   (``TensorDataset``, shuffled, no workers) and of ``genaug.mix(loader, pool, ratio=0.5)`` over the
+   same loader at the same batch size, for VAE and diffusion (DDIM) pools. Steady state: the pool's
+   first refill of every class and the prefetched next one are drawn, and one epoch runs, before
+   timing; each figure is the median of ``--windows`` windows of ``--seconds`` seconds. Pools
+   prefetch in a background thread; ``reuse`` (how many times each drawn sample is served) sets
+   the share of fresh samples.
+
+Usage:
+    python benchmarks/bench_inject.py [--families vae diffusion] [--pools vae:1:1024] [--write]
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+from _report import command, machine, write_section
+from torch.utils.data import DataLoader, TensorDataset
+
+import genaug
+
+
+def cost_per_sample(model: genaug.Generator, n: int, repeats: int) -> float:
+    """Seconds per sample of one refill of ``n`` samples of class 0 (median over repeats)."""
+    labels = torch.zeros(n, dtype=torch.long)
+    times = []
+    for i in range(repeats + 1):
+        generator = torch.Generator().manual_seed(i)
+        start = time.perf_counter()
+        model.sample(n, labels=labels, generator=generator)
+        times.append(time.perf_counter() - start)
+    return statistics.median(times[1:]) / n
+
+
+def throughput(loader, seconds: float, windows: int) -> float:
+    """Median samples/s over ``windows`` windows, after one untimed epoch."""
+    for _ in loader:
+        pass
+    rates = []
+    for _ in range(windows):
+        count, start = 0, time.perf_counter()
+        while time.perf_counter() - start < seconds:
+            for batch in loader:
+                count += len(batch[1])
+        rates.append(count / (time.perf_counter() - start))
+    return statistics.median(rates)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--families", nargs="*", default=genaug.families(), help="families whose cost per sample is measured")
+    parser.add_argument("--fit-steps", type=int, default=20)
+    parser.add_argument("--refill", type=int, default=1024, help="samples per refill for the cost table")
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--batch-sizes", nargs="*", type=int, default=[64, 128, 256], help="loader batch sizes")
+    parser.add_argument("--seconds", type=float, default=3.0)
+    parser.add_argument("--windows", type=int, default=3)
+    parser.add_argument(
+        "--pools",
+        nargs="*",
+        default=["vae:1:1024", "vae:32:1024", "diffusion:1:256", "diffusion:4096:256"],
+        help="family:reuse:refill pools feeding genaug.mix",
+    )
+    parser.add_argument("--write", action="store_true", help="update BENCHMARKS.md")
+    args = parser.parse_args()
+    pools = [(f, int(r), int(b)) for f, r, b in (item.split(":") for item in args.pools)]
+    digits = genaug.load_source("digits")
+    costs, folders = {}, {}
+    mixed = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for family in dict.fromkeys(args.families + [f for f, _, _ in pools]):
+            folders[family] = Path(tmp) / family
+            model = genaug.fit(digits, family, steps=args.fit_steps, out=folders[family], train={"checkpoint_every": 0, "sample_every": 0})
+            if family in args.families:
+                costs[family] = cost_per_sample(model.eval(), args.refill, args.repeats)
+                print(f"{family}: {costs[family] * 1e3:.3f} ms per sample", flush=True)
+        for batch_size in args.batch_sizes:
+            loader = DataLoader(
+                TensorDataset(digits.user_x().float(), digits.y), batch_size=batch_size, shuffle=True, generator=torch.Generator().manual_seed(0)
+            )
+            plain = throughput(loader, args.seconds, args.windows)
+            print(f"batch {batch_size}, plain loader: {plain:,.0f} samples/s", flush=True)
+            for family, reuse, refill in pools:
+                with genaug.SamplePool(folders[family], batch_size=refill, seed=0, reuse=reuse) as pool:
+                    pool.warm().wait()
+                    rate = throughput(genaug.mix(loader, pool, ratio=0.5), args.seconds, args.windows)
+                mixed.append((batch_size, plain, family, reuse, refill, rate))
+                print(f"batch {batch_size}, mix {family} reuse={reuse}: {rate:,.0f} samples/s ({rate / plain:.2f}x)", flush=True)
+    body = "\n".join(
+        [
+            "## Injection speed (`bench_inject.py`)",
+            "",
+            f"Command: `{command()}`  ",
+            f"Machine: {machine()}",
+            "",
+            f"Cost per synthetic sample: one pool refill (`model.sample` of {args.refill} samples of one class), median of",
+            f"{args.repeats} calls after a warm-up call; default architectures (models fitted for {args.fit_steps} steps: sampling",
+            "cost does not depend on training length).",
+            "",
+            "| family | ms per sample | samples/s |",
+            "|---|---:|---:|",
+            *(f"| `{f}` | {c * 1e3:.3f} | {1 / c:,.0f} |" for f, c in costs.items()),
+            "",
+            "Loader throughput at steady state on the 1797 digits (`TensorDataset`, shuffled, no workers): median of",
+            f"{args.windows} windows of {args.seconds:g} s after a warm-up epoch; each pool's first refill of every class and",
+            "the prefetched next one are drawn before timing. `reuse`: times each drawn sample is served (fresh share",
+            "= 1 / reuse); with reuse 1 the mixed stream runs at most at twice the generator's rate.",
+            "",
+            "| batch size | loader | pool refill | samples/s | vs plain |",
+            "|---:|---|---:|---:|---:|",
+        ]
+        + [
+            line
+            for batch_size in args.batch_sizes
+            for line in [
+                f"| {batch_size} | plain `DataLoader` | | {next(p for b, p, *_ in mixed if b == batch_size):,.0f} | 1.00x |",
+                *(
+                    f"| {b} | `mix(ratio=0.5)`, `{f}` pool, reuse={r} | {n} | {rate:,.0f} | {rate / p:.2f}x |"
+                    for b, p, f, r, n, rate in mixed
+                    if b == batch_size
+                ),
+            ]
+        ]
+    )
+    print(body)
+    if args.write:
+        write_section("bench_inject", body)
+
+
+if __name__ == "__main__":
+    main()
