@@ -34,3 +34,14 @@ __all__ = [
     "load_source",
     "mix",
 ]
+
+_SUBMODULES = ("albumentations", "hf", "transforms")  # imported on first access: they pull in their library
+
+
+def __getattr__(name: str):
+    """``genaug.hf``, ``genaug.transforms``, ``genaug.albumentations`` without importing them up front."""
+    if name in _SUBMODULES:
+        import importlib
+
+        return importlib.import_module(f"genaug.{name}")
+    raise AttributeError(f"module 'genaug' has no attribute {name!r}")

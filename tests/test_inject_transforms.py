@@ -208,3 +208,11 @@ def test_colour_channels_land_in_the_right_place_for_every_container(tmp_path):
         chw, _ = swap(tv_tensors.Image(torch.zeros(3, 6, 6, dtype=torch.uint8)), label)
         means = chw.float().mean((1, 2))
         assert means[bright] > 150 and means[1 - bright] < 60 and means[2] < 60, means
+
+
+def test_integration_modules_are_reachable_from_the_package():
+    assert genaug.transforms.SyntheticSwap is SyntheticSwap
+    assert callable(genaug.hf.generate_dataset) and callable(genaug.hf.SyntheticRows)
+    assert genaug.albumentations.LatentJitter.__module__ == "genaug.inject.albumentations"
+    with pytest.raises(AttributeError, match="no attribute 'nope'"):
+        genaug.nope
