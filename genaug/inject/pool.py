@@ -107,7 +107,7 @@ class _Bank:
     def __init__(self, classes: int, size: int, user_shape: tuple[int, ...], dtype: str, reuse: int) -> None:
         self.x = np.empty((classes, size, *user_shape), dtype=dtype)
         self.index = np.zeros((classes, size), dtype=np.int64)
-        self.order = np.zeros((classes, size * reuse), dtype=np.int64) if reuse > 1 else None
+        self.order = np.zeros((classes, size * reuse), dtype=np.int32) if reuse > 1 else None  # 4 bytes per served slot
         self.seed = np.zeros(classes, dtype=np.int64)
         self.pos = np.zeros(classes, dtype=np.int64)
         self.left = np.zeros(classes, dtype=np.int64)  # 0: nothing installed yet, or spent
@@ -211,7 +211,8 @@ class SamplePool:
             folder is pickled whole.
         batch_size: samples drawn per refill of a class (one ``sample`` call).
         seed: seeds every refill; workers derive distinct streams from it.
-        reuse: how many times each drawn sample is served (1: every sample is fresh).
+        reuse: how many times each drawn sample is served (1: every sample is fresh). The serving
+            order takes ``4 * batch_size * reuse`` bytes per class.
         prefetch: draw each class's next refill in a background thread.
         filter: optional ``filter(x, labels) -> keep mask`` applied to each refill (quality filters).
         device: where to run the model (default: CPU; ``"cuda"`` when the loader feeds a GPU).
@@ -312,7 +313,7 @@ class SamplePool:
                 order = None
                 if self.reuse > 1:
                     shuffle = torch.Generator().manual_seed(seed)
-                    order = torch.cat([torch.randperm(len(x), generator=shuffle) for _ in range(self.reuse)]).numpy()
+                    order = torch.cat([torch.randperm(len(x), generator=shuffle, dtype=torch.int32) for _ in range(self.reuse)]).numpy()
                 return _Refill(x.numpy(), seed, index.numpy(), order)
         raise RuntimeError(
             f"filter: rejected every sample of class {c} in {self.max_attempts} refills of {self.batch_size}; "
