@@ -20,11 +20,6 @@ def gen(seed: int) -> torch.Generator:
 
 
 @pytest.fixture(scope="module")
-def digits():
-    return genaug.load_source("digits")
-
-
-@pytest.fixture(scope="module")
 def trained(digits):
     """A tiny model on digits, with its validation loss before and after 100 steps."""
     torch.manual_seed(0)

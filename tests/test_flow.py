@@ -36,11 +36,6 @@ def perturbed_flow(data: ArraySet, **config) -> Flow:
 
 
 @pytest.fixture(scope="module")
-def digits() -> ArraySet:
-    return genaug.load_source("digits")
-
-
-@pytest.fixture(scope="module")
 def wine() -> ArraySet:
     return genaug.load_source("wine")
 

@@ -25,11 +25,6 @@ def gen(seed: int) -> torch.Generator:
 
 
 @pytest.fixture(scope="module")
-def digits() -> genaug.ArraySet:
-    return genaug.load_source("digits")
-
-
-@pytest.fixture(scope="module")
 def odd_rgb() -> genaug.ArraySet:
     """40 random 8-bit colour images of an odd size, (N, 7, 9, 3), in 2 classes."""
     x = np.random.default_rng(0).integers(0, 256, size=(40, 7, 9, 3)).astype(np.uint8)

@@ -32,11 +32,6 @@ def fit_em(model: GaussianMixture, x: torch.Tensor, labels: torch.Tensor, *, max
 
 
 @pytest.fixture(scope="module")
-def digits() -> ArraySet:
-    return genaug.load_source("digits")
-
-
-@pytest.fixture(scope="module")
 def halves(digits: ArraySet) -> tuple[ArraySet, ArraySet]:
     index = np.arange(len(digits))
     train, test = train_test_split(index, test_size=0.5, stratify=digits.y.numpy(), random_state=0)

@@ -13,25 +13,13 @@ import genaug
 from genaug.inject import SamplePool, mix
 
 
-@pytest.fixture(scope="module")
-def digits():
-    return genaug.load_source("digits")
-
-
-@pytest.fixture(scope="module")
-def model_dir(tmp_path_factory, digits):
-    out = tmp_path_factory.mktemp("gmm")
-    genaug.fit(digits, "gmm", steps=5, out=out, train={"checkpoint_every": 0})
-    return out
-
-
-def test_pool_returns_user_space_samples_of_the_asked_classes_with_provenance(model_dir, digits):
-    pool = SamplePool(model_dir, batch_size=32, seed=0)
+def test_pool_returns_user_space_samples_of_the_asked_classes_with_provenance(digits_gmm_dir, digits):
+    pool = SamplePool(digits_gmm_dir, batch_size=32, seed=0)
     x, info = pool.take([3, 3, 7, "5"])
     assert x.shape == (4, 8, 8) and x.dtype == digits.user_x().dtype
     assert torch.equal(x, x.round()) and x.min() >= 0 and x.max() <= 16
     assert [p.label for p in info] == [3, 3, 7, 5]
-    model = genaug.load(model_dir)
+    model = genaug.load(digits_gmm_dir)
     assert {p.family for p in info} == {"gmm"} and {p.fingerprint for p in info} == {model.fingerprint()}
     # a class-3 sample is closer to the mean real 3 than to the mean real 7
     real = digits.user_x().double()
@@ -40,8 +28,8 @@ def test_pool_returns_user_space_samples_of_the_asked_classes_with_provenance(mo
 
 
 @pytest.mark.parametrize("prefetch", [False, True])
-def test_pool_refills_a_class_in_one_batched_call(model_dir, monkeypatch, prefetch):
-    pool = SamplePool(model_dir, batch_size=64, seed=0, prefetch=prefetch)
+def test_pool_refills_a_class_in_one_batched_call(digits_gmm_dir, monkeypatch, prefetch):
+    pool = SamplePool(digits_gmm_dir, batch_size=64, seed=0, prefetch=prefetch)
     calls = []
     original = pool.model.sample
 
@@ -60,16 +48,16 @@ def test_pool_refills_a_class_in_one_batched_call(model_dir, monkeypatch, prefet
     assert all(n == 64 for n, _ in calls) and drawn == sorted([3, 3] + [3] * ahead + [c for c in range(10) if c != 3] * (1 + ahead))
 
 
-def test_a_class_stream_depends_on_the_seeds_only(model_dir):
+def test_a_class_stream_depends_on_the_seeds_only(digits_gmm_dir):
     """Not on prefetching, on the other classes asked for, or on how the labels were batched."""
-    a = SamplePool(model_dir, batch_size=16, seed=3, prefetch=False).take([5] * 40)[0]
-    pool = SamplePool(model_dir, batch_size=16, seed=3, prefetch=True)
+    a = SamplePool(digits_gmm_dir, batch_size=16, seed=3, prefetch=False).take([5] * 40)[0]
+    pool = SamplePool(digits_gmm_dir, batch_size=16, seed=3, prefetch=True)
     b = torch.cat([pool.take([5, 1, 2] * 4)[0][::3] for _ in range(10)])
     assert torch.equal(a, b)
 
 
-def test_reuse_serves_every_sample_k_times_in_shuffled_passes(model_dir):
-    pool = SamplePool(model_dir, batch_size=16, seed=0, reuse=3, prefetch=False)
+def test_reuse_serves_every_sample_k_times_in_shuffled_passes(digits_gmm_dir):
+    pool = SamplePool(digits_gmm_dir, batch_size=16, seed=0, reuse=3, prefetch=False)
     x, info = pool.take([4] * 48)
     assert len({p.seed for p in info}) == 1  # one refill served three times
     assert sorted(p.index for p in info) == sorted(list(range(16)) * 3)
@@ -77,27 +65,27 @@ def test_reuse_serves_every_sample_k_times_in_shuffled_passes(model_dir):
     assert pool.take([4])[1][0].seed != info[0].seed  # the 49th sample starts the next refill
 
 
-def test_same_seed_same_stream_other_seed_other_stream(model_dir):
+def test_same_seed_same_stream_other_seed_other_stream(digits_gmm_dir):
     labels = [0, 1, 2, 3] * 20
-    a, b, c = (SamplePool(model_dir, batch_size=16, seed=s).take(labels)[0] for s in (1, 1, 2))
+    a, b, c = (SamplePool(digits_gmm_dir, batch_size=16, seed=s).take(labels)[0] for s in (1, 1, 2))
     assert torch.equal(a, b) and not torch.equal(a, c)
 
 
-def test_filter_hook_keeps_only_accepted_samples_and_gives_up_clearly(model_dir):
+def test_filter_hook_keeps_only_accepted_samples_and_gives_up_clearly(digits_gmm_dir):
     def bright(x, labels):  # keep samples with a high total ink
         return x.reshape(len(x), -1).sum(1) > 300
 
-    x, _ = SamplePool(model_dir, batch_size=64, filter=bright).take([0] * 30)
+    x, _ = SamplePool(digits_gmm_dir, batch_size=64, filter=bright).take([0] * 30)
     assert (x.reshape(30, -1).sum(1) > 300).all()
-    never = SamplePool(model_dir, batch_size=8, filter=lambda x, y: torch.zeros(len(x), dtype=torch.bool), max_attempts=3)
+    never = SamplePool(digits_gmm_dir, batch_size=8, filter=lambda x, y: torch.zeros(len(x), dtype=torch.bool), max_attempts=3)
     with pytest.raises(RuntimeError, match=r"filter: rejected every sample of class 2 in 3 refills"):
         never.take([2])
     with pytest.raises(ValueError, match="filter: expected a mask of 8 booleans"):
-        SamplePool(model_dir, batch_size=8, filter=lambda x, y: torch.ones(3, dtype=torch.bool)).take([1])
+        SamplePool(digits_gmm_dir, batch_size=8, filter=lambda x, y: torch.ones(3, dtype=torch.bool)).take([1])
 
 
-def test_pool_pickles_as_its_folder_and_restarts_its_stream(model_dir):
-    pool = SamplePool(model_dir, batch_size=16, seed=4)
+def test_pool_pickles_as_its_folder_and_restarts_its_stream(digits_gmm_dir):
+    pool = SamplePool(digits_gmm_dir, batch_size=16, seed=4)
     first, _ = pool.take([1, 2, 3])
     blob = pickle.dumps(pool)
     assert len(blob) < 20_000  # no weights inside: the worker reloads the folder
@@ -105,14 +93,14 @@ def test_pool_pickles_as_its_folder_and_restarts_its_stream(model_dir):
     assert torch.equal(clone.take([1, 2, 3])[0], first)
 
 
-def test_bad_arguments_and_misfit_data_are_refused_at_construction(model_dir):
+def test_bad_arguments_and_misfit_data_are_refused_at_construction(digits_gmm_dir):
     with pytest.raises(ValueError, match="batch_size: expected a positive integer"):
-        SamplePool(model_dir, batch_size=0)
+        SamplePool(digits_gmm_dir, batch_size=0)
     with pytest.raises(FileNotFoundError, match="no config.json"):
-        SamplePool(model_dir / "missing")
+        SamplePool(digits_gmm_dir / "missing")
     with pytest.raises(TypeError, match="model: expected a model folder or a genaug Generator"):
         SamplePool(42)
-    pool = SamplePool(model_dir)
+    pool = SamplePool(digits_gmm_dir)
     with pytest.raises(ValueError, match=r"holds vectors of shape \(13,\), the model makes images of shape \(1, 8, 8\)"):
         pool.check_fits(genaug.load_source("wine").spec)
     with pytest.raises(ValueError, match="unknown class"):
@@ -133,9 +121,9 @@ class PoolDataset(Dataset):
         return x[0], i % 10
 
 
-def worker_stream(model_dir, seed: int) -> torch.Tensor:
+def worker_stream(digits_gmm_dir, seed: int) -> torch.Tensor:
     loader = DataLoader(
-        PoolDataset(SamplePool(model_dir, batch_size=8, seed=0), 40),
+        PoolDataset(SamplePool(digits_gmm_dir, batch_size=8, seed=0), 40),
         batch_size=10,
         num_workers=2,
         multiprocessing_context="spawn",
@@ -145,16 +133,16 @@ def worker_stream(model_dir, seed: int) -> torch.Tensor:
 
 
 @pytest.mark.slow
-def test_spawn_workers_reproduce_their_streams_and_differ_from_each_other(model_dir):
-    a, b, c = worker_stream(model_dir, 0), worker_stream(model_dir, 0), worker_stream(model_dir, 1)
+def test_spawn_workers_reproduce_their_streams_and_differ_from_each_other(digits_gmm_dir):
+    a, b, c = worker_stream(digits_gmm_dir, 0), worker_stream(digits_gmm_dir, 0), worker_stream(digits_gmm_dir, 1)
     assert torch.equal(a, b) and not torch.equal(a, c)
     # batches 0 and 1 come from workers 0 and 1 with the same labels 0..9: distinct streams
     assert not torch.equal(a[:10], a[10:20])
 
 
-def test_mix_keeps_structure_and_labels_and_replaces_the_asked_share(model_dir, digits):
+def test_mix_keeps_structure_and_labels_and_replaces_the_asked_share(digits_gmm_dir, digits):
     loader = DataLoader(TensorDataset(digits.user_x(), digits.y), batch_size=50)
-    mixed = mix(loader, SamplePool(model_dir, batch_size=256), ratio=0.3, seed=0)
+    mixed = mix(loader, SamplePool(digits_gmm_dir, batch_size=256), ratio=0.3, seed=0)
     assert len(mixed) == len(loader)
     replaced = total = 0
     for (x, y), (x_real, y_real) in zip(mixed, loader):
@@ -164,13 +152,13 @@ def test_mix_keeps_structure_and_labels_and_replaces_the_asked_share(model_dir, 
     assert abs(replaced / total - 0.3) < 0.04
 
 
-def test_mix_with_uniform_balance_evens_out_an_imbalanced_stream(model_dir, digits):
+def test_mix_with_uniform_balance_evens_out_an_imbalanced_stream(digits_gmm_dir, digits):
     keep = torch.cat([torch.nonzero(digits.y == 0).flatten()] + [torch.nonzero(digits.y == c).flatten()[:20] for c in range(1, 10)])
     data = digits.subset(keep)  # 178 zeros, 20 of each other class
     loader = DataLoader(TensorDataset(data.user_x(), data.y), batch_size=32, shuffle=True, generator=torch.Generator().manual_seed(0))
     counts = torch.zeros(10)
     for _ in range(5):
-        for _, y in mix(loader, SamplePool(model_dir, batch_size=128), ratio=0.5, balance="uniform"):
+        for _, y in mix(loader, SamplePool(digits_gmm_dir, batch_size=128), ratio=0.5, balance="uniform"):
             counts += torch.bincount(y, minlength=10)
     share = counts / counts.sum()
     real_share = torch.bincount(data.y, minlength=10) / len(data)
@@ -178,8 +166,8 @@ def test_mix_with_uniform_balance_evens_out_an_imbalanced_stream(model_dir, digi
     assert share[1:].min() > 0.06
 
 
-def test_mix_handles_dict_batches_ratio_zero_and_bad_input(model_dir, digits):
-    pool = SamplePool(model_dir, batch_size=64)
+def test_mix_handles_dict_batches_ratio_zero_and_bad_input(digits_gmm_dir, digits):
+    pool = SamplePool(digits_gmm_dir, batch_size=64)
     batches = [{"image": digits.user_x()[:16].float() / 16, "label": digits.y[:16], "id": torch.arange(16)}]
     (out,) = list(mix(batches, pool, ratio=1.0, transform=lambda s: s.float() / 16))
     assert set(out) == {"image", "label", "id"} and torch.equal(out["id"], torch.arange(16))
@@ -197,31 +185,31 @@ def test_mix_handles_dict_batches_ratio_zero_and_bad_input(model_dir, digits):
         list(mix([(torch.zeros(4, 8, 8), torch.full((4,), 12))], pool, ratio=1.0))
 
 
-def test_mix_wraps_a_loader_prepared_by_accelerate(model_dir, digits):
+def test_mix_wraps_a_loader_prepared_by_accelerate(digits_gmm_dir, digits):
     from accelerate import Accelerator
 
     accelerator = Accelerator(cpu=True)
     loader = accelerator.prepare(DataLoader(TensorDataset(digits.user_x()[:96], digits.y[:96]), batch_size=32))
-    batches = list(mix(loader, SamplePool(model_dir, batch_size=64), ratio=0.5))
+    batches = list(mix(loader, SamplePool(digits_gmm_dir, batch_size=64), ratio=0.5))
     assert len(batches) == 3 and all(x.shape == (32, 8, 8) for x, _ in batches)
     labels = np.concatenate([y.numpy() for _, y in batches])
     assert np.array_equal(labels, digits.y[:96].numpy())
 
 
-def test_mix_gives_the_same_batches_for_the_same_seeds(model_dir, digits):
+def test_mix_gives_the_same_batches_for_the_same_seeds(digits_gmm_dir, digits):
     def run(seed: int) -> list[torch.Tensor]:
         loader = DataLoader(TensorDataset(digits.user_x(), digits.y), batch_size=64, shuffle=True, generator=torch.Generator().manual_seed(0))
-        with SamplePool(model_dir, batch_size=32, seed=seed) as pool:  # prefetching: timing must not matter
+        with SamplePool(digits_gmm_dir, batch_size=32, seed=seed) as pool:  # prefetching: timing must not matter
             return [torch.cat([x.flatten(1), y[:, None].double()], 1) for x, y in mix(loader, pool, ratio=0.5, balance="uniform", seed=seed)]
 
     a, b, c = run(0), run(0), run(1)
     assert all(torch.equal(u, v) for u, v in zip(a, b)) and not all(torch.equal(u, v) for u, v in zip(a, c))
 
 
-def test_pool_checks_the_data_it_joins_at_construction(model_dir, digits):
+def test_pool_checks_the_data_it_joins_at_construction(digits_gmm_dir, digits):
     shuffled = digits.spec.model_copy(update={"class_names": tuple(reversed(digits.spec.class_names))})
     with pytest.raises(ValueError, match=r"classes \['9', '8'.*are not in the model's order"):
-        SamplePool(model_dir, data=shuffled)
+        SamplePool(digits_gmm_dir, data=shuffled)
     with pytest.raises(ValueError, match=r"holds vectors of shape \(13,\), the model makes images of shape \(1, 8, 8\)"):
-        SamplePool(model_dir, data=genaug.load_source("wine"))
-    SamplePool(model_dir, data=digits)  # fits
+        SamplePool(digits_gmm_dir, data=genaug.load_source("wine"))
+    SamplePool(digits_gmm_dir, data=digits)  # fits

@@ -22,11 +22,6 @@ def fit_gmm(data, folder):
 
 
 @pytest.fixture(scope="module")
-def digits():
-    return genaug.load_source("digits")
-
-
-@pytest.fixture(scope="module")
 def models(tmp_path_factory, digits):
     """Model folders: 8-bit RGB (3 classes 'a', 'b', 'c'), 8-bit gray (2 classes), digits gmm and vae."""
     rng = np.random.default_rng(0)

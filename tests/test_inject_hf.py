@@ -35,18 +35,6 @@ def rgb_model(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def digits():
-    return genaug.load_source("digits")
-
-
-@pytest.fixture(scope="module")
-def digits_model(tmp_path_factory, digits):
-    out = tmp_path_factory.mktemp("digits")
-    genaug.fit(digits, "gmm", steps=5, out=out, train={"checkpoint_every": 0})
-    return out
-
-
-@pytest.fixture(scope="module")
 def wine_model(tmp_path_factory):
     out = tmp_path_factory.mktemp("wine")
     genaug.fit("wine", "gmm", steps=5, out=out, train={"checkpoint_every": 0})
@@ -126,10 +114,10 @@ def test_append_adds_flagged_synthetic_images_after_each_batch(rgb_model):
             assert row["label"] in batch_labels
 
 
-def test_swap_on_an_array_column_keeps_lists_labels_and_length(digits_model, digits):
+def test_swap_on_an_array_column_keeps_lists_labels_and_length(digits_gmm_dir, digits):
     table = digits_table(digits)
     out = table.map(
-        SyntheticRows(digits_model, mode="swap", ratio=0.3, columns="pixels", seed=0), batched=True, batch_size=20
+        SyntheticRows(digits_gmm_dir, mode="swap", ratio=0.3, columns="pixels", seed=0), batched=True, batch_size=20
     )
     assert len(out) == len(table) and out["label"] == table["label"]  # same-class swaps
     flags = np.array(out["is_synthetic"])
@@ -144,9 +132,9 @@ def test_swap_on_an_array_column_keeps_lists_labels_and_length(digits_model, dig
             assert new == {**old, "is_synthetic": False}
 
 
-def test_numpy_formatted_arrays_come_back_as_arrays(digits_model, digits):
+def test_numpy_formatted_arrays_come_back_as_arrays(digits_gmm_dir, digits):
     table = digits_table(digits, 24).cast_column("pixels", datasets.Array2D((8, 8), "float64")).with_format("numpy")
-    rows = SyntheticRows(digits_model, mode="swap", ratio=1.0, columns="pixels", data=table, seed=0)
+    rows = SyntheticRows(digits_gmm_dir, mode="swap", ratio=1.0, columns="pixels", data=table, seed=0)
     batch = table[:8]
     out = rows(batch, list(range(8)))
     dtype = batch["pixels"].dtype  # datasets' numpy format hands out float32
@@ -202,12 +190,12 @@ def test_iterable_dataset_map_gives_what_dataset_map_gives(rgb_model):
     assert all(np.array_equal(a, b) for a, b in zip(as_arrays(lazy_rows), as_arrays(eager)))
 
 
-def test_same_seed_same_rows_other_seed_other_rows(digits_model, digits):
+def test_same_seed_same_rows_other_seed_other_rows(digits_gmm_dir, digits):
     table = digits_table(digits)
 
     def run(seed: int) -> datasets.Dataset:
         return table.map(
-            SyntheticRows(digits_model, ratio=0.7, columns="pixels", seed=seed), batched=True, batch_size=16
+            SyntheticRows(digits_gmm_dir, ratio=0.7, columns="pixels", seed=seed), batched=True, batch_size=16
         )
 
     a, b, c = run(5), run(5), run(6)
@@ -215,12 +203,12 @@ def test_same_seed_same_rows_other_seed_other_rows(digits_model, digits):
     assert a.to_dict() != c.to_dict()
 
 
-def test_with_indices_the_choice_of_rows_does_not_depend_on_the_batch_size(digits_model, digits):
+def test_with_indices_the_choice_of_rows_does_not_depend_on_the_batch_size(digits_gmm_dir, digits):
     table = digits_table(digits)
 
     def flags(batch_size: int) -> list[bool]:
         rows = SyntheticRows(
-            digits_model, mode="swap", ratio=0.4, balance="uniform", data=table, columns="pixels", seed=1
+            digits_gmm_dir, mode="swap", ratio=0.4, balance="uniform", data=table, columns="pixels", seed=1
         )
         out = table.map(rows, batched=True, with_indices=True, batch_size=batch_size)
         return list(zip(out["is_synthetic"], out["label"]))
@@ -228,11 +216,11 @@ def test_with_indices_the_choice_of_rows_does_not_depend_on_the_batch_size(digit
     assert flags(7) == flags(32) == flags(60)
 
 
-def test_map_with_num_proc_gives_each_process_its_own_stream(digits_model, digits):
+def test_map_with_num_proc_gives_each_process_its_own_stream(digits_gmm_dir, digits):
     table = digits_table(digits, 40)
 
     def run(**kwargs) -> datasets.Dataset:
-        rows = SyntheticRows(digits_model, mode="swap", ratio=1.0, columns="pixels", seed=0)
+        rows = SyntheticRows(digits_gmm_dir, mode="swap", ratio=1.0, columns="pixels", seed=0)
         return table.map(rows, batched=True, batch_size=10, num_proc=2, **kwargs)
 
     a, b = run(with_indices=True), run(with_indices=True)
@@ -247,11 +235,11 @@ def test_map_with_num_proc_gives_each_process_its_own_stream(digits_model, digit
 
 
 # ---------------------------------------------------------------------------------------- refusals
-def test_a_misfit_model_or_bad_arguments_are_refused_at_construction(rgb_model, digits_model, digits):
+def test_a_misfit_model_or_bad_arguments_are_refused_at_construction(rgb_model, digits_gmm_dir, digits):
     with pytest.raises(ValueError, match=r"the model makes images of shape \(3, 8, 8\)"):
         SyntheticRows(rgb_model, columns="pixels", data=digits_table(digits))
     with pytest.raises(ValueError, match=r"the model makes images of shape \(1, 8, 8\)"):
-        SyntheticRows(digits_model, data=image_table())
+        SyntheticRows(digits_gmm_dir, data=image_table())
     with pytest.raises(
         ValueError,
         match=r"classes \['cat'\] of the data's 'label' column are unknown to the model.*'red', 'green', 'blue'",
@@ -260,7 +248,7 @@ def test_a_misfit_model_or_bad_arguments_are_refused_at_construction(rgb_model, 
     with pytest.raises(ValueError, match=r"columns: no column\(s\) \['nope'\]"):
         SyntheticRows(rgb_model, columns="nope", data=image_table())
     with pytest.raises(ValueError, match="columns: none of"):
-        SyntheticRows(digits_model, data=digits_table(digits))  # no image-like column name
+        SyntheticRows(digits_gmm_dir, data=digits_table(digits))  # no image-like column name
     with pytest.raises(ValueError, match=r"ratio: expected a share of rows in \[0, 1\] for mode='swap'"):
         SyntheticRows(rgb_model, mode="swap", ratio=1.5)
     with pytest.raises(ValueError, match="mode: expected 'append' or 'swap'"):
@@ -271,16 +259,16 @@ def test_a_misfit_model_or_bad_arguments_are_refused_at_construction(rgb_model, 
         SyntheticRows(rgb_model, balance={"cat": 1.0}, data=image_table())
 
 
-def test_without_data_the_first_batch_is_checked(rgb_model, digits_model, digits):
+def test_without_data_the_first_batch_is_checked(rgb_model, digits_gmm_dir, digits):
     with pytest.raises(ValueError, match=r"the model makes images of shape \(3, 8, 8\)"):
         digits_table(digits).map(SyntheticRows(rgb_model, columns="pixels"), batched=True)
     table = datasets.Dataset.from_dict({"pixels": digits.user_x()[:4].tolist(), "label": [0, 1, 2, 12]})
     with pytest.raises(ValueError, match=r"label: labels span 0..12 .* expected 0..9"):
-        table.map(SyntheticRows(digits_model, columns="pixels"), batched=True)
+        table.map(SyntheticRows(digits_gmm_dir, columns="pixels"), batched=True)
 
 
 # ---------------------------------------------------------------------------------------- generate_dataset
-def test_generate_dataset_round_trips_images_arrays_and_vectors(tmp_path, rgb_model, digits_model, wine_model):
+def test_generate_dataset_round_trips_images_arrays_and_vectors(tmp_path, rgb_model, digits_gmm_dir, wine_model):
     rgb = generate_dataset(rgb_model, 50, tmp_path / "rgb", chunk_size=16, provenance=True)
     assert len(rgb) == 50 and rgb.features["image"] == datasets.Image()
     assert rgb.features["label"].names == list(COLOURS) and all(rgb["is_synthetic"])
@@ -291,11 +279,11 @@ def test_generate_dataset_round_trips_images_arrays_and_vectors(tmp_path, rgb_mo
 
     assert genaug.fit(str(tmp_path / "rgb"), "gmm", steps=2).spec.class_names == COLOURS  # genaug fit --data path
 
-    digits = generate_dataset(digits_model, 30, tmp_path / "digits", chunk_size=7, batch_size=16, provenance=True)
+    digits = generate_dataset(digits_gmm_dir, 30, tmp_path / "digits", chunk_size=7, batch_size=16, provenance=True)
     assert digits.features["image"] == datasets.Array2D((8, 8), "float64")
     assert datasets.load_from_disk(str(tmp_path / "digits")).to_dict() == digits.to_dict()
     assert genaug.load_source(tmp_path / "digits").spec.shape == (1, 8, 8)
-    row, model = digits[29], genaug.load(digits_model)
+    row, model = digits[29], genaug.load(digits_gmm_dir)
     info = row["provenance"]  # regenerates the row, as Provenance documents
     again = model.sample(16, labels=info["label"], generator=torch.Generator().manual_seed(info["seed"]))[info["index"]]
     assert np.array_equal(again.numpy(), np.array(row["image"])) and info["label"] == row["label"]
@@ -308,9 +296,9 @@ def test_generate_dataset_round_trips_images_arrays_and_vectors(tmp_path, rgb_mo
     assert genaug.load_source(tmp_path / "wine").spec.feature_names == spec.feature_names
 
 
-def test_generate_dataset_is_deterministic_and_independent_of_the_chunk_size(tmp_path, digits_model):
+def test_generate_dataset_is_deterministic_and_independent_of_the_chunk_size(tmp_path, digits_gmm_dir):
     def run(name: str, n: int = 45, **kwargs) -> dict:
-        return generate_dataset(digits_model, n, tmp_path / name, batch_size=32, **kwargs).to_dict()
+        return generate_dataset(digits_gmm_dir, n, tmp_path / name, batch_size=32, **kwargs).to_dict()
 
     a = run("a", chunk_size=10)
     assert run("b", chunk_size=10) == a
@@ -319,38 +307,38 @@ def test_generate_dataset_is_deterministic_and_independent_of_the_chunk_size(tmp
     assert run("e", chunk_size=10, seed=1) != a
 
 
-def test_generate_dataset_labels(tmp_path, digits_model):
-    uniform = np.bincount(generate_dataset(digits_model, 500, tmp_path / "u", labels="uniform")["label"], minlength=10)
+def test_generate_dataset_labels(tmp_path, digits_gmm_dir):
+    uniform = np.bincount(generate_dataset(digits_gmm_dir, 500, tmp_path / "u", labels="uniform")["label"], minlength=10)
     assert uniform.min() > 25
-    only = generate_dataset(digits_model, 20, tmp_path / "w", labels={"3": 1.0, 7: 0.0})["label"]
+    only = generate_dataset(digits_gmm_dir, 20, tmp_path / "w", labels={"3": 1.0, 7: 0.0})["label"]
     assert set(only) == {3}
     given = [1, 2, "3", 4] * 5
-    assert generate_dataset(digits_model, 20, tmp_path / "s", labels=given)["label"] == [int(v) for v in given]
+    assert generate_dataset(digits_gmm_dir, 20, tmp_path / "s", labels=given)["label"] == [int(v) for v in given]
     with pytest.raises(ValueError, match="labels: unknown class 'cat'"):
-        generate_dataset(digits_model, 20, tmp_path / "x", labels={"cat": 1.0})
+        generate_dataset(digits_gmm_dir, 20, tmp_path / "x", labels={"cat": 1.0})
     with pytest.raises(ValueError, match="labels: weight of class 3 must be a number >= 0"):
-        generate_dataset(digits_model, 20, tmp_path / "x", labels={3: -1.0})
+        generate_dataset(digits_gmm_dir, 20, tmp_path / "x", labels={3: -1.0})
     with pytest.raises(ValueError, match=r"labels: expected 20 labels"):
-        generate_dataset(digits_model, 20, tmp_path / "x", labels=[1, 2])
+        generate_dataset(digits_gmm_dir, 20, tmp_path / "x", labels=[1, 2])
     with pytest.raises(ValueError, match="labels: expected 'prior', 'uniform'"):
-        generate_dataset(digits_model, 20, tmp_path / "x", labels="balanced")
+        generate_dataset(digits_gmm_dir, 20, tmp_path / "x", labels="balanced")
     with pytest.raises(ValueError, match="n: expected a positive integer, got 0"):
-        generate_dataset(digits_model, 0, tmp_path / "x")
+        generate_dataset(digits_gmm_dir, 0, tmp_path / "x")
     assert not (tmp_path / "x").exists()
 
 
-def test_generate_dataset_refuses_to_overwrite_and_replaces_atomically(tmp_path, digits_model, monkeypatch):
+def test_generate_dataset_refuses_to_overwrite_and_replaces_atomically(tmp_path, digits_gmm_dir, monkeypatch):
     target = tmp_path / "out"
-    first = generate_dataset(digits_model, 12, target, chunk_size=5).to_dict()
+    first = generate_dataset(digits_gmm_dir, 12, target, chunk_size=5).to_dict()
     with pytest.raises(FileExistsError, match="pass overwrite=True"):
-        generate_dataset(digits_model, 12, target)
+        generate_dataset(digits_gmm_dir, 12, target)
     (tmp_path / "file").write_text("x")
     with pytest.raises(ValueError, match="is a file"):
-        generate_dataset(digits_model, 12, tmp_path / "file")
+        generate_dataset(digits_gmm_dir, 12, tmp_path / "file")
     (tmp_path / "notes").mkdir()
     (tmp_path / "notes" / "keep.txt").write_text("x")
     with pytest.raises(ValueError, match="is not a dataset folder"):
-        generate_dataset(digits_model, 12, tmp_path / "notes", overwrite=True)
+        generate_dataset(digits_gmm_dir, 12, tmp_path / "notes", overwrite=True)
 
     encode, calls = hf_dataset._TableLayout.encode, []
 
@@ -362,9 +350,9 @@ def test_generate_dataset_refuses_to_overwrite_and_replaces_atomically(tmp_path,
 
     monkeypatch.setattr(hf_dataset._TableLayout, "encode", failing)
     with pytest.raises(RuntimeError, match="disk full"):
-        generate_dataset(digits_model, 30, target, chunk_size=5, seed=9, overwrite=True)
+        generate_dataset(digits_gmm_dir, 30, target, chunk_size=5, seed=9, overwrite=True)
     monkeypatch.undo()
     assert datasets.load_from_disk(str(target)).to_dict() == first  # the old dataset, untouched
     assert sorted(p.name for p in tmp_path.iterdir()) == ["file", "notes", "out"]  # no temporary folders left
-    replaced = generate_dataset(digits_model, 30, target, chunk_size=5, seed=9, overwrite=True)
+    replaced = generate_dataset(digits_gmm_dir, 30, target, chunk_size=5, seed=9, overwrite=True)
     assert len(replaced) == 30 and len(datasets.load_from_disk(str(target))) == 30

@@ -18,18 +18,6 @@ from genaug.inject.transforms import LatentJitter, SyntheticSwap
 
 
 @pytest.fixture(scope="module")
-def digits():
-    return genaug.load_source("digits")
-
-
-@pytest.fixture(scope="module")
-def gmm_dir(tmp_path_factory, digits):
-    out = tmp_path_factory.mktemp("gmm")
-    genaug.fit(digits, "gmm", steps=5, out=out, train={"checkpoint_every": 0})
-    return out
-
-
-@pytest.fixture(scope="module")
 def vae(digits):
     torch.manual_seed(0)
     return genaug.fit(digits, "vae", steps=150, train={"checkpoint_every": 0, "batch_size": 128}, latent_dim=8, channels=8, kl_warmup=50)
@@ -55,8 +43,8 @@ def nearest_class(image: torch.Tensor, means: torch.Tensor) -> int:
     return int((means - image.double().reshape(8, 8)).flatten(1).norm(dim=1).argmin())
 
 
-def test_swap_in_compose_keeps_type_dtype_shape_and_same_label(gmm_dir, digits):
-    pipeline = v2.Compose([SyntheticSwap(SamplePool(gmm_dir, batch_size=32), p=1.0), v2.RandomHorizontalFlip(p=0.0)])
+def test_swap_in_compose_keeps_type_dtype_shape_and_same_label(digits_gmm_dir, digits):
+    pipeline = v2.Compose([SyntheticSwap(SamplePool(digits_gmm_dir, batch_size=32), p=1.0), v2.RandomHorizontalFlip(p=0.0)])
     means = class_means(digits)
     for i in range(5):
         real, label = digits.user_x()[i], int(digits.y[i])
@@ -69,8 +57,8 @@ def test_swap_in_compose_keeps_type_dtype_shape_and_same_label(gmm_dir, digits):
         assert nearest_class(out, means) == label  # a synthetic sample of the asked class
 
 
-def test_unrelated_leaves_pass_through_and_p_zero_is_identity(gmm_dir, digits):
-    swap = SyntheticSwap(gmm_dir, p=0.0)
+def test_unrelated_leaves_pass_through_and_p_zero_is_identity(digits_gmm_dir, digits):
+    swap = SyntheticSwap(digits_gmm_dir, p=0.0)
     image = tv_tensors.Image(digits.user_x()[:1].float())
     sample = {"image": image, "label": torch.tensor(3), "id": "row-7", "weight": torch.tensor([0.5, 2.0])}
     out = swap(sample)
@@ -100,9 +88,9 @@ def test_8bit_model_feeds_pil_uint8_and_scaled_float_pipelines(rgb_dir):
     assert halves.min() >= -1 and halves.max() <= 1 and halves.mean() > 0.2
 
 
-def test_balanced_swap_updates_labels_toward_rare_classes(gmm_dir, digits):
+def test_balanced_swap_updates_labels_toward_rare_classes(digits_gmm_dir, digits):
     torch.manual_seed(0)
-    swap = SyntheticSwap(gmm_dir, p=0.5, balance="uniform")
+    swap = SyntheticSwap(digits_gmm_dir, p=0.5, balance="uniform")
     means = class_means(digits)
     image = digits.user_x()[0].unsqueeze(0).float()
     labels, agree = [], 0
@@ -116,18 +104,18 @@ def test_balanced_swap_updates_labels_toward_rare_classes(gmm_dir, digits):
     assert agree / (300 - counts[0]) > 0.8  # swapped images show the class of their new label
 
 
-def test_misfit_generators_are_refused_naming_both_specs(gmm_dir):
+def test_misfit_generators_are_refused_naming_both_specs(digits_gmm_dir):
     with pytest.raises(ValueError, match=r"holds vectors of shape \(13,\), the model makes images of shape \(1, 8, 8\)"):
-        SyntheticSwap(gmm_dir, p=0.5, data=genaug.load_source("wine"))
-    swap = v2.Compose([v2.Resize(16), SyntheticSwap(gmm_dir, p=0.0)])  # p=0: the check does not wait for a swap
+        SyntheticSwap(digits_gmm_dir, p=0.5, data=genaug.load_source("wine"))
+    swap = v2.Compose([v2.Resize(16), SyntheticSwap(digits_gmm_dir, p=0.0)])  # p=0: the check does not wait for a swap
     with pytest.raises(ValueError, match=r"have shape \(1, 16, 16\).*the model makes images of shape \(1, 8, 8\)"):
         swap(torch.zeros(1, 8, 8), 1)
     with pytest.raises(ValueError, match="unknown class 12"):
-        SyntheticSwap(gmm_dir, p=1.0)(torch.zeros(8, 8), 12)
+        SyntheticSwap(digits_gmm_dir, p=1.0)(torch.zeros(8, 8), 12)
     with pytest.raises(ValueError, match=r"p: expected a probability in \[0, 1\], got 2"):
-        SyntheticSwap(gmm_dir, p=2)
+        SyntheticSwap(digits_gmm_dir, p=2)
     with pytest.raises(ValueError, match="LatentJitter needs a family with an encoder"):
-        LatentJitter(gmm_dir)
+        LatentJitter(digits_gmm_dir)
 
 
 def test_latent_jitter_moves_samples_by_sigma_and_keeps_labels(vae, digits):
@@ -150,8 +138,8 @@ def test_latent_jitter_moves_samples_by_sigma_and_keeps_labels(vae, digits):
     assert np.mean(kept) > 0.8
 
 
-def test_transforms_pickle_small_and_work_after_unpickling(gmm_dir, vae, tmp_path):
-    swap = SyntheticSwap(gmm_dir, p=1.0)
+def test_transforms_pickle_small_and_work_after_unpickling(digits_gmm_dir, vae, tmp_path):
+    swap = SyntheticSwap(digits_gmm_dir, p=1.0)
     blob = pickle.dumps(v2.Compose([swap, v2.RandomHorizontalFlip()]))
     assert len(blob) < 30_000  # the model travels as its folder
     out, label = pickle.loads(blob)(torch.zeros(8, 8), 4)
@@ -171,8 +159,8 @@ class Digits(Dataset):
         return self.transform(self.x[i].unsqueeze(0).float(), int(self.y[i]))
 
 
-def stream(gmm_dir, digits, seed: int) -> torch.Tensor:
-    pipeline = v2.Compose([SyntheticSwap(SamplePool(gmm_dir, batch_size=8, seed=0), p=0.5), v2.RandomHorizontalFlip()])
+def stream(digits_gmm_dir, digits, seed: int) -> torch.Tensor:
+    pipeline = v2.Compose([SyntheticSwap(SamplePool(digits_gmm_dir, batch_size=8, seed=0), p=0.5), v2.RandomHorizontalFlip()])
     loader = DataLoader(
         Digits(digits.user_x()[:40], digits.y[:40], pipeline),
         batch_size=10,
@@ -184,8 +172,8 @@ def stream(gmm_dir, digits, seed: int) -> torch.Tensor:
 
 
 @pytest.mark.slow
-def test_two_spawn_workers_give_the_same_stream_for_the_same_seed(gmm_dir, digits):
-    a, b, c = stream(gmm_dir, digits, 0), stream(gmm_dir, digits, 0), stream(gmm_dir, digits, 1)
+def test_two_spawn_workers_give_the_same_stream_for_the_same_seed(digits_gmm_dir, digits):
+    a, b, c = stream(digits_gmm_dir, digits, 0), stream(digits_gmm_dir, digits, 0), stream(digits_gmm_dir, digits, 1)
     assert torch.equal(a, b) and not torch.equal(a, c)
     real = digits.user_x()[:40].float().unsqueeze(1)
     swapped = (a != real).flatten(1).any(1) & (a != real.flip(-1)).flatten(1).any(1)

@@ -1,0 +1,21 @@
+"""Fixtures shared by the test files: the bundled digits and a quickly fitted model of them."""
+
+from __future__ import annotations
+
+import pytest
+
+import genaug
+
+
+@pytest.fixture(scope="session")
+def digits():
+    """The bundled digits (1797 8x8 images, 0..16, 10 classes); tests must not modify it."""
+    return genaug.load_source("digits")
+
+
+@pytest.fixture(scope="session")
+def digits_gmm_dir(tmp_path_factory, digits):
+    """A model folder: a gmm fitted on the digits in 5 steps (a second's work)."""
+    out = tmp_path_factory.mktemp("digits-gmm")
+    genaug.fit(digits, "gmm", steps=5, out=out, train={"checkpoint_every": 0})
+    return out
