@@ -5,12 +5,13 @@
    default architecture. Sampling cost does not depend on how long a model was trained, so each
    model is fitted for ``--fit-steps`` steps only.
 2. Loader throughput at steady state: samples/s of a plain ``DataLoader`` over the 1797 digits
-   (``TensorDataset``, shuffled, no workers) and of ``genaug.mix(loader, pool, ratio=0.5)`` over the
-   same loader at the same batch size, for VAE and diffusion (DDIM) pools. Steady state: the pool's
-   first refill of every class and the prefetched next one are drawn, and one epoch runs, before
-   timing; each figure is the median of ``--windows`` windows of ``--seconds`` seconds. Pools
-   prefetch in a background thread; ``reuse`` (how many times each drawn sample is served) sets
-   the share of fresh samples.
+   (``TensorDataset``, shuffled) and of ``genaug.mix(loader, pool, ratio=0.5)`` over the same loader
+   at the same batch size, for VAE and diffusion (DDIM) pools, without workers (mixing in the main
+   process) and with ``--workers`` persistent fork workers (mixing in the workers, one pool each).
+   Steady state: the pool's first refill of every class and the prefetched next one are drawn (in
+   each worker, by its ``worker_init_fn``), and one epoch runs, before timing; each figure is the
+   median of ``--windows`` windows of ``--seconds`` seconds. Pools prefetch in a background thread;
+   ``reuse`` (how many times each drawn sample is served) sets the share of fresh samples.
 
 Usage:
     python benchmarks/bench_inject.py [--families vae diffusion] [--pools vae:1:1024] [--write]
@@ -57,6 +58,24 @@ def throughput(loader, seconds: float, windows: int) -> float:
     return statistics.median(rates)
 
 
+class _WarmInWorker:
+    """worker_init_fn: draw the pool's first refills and wait for the prefetched ones (fork workers share the object)."""
+
+    def __init__(self, pool: genaug.SamplePool | None) -> None:
+        self.pool = pool
+
+    def __call__(self, worker_id: int) -> None:
+        if self.pool is not None:
+            self.pool.warm().wait()
+
+
+def make_loader(digits, batch_size: int, workers: int, pool: genaug.SamplePool | None = None) -> DataLoader:
+    options = dict(num_workers=workers, persistent_workers=True, multiprocessing_context="fork", worker_init_fn=_WarmInWorker(pool)) if workers else {}
+    return DataLoader(
+        TensorDataset(digits.user_x().float(), digits.y), batch_size=batch_size, shuffle=True, generator=torch.Generator().manual_seed(0), **options
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--families", nargs="*", default=genaug.families(), help="families whose cost per sample is measured")
@@ -64,12 +83,13 @@ def main() -> None:
     parser.add_argument("--refill", type=int, default=1024, help="samples per refill for the cost table")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--batch-sizes", nargs="*", type=int, default=[64, 128, 256], help="loader batch sizes")
+    parser.add_argument("--workers", nargs="*", type=int, default=[0, 2], help="loader worker counts (0: main process)")
     parser.add_argument("--seconds", type=float, default=3.0)
     parser.add_argument("--windows", type=int, default=3)
     parser.add_argument(
         "--pools",
         nargs="*",
-        default=["vae:1:1024", "vae:32:1024", "diffusion:1:256", "diffusion:4096:256"],
+        default=["vae:1:1024", "vae:32:1024", "diffusion:16384:64"],
         help="family:reuse:refill pools feeding genaug.mix",
     )
     parser.add_argument("--write", action="store_true", help="update BENCHMARKS.md")
@@ -86,17 +106,19 @@ def main() -> None:
                 costs[family] = cost_per_sample(model.eval(), args.refill, args.repeats)
                 print(f"{family}: {costs[family] * 1e3:.3f} ms per sample", flush=True)
         for batch_size in args.batch_sizes:
-            loader = DataLoader(
-                TensorDataset(digits.user_x().float(), digits.y), batch_size=batch_size, shuffle=True, generator=torch.Generator().manual_seed(0)
-            )
-            plain = throughput(loader, args.seconds, args.windows)
-            print(f"batch {batch_size}, plain loader: {plain:,.0f} samples/s", flush=True)
-            for family, reuse, refill in pools:
-                with genaug.SamplePool(folders[family], batch_size=refill, seed=0, reuse=reuse) as pool:
-                    pool.warm().wait()
-                    rate = throughput(genaug.mix(loader, pool, ratio=0.5), args.seconds, args.windows)
-                mixed.append((batch_size, plain, family, reuse, refill, rate))
-                print(f"batch {batch_size}, mix {family} reuse={reuse}: {rate:,.0f} samples/s ({rate / plain:.2f}x)", flush=True)
+            for workers in args.workers:
+                plain = throughput(make_loader(digits, batch_size, workers), args.seconds, args.windows)
+                print(f"batch {batch_size}, {workers} workers, plain loader: {plain:,.0f} samples/s", flush=True)
+                for family, reuse, refill in pools:
+                    with genaug.SamplePool(folders[family], batch_size=refill, seed=0, reuse=reuse) as pool:
+                        if not workers:
+                            pool.warm().wait()
+                        mixed_loader = genaug.mix(make_loader(digits, batch_size, workers, pool), pool, ratio=0.5)
+                        assert mixed_loader.in_workers == bool(workers)
+                        rate = throughput(mixed_loader, args.seconds, args.windows)
+                        del mixed_loader  # stops its persistent workers
+                    mixed.append((batch_size, workers, plain, family, reuse, refill, rate))
+                    print(f"batch {batch_size}, {workers} workers, mix {family} reuse={reuse}: {rate:,.0f} samples/s ({rate / plain:.2f}x)", flush=True)
     body = "\n".join(
         [
             "## Injection speed (`bench_inject.py`)",
@@ -112,23 +134,26 @@ def main() -> None:
             "|---|---:|---:|",
             *(f"| `{f}` | {c * 1e3:.3f} | {1 / c:,.0f} |" for f, c in costs.items()),
             "",
-            "Loader throughput at steady state on the 1797 digits (`TensorDataset`, shuffled, no workers): median of",
+            "Loader throughput at steady state on the 1797 digits (`TensorDataset`, shuffled): median of",
             f"{args.windows} windows of {args.seconds:g} s after a warm-up epoch; each pool's first refill of every class and",
-            "the prefetched next one are drawn before timing. `reuse`: times each drawn sample is served (fresh share",
-            "= 1 / reuse); with reuse 1 the mixed stream runs at most at twice the generator's rate.",
+            "the prefetched next one are drawn before timing. Workers: 0 = no worker processes, `mix` mixes in the main",
+            "process; otherwise persistent fork workers, and `mix` mixes inside them (one pool per worker). `reuse`:",
+            "times each drawn sample is served (fresh share = 1 / reuse); with reuse 1 the mixed stream runs at most at",
+            "twice the rate at which the workers (or the main process) generate.",
             "",
-            "| batch size | loader | pool refill | samples/s | vs plain |",
-            "|---:|---|---:|---:|---:|",
+            "| batch size | workers | loader | pool refill | samples/s | vs plain |",
+            "|---:|---:|---|---:|---:|---:|",
         ]
         + [
             line
             for batch_size in args.batch_sizes
+            for workers in args.workers
             for line in [
-                f"| {batch_size} | plain `DataLoader` | | {next(p for b, p, *_ in mixed if b == batch_size):,.0f} | 1.00x |",
+                f"| {batch_size} | {workers} | plain `DataLoader` | | {next(p for b, w, p, *_ in mixed if (b, w) == (batch_size, workers)):,.0f} | 1.00x |",
                 *(
-                    f"| {b} | `mix(ratio=0.5)`, `{f}` pool, reuse={r} | {n} | {rate:,.0f} | {rate / p:.2f}x |"
-                    for b, p, f, r, n, rate in mixed
-                    if b == batch_size
+                    f"| {b} | {w} | `mix(ratio=0.5)`, `{f}` pool, reuse={r} | {n} | {rate:,.0f} | {rate / p:.2f}x |"
+                    for b, w, p, f, r, n, rate in mixed
+                    if (b, w) == (batch_size, workers)
                 ),
             ]
         ]

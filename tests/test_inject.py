@@ -213,3 +213,76 @@ def test_pool_checks_the_data_it_joins_at_construction(digits_gmm_dir, digits):
     with pytest.raises(ValueError, match=r"holds vectors of shape \(13,\), the model makes images of shape \(1, 8, 8\)"):
         SamplePool(digits_gmm_dir, data=genaug.load_source("wine"))
     SamplePool(digits_gmm_dir, data=digits)  # fits
+
+
+def two_worker_loader(digits, seed: int, context: str = "fork") -> DataLoader:
+    return DataLoader(
+        TensorDataset(digits.user_x()[:320], digits.y[:320]),
+        batch_size=32,
+        shuffle=True,
+        num_workers=2,
+        multiprocessing_context=context,
+        generator=torch.Generator().manual_seed(seed),
+    )
+
+
+def worker_mixed(folder, digits, seed: int, context: str = "fork") -> tuple[list, DataLoader]:
+    with SamplePool(folder, batch_size=64, seed=seed) as pool:
+        mixed = mix(two_worker_loader(digits, seed, context), pool, ratio=0.5, seed=seed)
+        return [(x.clone(), y.clone()) for x, y in mixed], mixed
+
+
+@pytest.mark.parametrize("context", ["fork", pytest.param("spawn", marks=pytest.mark.slow)])
+def test_mix_runs_in_the_loader_workers_reproducibly_and_leaves_the_loader_alone(digits_gmm_dir, digits, context):
+    a, mixed = worker_mixed(digits_gmm_dir, digits, 0, context)
+    assert mixed.in_workers and len(mixed) == len(mixed.loader) == 10
+    b, _ = worker_mixed(digits_gmm_dir, digits, 0, context)
+    c, _ = worker_mixed(digits_gmm_dir, digits, 1, context)
+    assert all(torch.equal(x, u) and torch.equal(y, v) for (x, y), (u, v) in zip(a, b))  # same seeds, same stream
+    assert not all(torch.equal(x, u) for (x, _), (u, _) in zip(a, c))
+    # same-class swaps of about half of every batch, against the real batches in the same order
+    real = list(two_worker_loader(digits, 0, context))
+    assert mixed.loader.collate_fn is not mixed._source.collate_fn  # the user's loader is left as it was
+    replaced = 0
+    for (x, y), (x_real, y_real) in zip(a, real):
+        assert torch.equal(y, y_real) and x.dtype == x_real.dtype
+        replaced += int((x != x_real).flatten(1).any(1).sum())
+    assert 0.35 < replaced / 320 < 0.65
+    # workers 0 and 1 draw from distinct streams: the synthetic samples of two batches differ
+    assert not torch.equal(a[0][0], a[1][0])
+
+
+def test_mix_in_the_main_process_when_asked_or_when_workers_cannot(digits_gmm_dir, digits):
+    pool = SamplePool(digits_gmm_dir, batch_size=64)
+    plain = DataLoader(TensorDataset(digits.user_x()[:64], digits.y[:64]), batch_size=32)
+    assert not mix(plain, pool).in_workers
+    with pytest.raises(ValueError, match=r"in_workers: mixing in worker processes needs .* num_workers=0"):
+        mix(plain, pool, in_workers=True)
+    with pytest.raises(ValueError, match=r"in_workers: .* got a list"):
+        mix([(digits.user_x()[:4], digits.y[:4])], pool, in_workers=True)
+    threaded = DataLoader(TensorDataset(digits.user_x()[:64], digits.y[:64]), batch_size=32, num_workers=2)
+    main = mix(threaded, pool, in_workers=False)
+    assert not main.in_workers and main._source is threaded
+    assert [y.tolist() for _, y in main] == [y.tolist() for _, y in threaded]
+
+
+def test_with_accelerate_a_prepared_loader_mixes_in_the_main_process_and_a_mixed_one_in_its_workers(digits_gmm_dir, digits):
+    from accelerate import Accelerator
+
+    accelerator, pool = Accelerator(cpu=True), SamplePool(digits_gmm_dir, batch_size=64)
+    x_real, y_real = digits.user_x()[:96], digits.y[:96]
+
+    def check(batches) -> None:
+        assert torch.equal(torch.cat([y for _, y in batches]), y_real)
+        replaced = int((torch.cat([x for x, _ in batches]) != x_real).flatten(1).any(1).sum())
+        assert 30 < replaced < 66  # about half of 96
+
+    def plain() -> DataLoader:
+        return DataLoader(TensorDataset(x_real, y_real), batch_size=32, num_workers=2)
+
+    prepared = mix(accelerator.prepare(plain()), pool, ratio=0.5)
+    assert not prepared.in_workers
+    check(list(prepared))
+    with pytest.raises(ValueError, match="dataloader: this MixedLoader mixes in the main process"):
+        prepared.dataloader
+    check(list(accelerator.prepare(mix(plain(), pool, ratio=0.5).dataloader)))

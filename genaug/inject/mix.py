@@ -6,15 +6,24 @@ with the labels they were drawn for. ``balance`` decides those labels: ``None`` 
 each replaced sample (a same-class swap); ``"uniform"`` or ``{class: weight}`` picks the synthetic
 labels so that the mixed stream approaches that class distribution (rare classes get more
 synthetic samples), using the class frequencies seen in the real batches so far.
+
+Where the mixing runs: for a `torch.utils.data.DataLoader` with worker processes (and a pool on the
+CPU) it runs inside the workers, as part of the loader's ``collate_fn``: each worker has its own
+pool and stream, generation runs in parallel with the training step, and the main process pays
+nothing per batch. Otherwise it runs in the main process as batches come out of the loader (a
+fixed cost of some tens of microseconds per batch; see BENCHMARKS.md).
 """
 
 from __future__ import annotations
 
+import copy
+import os
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
 import numpy as np
 import torch
+from torch.utils.data import DataLoader, get_worker_info
 
 from genaug.inject.core import Balancer
 from genaug.inject.pool import SamplePool
@@ -34,6 +43,7 @@ def mix(
     transform: Callable[[torch.Tensor], torch.Tensor] | None = None,
     keys: tuple[str, str] | None = None,
     seed: int = 0,
+    in_workers: bool | None = None,
 ) -> MixedLoader:
     """Wrap ``loader`` so that about ``ratio`` of every batch is synthetic.
 
@@ -46,7 +56,14 @@ def mix(
         transform: maps one synthetic sample (user space, as the model's data) to the form of one
             item of ``x`` (e.g. the loader's normalisation). Default: used as is, cast to x's dtype.
         keys: for dict batches, the (input, label) keys; default: guessed from common names.
-        seed: seeds which positions are replaced and the labels drawn for balancing.
+        seed: seeds which positions are replaced and the labels drawn for balancing; in worker
+            processes, combined with the seed torch gives each worker.
+        in_workers: mix inside the loader's worker processes (see the module docstring). Default:
+            when ``loader`` is a DataLoader with ``num_workers > 0`` and the pool runs on the CPU.
+            The loader itself is left as it was: a copy of it with a mixing ``collate_fn`` is
+            iterated (`MixedLoader.dataloader`; with Accelerate, prepare that copy). A loader
+            already prepared by Accelerate mixes in the main process. Workers each draw their own refills, so the pool's ``transform`` and
+            ``filter`` must pickle under ``spawn``.
 
     Example:
         >>> import genaug, torch
@@ -58,7 +75,7 @@ def mix(
         >>> x.shape, y.shape
         (torch.Size([32, 8, 8]), torch.Size([32]))
     """
-    return MixedLoader(loader, pool, ratio, balance=balance, transform=transform, keys=keys, seed=seed)
+    return MixedLoader(loader, pool, ratio, balance=balance, transform=transform, keys=keys, seed=seed, in_workers=in_workers)
 
 
 class MixedLoader:
@@ -74,6 +91,7 @@ class MixedLoader:
         transform: Callable[[torch.Tensor], torch.Tensor] | None = None,
         keys: tuple[str, str] | None = None,
         seed: int = 0,
+        in_workers: bool | None = None,
     ) -> None:
         if not isinstance(pool, SamplePool):
             raise TypeError(f"pool: expected a genaug SamplePool, got {type(pool).__name__}")
@@ -81,43 +99,122 @@ class MixedLoader:
             raise ValueError(f"ratio: expected a share of synthetic samples in [0, 1], got {ratio!r}")
         if transform is not None and not callable(transform):
             raise TypeError(f"transform: expected a callable, got {type(transform).__name__}")
+        if not isinstance(seed, int) or isinstance(seed, bool):
+            raise TypeError(f"seed: expected an integer, got {type(seed).__name__}")
         spec = getattr(getattr(loader, "dataset", None), "spec", None)
         if spec is not None:
             pool.check_fits(spec, "loader")
         self.loader, self.pool, self.ratio = loader, pool, float(ratio)
-        self.transform, self.keys = transform, keys
-        self.balancer = None if balance is None else Balancer(balance, pool.spec, ratio)
-        self.rng = np.random.default_rng(seed)  # numpy: a few microseconds less per batch than torch
+        balancer = None if balance is None else Balancer(balance, pool.spec, ratio)
+        self.mixer = _Mixer(pool, self.ratio, balancer, transform, keys, seed)
+        # a DataLoader itself: Accelerate's prepared loaders wrap one (mix before prepare, see `dataloader`)
+        workers = issubclass(type(loader), DataLoader) and loader.num_workers > 0
+        on_cpu = pool.handle.device.type == "cpu"
+        if in_workers is None:
+            in_workers = workers and on_cpu
+        elif in_workers and not (workers and on_cpu):
+            raise ValueError(
+                "in_workers: mixing in worker processes needs a torch DataLoader with num_workers > 0 and a pool on the CPU; "
+                f"got a {type(loader).__name__} with num_workers={getattr(loader, 'num_workers', None)} and a pool on {pool.handle.device}"
+            )
+        self.in_workers = bool(in_workers)
+        self._source = _with_mixing_collate(loader, self.mixer) if self.in_workers else loader
 
     def __len__(self) -> int:
         return len(self.loader)
 
-    def __iter__(self) -> Iterator[Any]:
-        for batch in self.loader:
-            yield self._mix(batch)
+    @property
+    def dataloader(self) -> DataLoader:
+        """The copy of the loader that mixes in its workers, e.g. for ``accelerator.prepare`` (in_workers only).
 
-    # ------------------------------------------------------------------ one batch
-    def _mix(self, batch: Any) -> Any:
+        Example: ``loader = accelerator.prepare(genaug.mix(loader, pool).dataloader)`` mixes in the
+        workers of every process's shard.
+        """
+        if not self.in_workers:
+            raise ValueError("dataloader: this MixedLoader mixes in the main process (in_workers=False); iterate it instead")
+        return self._source
+
+    def __iter__(self) -> Iterator[Any]:
+        if self.in_workers:
+            yield from self._source
+            return
+        for batch in self._source:
+            yield self.mixer(batch)
+
+
+def _with_mixing_collate(loader: DataLoader, mixer: _Mixer) -> DataLoader:
+    """A shallow copy of ``loader`` whose ``collate_fn`` mixes; the copy starts its own workers."""
+    clone = copy.copy(loader)
+    clone._iterator = None  # a persistent-workers loader shares no running workers with its copy
+    clone.collate_fn = _MixingCollate(loader.collate_fn, mixer)
+    return clone
+
+
+class _MixingCollate:
+    """The loader's ``collate_fn``, then `_Mixer`: mixing runs where the batch is made."""
+
+    def __init__(self, collate: Callable[[list[Any]], Any], mixer: _Mixer) -> None:
+        self.collate, self.mixer = collate, mixer
+
+    def __call__(self, items: list[Any]) -> Any:
+        return self.mixer(self.collate(items))
+
+
+class _Mixer:
+    """Replaces a share of one batch by synthetic samples, in the process that makes the batch.
+
+    Each process has its own positions/labels RNG: the main process draws from ``seed``, a
+    DataLoader worker from ``(seed, worker seed)`` (distinct per worker, fixed by the loader's
+    generator), so the same seeds give the same batches.
+    """
+
+    def __init__(
+        self,
+        pool: SamplePool,
+        ratio: float,
+        balancer: Balancer | None,
+        transform: Callable[[torch.Tensor], torch.Tensor] | None,
+        keys: tuple[str, str] | None,
+        seed: int,
+    ) -> None:
+        self.pool, self.ratio, self.balancer, self.transform, self.keys, self.seed = pool, ratio, balancer, transform, keys, seed
+        self.num_classes = pool.spec.num_classes
+        self._owner: tuple[int, int | None] | None = None
+        self._rng: np.random.Generator | None = None
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {**self.__dict__, "_owner": None, "_rng": None}
+
+    def rng(self) -> np.random.Generator:
+        info = get_worker_info()
+        owner = (os.getpid(), None if info is None else info.seed)
+        if owner != self._owner:  # first batch in this process (a forked worker inherits the parent's state)
+            self._owner = owner
+            self._rng = np.random.default_rng(self.seed if info is None else (self.seed, info.seed))
+        return self._rng
+
+    def __call__(self, batch: Any) -> Any:
         x, y, put = _unpack(batch, self.keys)
+        rng = self.rng()
         n = len(y)
-        count = min(n, int(self.ratio * n + self.rng.random()))  # stochastic rounding: E[count] = ratio * n
+        count = min(n, int(self.ratio * n + rng.random()))  # stochastic rounding: E[count] = ratio * n
         if count == 0:
             return batch
-        labels = y.detach().cpu().numpy()
-        low, high = int(labels.min()), int(labels.max())
-        if low < 0 or high >= self.pool.spec.num_classes:
+        labels = y.numpy() if y.device.type == "cpu" and not y.requires_grad else y.detach().cpu().numpy()
+        low, high = labels.min(), labels.max()
+        if low < 0 or high >= self.num_classes or labels.dtype.kind not in "iu":
             raise ValueError(
-                f"labels: batch labels span {low}..{high}, but the generator knows classes 0..{self.pool.spec.num_classes - 1}"
+                f"labels: batch labels span {low}..{high} ({labels.dtype}), but the generator knows classes 0..{self.num_classes - 1}"
             )
-        where = self.rng.permutation(n)[:count]
+        where = rng.permutation(n)[:count]
         if self.balancer is None:
-            new_labels = labels[where]
+            new_labels = labels[where].astype(np.int64, copy=False)
         else:
             self.balancer.observe(torch.from_numpy(labels))
-            new_labels = self.balancer.pick(torch.from_numpy(self.rng.random(count))).numpy()
-        samples, _ = self.pool.take(torch.from_numpy(new_labels), provenance=False)
+            new_labels = self.balancer.pick(torch.from_numpy(rng.random(count))).numpy()
+        samples = self.pool.serve(new_labels)
         if self.transform is not None:
-            samples = torch.stack([self.transform(s) for s in samples])
+            samples = torch.stack([self.transform(s) for s in torch.from_numpy(samples)])
         if tuple(samples.shape[1:]) != tuple(x.shape[1:]):
             raise ValueError(
                 f"transform: synthetic samples have shape {tuple(samples.shape[1:])} but the batch's inputs have "
@@ -126,8 +223,9 @@ class MixedLoader:
         if x.device.type == y.device.type == "cpu" and type(x) is torch.Tensor and not x.requires_grad and x.dtype != torch.bfloat16:
             # numpy: a fifth of the per-batch overhead of torch's small indexing ops (see bench_inject.py)
             x_out, y_out = x.numpy().copy(), labels.copy()
-            x_out[where], y_out[where] = samples.numpy(), new_labels
-            return put(torch.from_numpy(x_out), torch.from_numpy(y_out).to(y.dtype))
+            x_out[where], y_out[where] = samples.numpy() if isinstance(samples, torch.Tensor) else samples, new_labels
+            return put(torch.from_numpy(x_out), torch.from_numpy(y_out))
+        samples = torch.as_tensor(samples)
         index = torch.from_numpy(where).to(x.device)
         x = x.index_put((index,), samples.to(device=x.device, dtype=x.dtype))  # out of place: the loader's batch is left as it was
         y = y.index_put((index.to(y.device),), torch.from_numpy(new_labels).to(device=y.device, dtype=y.dtype))

@@ -381,25 +381,32 @@ class SamplePool:
         the provenance (None), for callers that do not keep it.
         """
         index = self._class_indices(labels)
-        self._stream_id()
-        n, bank = len(index), self._bank
-        counts = np.bincount(index, minlength=self.spec.num_classes)
-        grouped = np.argsort(index, kind="stable")  # the requests grouped by class, in request order
-        if bank is not None and (counts <= bank.left).all():  # every class served by its current refill
-            starts = np.cumsum(counts) - counts
-            rank = np.empty(n, dtype=np.int64)
-            rank[grouped] = np.arange(n) - starts[index[grouped]]
-            rows = bank.rows(index, bank.pos[index] + rank)
-            out = bank.x[index, rows]
-            seeds, within = (bank.seed[index], bank.index[index, rows]) if provenance else (None, None)
-            bank.pos += counts
-            bank.left -= counts
-        else:
-            out, seeds, within = self._take_slowly(index, counts, grouped, provenance)
+        out, seeds, within = self._serve(index, provenance)
         if not provenance:
             return torch.from_numpy(out), None
         as_tensor = torch.from_numpy
         return as_tensor(out), Provenances(self.family, self.fingerprint, as_tensor(seeds), as_tensor(index), as_tensor(within))
+
+    def serve(self, index: np.ndarray) -> np.ndarray:
+        """`take` for injectors on the hot path: int64 class indices known to be valid, numpy out, no provenance."""
+        return self._serve(index, False)[0]
+
+    def _serve(self, index: np.ndarray, provenance: bool) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None]:
+        self._stream_id()
+        n, bank = len(index), self._bank
+        counts = np.bincount(index, minlength=self.spec.num_classes)
+        grouped = np.argsort(index, kind="stable")  # the requests grouped by class, in request order
+        if bank is None or not (counts <= bank.left).all():  # some class needs its next refill
+            return self._take_slowly(index, counts, grouped, provenance)
+        starts = np.cumsum(counts) - counts
+        rank = np.empty(n, dtype=np.int64)
+        rank[grouped] = np.arange(n) - starts[index[grouped]]
+        rows = bank.rows(index, bank.pos[index] + rank)
+        out = bank.x[index, rows]
+        seeds, within = (bank.seed[index], bank.index[index, rows]) if provenance else (None, None)
+        bank.pos += counts
+        bank.left -= counts
+        return out, seeds, within
 
     def _take_slowly(
         self, index: np.ndarray, counts: np.ndarray, grouped: np.ndarray, provenance: bool
