@@ -35,7 +35,7 @@ __all__ = [
     "mix",
 ]
 
-_SUBMODULES = ("albumentations", "hf", "transforms")  # imported on first access: they pull in their library
+_SUBMODULES = ("albumentations", "detect", "hf", "transforms")  # imported on first access: they pull in their library
 
 
 def __getattr__(name: str):

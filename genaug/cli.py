@@ -140,23 +140,54 @@ def _cmd_eval(args: argparse.Namespace) -> int:
     from genaug.utils.io import atomic_write_json
 
     model = genaug.load(args.model)
-    data = _load_split(args, "test")
+    data = genaug.load_source(args.data)
+    train, test = data.train_test_split(args.holdout, seed=args.split_seed) if args.holdout is not None else (data, data)
+    cache = args.model / "eval"
+    pairs = args.pairs if args.pairs is not None else cache / "nearest_pairs.png"
     report = {"model": str(args.model), "data": args.data, "holdout": args.holdout, "split_seed": args.split_seed}
-    report.update(genaug.evaluate(model, data, seed=args.seed, draws=args.draws))
-    likelihood, agreement = report["likelihood"], report["class_agreement"]
-    print(f"{model.family} model {args.model} on {len(data)} samples of {args.data}" + (f" (held-out {args.holdout:g})" if args.holdout else ""))
-    if likelihood is None:
-        print("bits/dim: n/a (the family has no likelihood)")
-    else:
-        kind = " (upper bound: the family's likelihood is a bound)" if likelihood["is_bound"] else ""
-        units = "" if likelihood["discrete"] else " (continuous density, data units)"
-        print(f"bits/dim: {likelihood['bits_per_dim']:.4f}{kind}{units}")
-        print(f"bits/dim given the label: {likelihood['bits_per_dim_conditional']:.4f}")
-    print(f"class agreement: {agreement['accuracy']:.3f} of {agreement['n_samples']} samples labelled as asked "
-          f"(classifier on real data: {agreement['real_accuracy']:.3f})")
+    report.update(
+        genaug.evaluate(model, test, train=train, seed=args.seed, draws=args.draws, n_per_class=args.n_per_class, cache_dir=cache, pairs=pairs)
+    )
+    where = f" (held-out {args.holdout:g}; memorization against the other part)" if args.holdout is not None else " (the data it was fitted on, presumably)"
+    print(f"{model.family} model {args.model} on {len(test)} samples of {args.data}{where}; {report['n_samples']} samples drawn")
+    for name, value, note in _eval_rows(report):
+        print(f"  {name:<34} {value:>10}  {note}")
     if args.json is not None:
         atomic_write_json(args.json, report)
     return 0
+
+
+def _eval_rows(report: dict) -> list[tuple[str, str, str]]:
+    """(metric, value, how to read it) rows of `genaug eval`'s table."""
+    rows = []
+    likelihood = report["likelihood"]
+    if likelihood is None:
+        rows.append(("bits/dim", "n/a", "the family has no likelihood"))
+    else:
+        note = "upper bound (the family's likelihood is a bound)" if likelihood["is_bound"] else "lower is better"
+        rows.append(("bits/dim", f"{likelihood['bits_per_dim']:.4f}", note + ("" if likelihood["discrete"] else "; continuous density")))
+        rows.append(("bits/dim given the label", f"{likelihood['bits_per_dim_conditional']:.4f}", ""))
+    fid = report["fidelity"]
+    rows += [
+        ("class fidelity", f"{fid['class_fidelity']['accuracy']:.3f}", "share labelled as asked by the real-data classifier"),
+        ("Frechet distance (features)", f"{fid['frechet_distance']:.3f}", "0 = same mean and covariance"),
+        ("KID (features)", f"{fid['kid']['mean']:.4f}", f"+- {fid['kid']['std']:.4f}; 0 = same distribution"),
+        ("precision / recall", f"{fid['prdc']['precision']:.3f} / {fid['prdc']['recall']:.3f}", "fidelity / diversity"),
+        ("density / coverage", f"{fid['prdc']['density']:.3f} / {fid['prdc']['coverage']:.3f}", "Naeem et al. 2020; ~1 / ~1 for real data"),
+        ("MMD^2 (features)", f"{fid['mmd']:.4f}", "Gaussian kernel, median bandwidth; 0 = same distribution"),
+        ("C2ST accuracy", f"{fid['c2st']['accuracy']:.3f}", "real vs synthetic classifier; 0.5 = indistinguishable"),
+    ]
+    for space, result in report["memorization"].items():
+        rows.append((f"memorization ratio ({space})", f"{result['ratio']:.3f}", f"~1 = fresh samples, 0 = copies; near-copies {result['near_copy_share']:.1%}"))
+    for name, result in report["filters"].items():
+        rows.append((f"{name} filter would drop", f"{result['dropped_share']:.1%}", ", ".join(f"{k}={v}" for k, v in result.items() if k not in ("seen", "dropped", "dropped_share"))))
+    if report["anomaly"] is not None:
+        anomaly = report["anomaly"]
+        rows.append(("anomaly threshold flags (held out)", f"{anomaly['held_out_flagged']:.1%}",
+                     f"threshold fitted on the training records for {anomaly['fpr']:.0%} false positives"))
+    if "pairs" in report:
+        rows.append(("closest pairs", "", report["pairs"]["path"]))
+    return rows
 
 
 def _add_split_args(p: argparse.ArgumentParser, part: str) -> None:
@@ -197,13 +228,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--grid", type=Path, default=None, help="also write the samples as a PNG grid (images only)")
     p.set_defaults(run=_cmd_sample)
 
-    p = sub.add_parser("eval", help="evaluate a fitted generator on data: bits/dim, class agreement",
-                       description="Evaluate a model folder on a data set (ideally held out from training).")
+    p = sub.add_parser("eval", help="evaluate a fitted generator: likelihood, fidelity, diversity, memorization, filters",
+                       description="Evaluate a model folder on a data set. With --holdout, metrics use the held-out part and "
+                       "memorization the other (the part `genaug fit --holdout` trained on).")
     p.add_argument("model", type=Path, help="model folder (a run folder of `genaug fit`)")
     p.add_argument("--data", required=True, help="evaluation data: a source as for `genaug fit --data`")
     _add_split_args(p, "test")
     p.add_argument("--seed", type=int, default=0, help="seeds dequantization noise and samples (default 0)")
     p.add_argument("--draws", type=int, default=1, help="dequantization draws per sample (default 1)")
+    p.add_argument("--n-per-class", dest="n_per_class", type=int, default=100, help="samples drawn per class (default 100)")
+    p.add_argument("--pairs", type=Path, default=None, help="PNG of the closest (sample, training record) pairs (default: MODEL/eval/nearest_pairs.png)")
     p.add_argument("--json", type=Path, default=None, help="also write the metrics to this JSON file")
     p.set_defaults(run=_cmd_eval)
     return parser

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 
 import numpy as np
 import pytest
@@ -109,24 +110,32 @@ def test_bad_arguments_raise_clear_errors():
 
 
 def test_class_agreement_is_high_for_a_conditional_model_and_low_for_a_shuffled_one():
+    from genaug.evaluate import class_agreement
+
     data = genaug.load_source("digits")
     model = genaug.fit(data, "gmm", steps=10)
-    good = genaug.evaluate(model, data, n_per_class=20)["class_agreement"]
+    good = class_agreement(model, data, n_per_class=20).to_dict()
     assert good["accuracy"] > 0.9 and set(good["per_class"]) == set(data.spec.class_names)
     shuffled = genaug.from_arrays(data.user_x().numpy(), np.roll(data.y.numpy(), 7), class_names=data.spec.class_names)
-    bad = genaug.evaluate(genaug.fit(shuffled, "gmm", steps=10), data, n_per_class=20)["class_agreement"]
-    assert bad["accuracy"] < 0.5
+    bad = class_agreement(genaug.fit(shuffled, "gmm", steps=10), data, n_per_class=20)
+    assert bad.accuracy < 0.5
 
 
 def test_cli_fit_and_eval_on_the_held_out_half(tmp_path, capsys):
     out, report = tmp_path / "gmm", tmp_path / "metrics.json"
     assert main(["fit", "--data", "digits", "--holdout", "0.5", "--family", "gmm", "--steps", "10", "--out", str(out)]) == 0
-    assert main(["eval", str(out), "--data", "digits", "--holdout", "0.5", "--json", str(report)]) == 0
+    assert main(["eval", str(out), "--data", "digits", "--holdout", "0.5", "--n-per-class", "30", "--json", str(report)]) == 0
     printed = capsys.readouterr().out
     metrics = json.loads(report.read_text())
     _, test = genaug.load_source("digits").train_test_split(0.5)
     expected = genaug.bits_per_dim(genaug.load(out), test).bits_per_dim
-    assert metrics["n"] == 899 and metrics["likelihood"]["bits_per_dim"] == pytest.approx(expected)
-    assert f"bits/dim: {expected:.4f}" in printed
+    assert metrics["n"] == 899 and metrics["n_train"] == 898 and metrics["n_samples"] == 300
+    assert metrics["likelihood"]["bits_per_dim"] == pytest.approx(expected)
+    assert re.search(rf"bits/dim +{expected:.4f}", printed)
+    for row in ("class fidelity", "Frechet distance", "C2ST accuracy", "memorization ratio (pixel)", "likelihood filter would drop", "anomaly threshold"):
+        assert row in printed
+    assert 0.5 < metrics["memorization"]["pixel"]["ratio"] and metrics["fidelity"]["class_fidelity"]["accuracy"] > 0.8
+    assert metrics["anomaly"]["fpr"] == 0.05 and 0.0 <= metrics["anomaly"]["held_out_flagged"] <= 1.0
+    assert (out / "eval" / "nearest_pairs.png").exists() and len(list((out / "eval").iterdir())) == 2  # the pairs and the cached classifier
     assert main(["eval", str(out), "--data", "wine"]) == 2
     assert "do not fit a model" in capsys.readouterr().err

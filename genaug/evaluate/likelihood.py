@@ -18,9 +18,10 @@ from dataclasses import asdict, dataclass
 import torch
 
 from genaug.data.arrayset import ArraySet
+from genaug.data.spec import DataSpec
 from genaug.models.base import Generator
 
-__all__ = ["LikelihoodResult", "bits_per_dim"]
+__all__ = ["LikelihoodResult", "bits_per_dim", "log_likelihoods", "to_bits_per_dim"]
 
 
 @dataclass(frozen=True)
@@ -75,28 +76,47 @@ def bits_per_dim(
         raise ValueError(f"draws: expected at least 1 dequantization draw, got {draws}")
     spec = model.spec
     data = data.conform(spec)
-    was_training = model.training
-    model.eval()
-    device = model.device
-    generator = torch.Generator(device).manual_seed(seed)
-    marginal, conditional = torch.zeros((), dtype=torch.float64), torch.zeros((), dtype=torch.float64)
-    try:
-        for _ in range(draws):
-            for x, y in zip(data.x.split(batch_size), data.y.split(batch_size)):
-                z = spec.dequantize(x.to(device), generator)
-                y = y.to(device)
-                marginal += model.log_prob(z).double().sum().cpu()
-                conditional += model.log_prob(z, y).double().sum().cpu()
-    finally:
-        model.train(was_training)
-    scale = len(data) * draws
-    to_bits = -1.0 / (spec.dim * math.log(2))
+    marginal, conditional = log_likelihoods(model, data.x, data.y, draws=draws, seed=seed, batch_size=batch_size)
     return LikelihoodResult(
-        bits_per_dim=float((marginal / scale + spec.log_det_to_data()) * to_bits),
-        bits_per_dim_conditional=float((conditional / scale + spec.log_det_to_data()) * to_bits),
+        bits_per_dim=float(to_bits_per_dim(spec, marginal).mean()),
+        bits_per_dim_conditional=float(to_bits_per_dim(spec, conditional).mean()),
         is_bound=model.likelihood_is_bound,
         discrete=spec.scaling == "grid",
         n=len(data),
         dequantization_draws=draws,
     )
 
+
+
+@torch.no_grad()
+def log_likelihoods(
+    model: Generator, z: torch.Tensor, labels: torch.Tensor | None = None, *, draws: int = 1, seed: int = 0, batch_size: int = 256
+) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """Per sample, the mean over ``draws`` of log p(dequantized z): marginal, and given ``labels`` (else None).
+
+    ``z`` is model space (N, *spec.shape); float64 (N,) results, densities over model space (see
+    `to_bits_per_dim`). The noise is drawn draw by draw, batch by batch, from ``seed``: the same
+    samples in the same order get the same noise.
+    """
+    spec, device = model.spec, model.device
+    generator = torch.Generator(device).manual_seed(seed)
+    marginal = torch.zeros(len(z), dtype=torch.float64)
+    conditional = None if labels is None else torch.zeros(len(z), dtype=torch.float64)
+    was_training = model.training
+    model.eval()
+    try:
+        for _ in range(draws):
+            for start in range(0, len(z), batch_size):
+                dequantized = spec.dequantize(z[start : start + batch_size].to(device), generator)
+                rows = slice(start, start + len(dequantized))
+                marginal[rows] += model.log_prob(dequantized).double().cpu()
+                if conditional is not None:
+                    conditional[rows] += model.log_prob(dequantized, labels[rows].to(device)).double().cpu()
+    finally:
+        model.train(was_training)
+    return marginal / draws, None if conditional is None else conditional / draws
+
+
+def to_bits_per_dim(spec: DataSpec, log_likelihood: torch.Tensor) -> torch.Tensor:
+    """Model-space log densities -> bits per dimension in the data's units (lower is better)."""
+    return -(log_likelihood + spec.log_det_to_data()) / (spec.dim * math.log(2))

@@ -298,28 +298,7 @@ class SyntheticRows:
         return balance  # Balancer names what is wrong with it
 
     def _resolve_columns(self, available: Sequence[str]) -> str | tuple[str, ...]:
-        if self.columns is not None:
-            wanted = [self.columns] if isinstance(self.columns, str) else list(self.columns)
-            missing = [c for c in wanted if c not in available]
-            if missing:
-                raise ValueError(f"columns: no column(s) {missing}; the data has columns {list(available)}")
-            return self.columns
-        if self.spec.modality == "image":
-            found = next((c for c in _IMAGE_COLUMNS if c in available), None)
-            if found is None:
-                raise ValueError(
-                    f"columns: none of {list(_IMAGE_COLUMNS)} among the data's columns {list(available)}; "
-                    "pass columns='<the column holding the images>'"
-                )
-            return found
-        names = self.spec.feature_names
-        if names is None or any(name not in available for name in names):
-            raise ValueError(
-                f"columns: the model's features {list(names) if names else f'({self.spec.shape[0]} unnamed)'} are "
-                f"not all columns of the data ({list(available)}); pass columns=[...] (one numeric column per "
-                "feature, in order) or columns='<array column>'"
-            )
-        return tuple(names)
+        return resolve_columns(self.columns, self.spec, available, "columns")
 
     def _model_labels(self, values: Any) -> np.ndarray:
         """The label column as model class indices; ValueError for missing or unknown labels."""
@@ -522,3 +501,29 @@ def _check_columns(columns: str | Sequence[str] | None, spec: DataSpec) -> str |
             f"got {len(columns)}: {list(columns)}"
         )
     return tuple(columns)
+
+
+def resolve_columns(columns: str | Sequence[str] | None, spec: DataSpec, available: Sequence[str], name: str = "columns") -> str | tuple[str, ...]:
+    """The sample column(s) of a batch: as given (checked), else the first image column or the model's feature names.
+
+    ``name`` is the caller's argument, named in errors.
+    """
+    available = list(available)
+    if columns is not None:
+        wanted = [columns] if isinstance(columns, str) else list(columns)
+        missing = [c for c in wanted if c not in available]
+        if missing:
+            raise ValueError(f"{name}: no column(s) {missing}; the data has columns {available}")
+        return columns if isinstance(columns, str) else tuple(columns)
+    if spec.modality == "image":
+        found = next((c for c in _IMAGE_COLUMNS if c in available), None)
+        if found is None:
+            raise ValueError(f"{name}: none of {list(_IMAGE_COLUMNS)} among the data's columns {available}; pass {name}='<the column holding the images>'")
+        return found
+    names = spec.feature_names
+    if names is None or any(feature not in available for feature in names):
+        raise ValueError(
+            f"{name}: the model's features {list(names) if names else f'({spec.shape[0]} unnamed)'} are not all columns of the "
+            f"data ({available}); pass {name}=[...] (one numeric column per feature, in order) or {name}='<array column>'"
+        )
+    return tuple(names)

@@ -1,0 +1,199 @@
+"""Quality filters for `SamplePool` (``SamplePool(model, filter=...)``).
+
+A filter is called with each refill's samples (user space, as the pool serves them) and their
+labels, and returns a keep mask. Each filter here counts what it saw and dropped (`report`); in
+DataLoader workers every worker counts its own copy.
+
+- `NearCopyFilter`: drops samples that lie much closer to a training record than training records
+  lie to each other (the memorization ratio of `genaug.evaluate.memorization` below a threshold).
+- `LikelihoodFilter`: drops samples the model itself finds unlikely: log p(x | label) below a low
+  quantile of the training records' scores of that class.
+- `ConfidenceFilter`: drops samples that a classifier trained on the real data (`FeatureSpace`)
+  does not assign to their label with enough confidence.
+
+Example:
+    >>> import genaug
+    >>> data = genaug.load_source("digits")
+    >>> model = genaug.fit(data, "gmm", steps=5)
+    >>> near_copies = NearCopyFilter(data, threshold=0.1)
+    >>> pool = genaug.SamplePool(model, batch_size=256, filter=near_copies)
+    >>> x, _ = pool.take([0, 1, 2])
+    >>> near_copies.report()["seen"] >= 256
+    True
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from typing import TYPE_CHECKING, Any
+
+import torch
+
+from genaug.data.arrayset import ArraySet
+from genaug.evaluate.memorization import nearest
+from genaug.models.base import Generator
+
+if TYPE_CHECKING:
+    from genaug.evaluate.features import FeatureSpace
+
+__all__ = ["ConfidenceFilter", "LikelihoodFilter", "NearCopyFilter", "QualityFilter"]
+
+
+class QualityFilter:
+    """Base of the filters: validation, counting, the report. Subclasses implement `keep`."""
+
+    name = "filter"
+
+    def __init__(self) -> None:
+        self.seen = 0
+        self.dropped = 0
+
+    def __call__(self, x: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        """Keep mask (N,) bool for user-space samples ``x`` with class indices ``labels``."""
+        labels = torch.as_tensor(labels).reshape(-1).long()
+        if len(x) != len(labels):
+            raise ValueError(f"labels: expected one label per sample ({len(x)}), got {len(labels)}")
+        keep = self.keep(x, labels).reshape(-1).bool()
+        self.seen += len(keep)
+        self.dropped += int((~keep).sum())
+        return keep
+
+    def keep(self, x: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
+
+    def settings(self) -> dict[str, Any]:
+        return {}
+
+    def report(self) -> dict[str, Any]:
+        """What the filter saw and dropped so far, with its settings (JSON-ready)."""
+        share = self.dropped / self.seen if self.seen else 0.0
+        return {"filter": self.name, **self.settings(), "seen": self.seen, "dropped": self.dropped, "dropped_share": share}
+
+    def __repr__(self) -> str:
+        settings = ", ".join(f"{k}={v!r}" for k, v in self.settings().items())
+        return f"{type(self).__name__}({settings}; dropped {self.dropped} of {self.seen})"
+
+
+def _check_share(value: float, name: str, *, low_open: bool = True) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not (0.0 < value < 1.0 if low_open else 0.0 <= value <= 1.0):
+        raise ValueError(f"{name}: expected a number in {'(0, 1)' if low_open else '[0, 1]'}, got {value!r}")
+    return float(value)
+
+
+class NearCopyFilter(QualityFilter):
+    """Drop samples whose memorization ratio to the training records is below ``threshold``.
+
+    Args:
+        train: the training records (an ArraySet, in its own spec: the model's).
+        threshold: drop a sample closer to its closest record than ``threshold`` times that
+            record's distance to its own closest other record (0.1: far closer than any two
+            training records usually are; a copy has ratio 0).
+        space: compare in this `FeatureSpace` instead of model space ("pixel").
+    """
+
+    name = "near_copy"
+
+    def __init__(self, train: ArraySet, *, threshold: float = 0.1, space: FeatureSpace | None = None) -> None:
+        super().__init__()
+        if not isinstance(train, ArraySet):
+            raise TypeError(f"train: expected an ArraySet of training records, got {type(train).__name__}")
+        if len(train) < 2:
+            raise ValueError(f"train: expected at least 2 training records, got {len(train)}")
+        if isinstance(threshold, bool) or not isinstance(threshold, (int, float)) or not threshold > 0:
+            raise ValueError(f"threshold: expected a positive ratio, got {threshold!r}")
+        self.spec, self.threshold, self.space = train.spec, float(threshold), space
+        self.records = self._embed(train.x)
+        loo, _ = nearest(self.records, self.records, exclude_self=True)
+        positive = loo[loo > 0]
+        floor = positive.median() if len(positive) else torch.tensor(1.0, dtype=torch.float64)
+        self.scale = torch.where(loo > 0, loo, floor)
+
+    def _embed(self, z: torch.Tensor) -> torch.Tensor:
+        z = z.float()
+        return (self.space.features(z) if self.space is not None else z).reshape(len(z), -1).double()
+
+    def keep(self, x: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        distance, index = nearest(self._embed(self.spec.to_model(x)), self.records)
+        return distance / self.scale[index] >= self.threshold
+
+    def settings(self) -> dict[str, Any]:
+        return {"threshold": self.threshold, "space": "feature" if self.space is not None else "pixel"}
+
+
+class LikelihoodFilter(QualityFilter):
+    """Drop samples with log p(x | label) below the ``quantile`` of the training records of that class.
+
+    Args:
+        model: the generator whose likelihood scores samples (a `Generator` with ``has_likelihood``,
+            or its folder); usually the pool's own model.
+        train: the training records the thresholds come from.
+        quantile: the share of training records of a class that would be dropped (e.g. 0.05).
+        seed: seeds the dequantization noise (grid data); a batch's noise also depends on the batch.
+    """
+
+    name = "likelihood"
+
+    def __init__(self, model: Generator | str | os.PathLike, train: ArraySet, *, quantile: float = 0.05, seed: int = 0) -> None:
+        super().__init__()
+        from genaug.inject.core import ModelHandle  # inject sits before evaluate; imported here to keep the module light
+
+        self.handle = ModelHandle(model)
+        if not self.handle.model.has_likelihood:
+            raise ValueError(f"model: the {self.handle.family!r} family has no likelihood; LikelihoodFilter needs log_prob")
+        if not isinstance(train, ArraySet):
+            raise TypeError(f"train: expected an ArraySet of training records, got {type(train).__name__}")
+        self.quantile, self.seed = _check_share(quantile, "quantile"), int(seed)
+        spec = self.handle.spec
+        train = train.conform(spec)
+        scores = self._scores(train.x, train.y)
+        self.thresholds = torch.full((spec.num_classes,), -torch.inf, dtype=torch.float64)
+        for c in train.y.unique().tolist():
+            self.thresholds[c] = torch.quantile(scores[train.y == c], self.quantile)
+
+    @torch.no_grad()
+    def _scores(self, z: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        model = self.handle.model
+        digest = hashlib.blake2b(z.contiguous().numpy().tobytes(), digest_size=8, key=str(self.seed).encode()).digest()
+        generator = torch.Generator(model.device).manual_seed(int.from_bytes(digest, "little") >> 1)
+        was_training = model.training
+        model.eval()
+        try:
+            parts = [
+                model.log_prob(model.spec.dequantize(zs.to(model.device), generator), ys.to(model.device)).double().cpu()
+                for zs, ys in zip(z.split(1024), labels.split(1024))
+            ]
+        finally:
+            model.train(was_training)
+        return torch.cat(parts)
+
+    def keep(self, x: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        z = self.handle.spec.to_model(x).float()
+        return self._scores(z, labels) >= self.thresholds[labels]
+
+    def settings(self) -> dict[str, Any]:
+        return {"quantile": self.quantile}
+
+
+class ConfidenceFilter(QualityFilter):
+    """Drop samples that a classifier trained on real data gives less than ``min_confidence`` for their label.
+
+    Args:
+        space: a `FeatureSpace` fitted on the real data (its classifier head is used).
+        min_confidence: the least predicted probability of the asked class to keep a sample.
+    """
+
+    name = "confidence"
+
+    def __init__(self, space: FeatureSpace, *, min_confidence: float = 0.5) -> None:
+        super().__init__()
+        if not hasattr(space, "predict_proba"):
+            raise TypeError(f"space: expected a FeatureSpace, got {type(space).__name__}")
+        self.space, self.min_confidence = space, _check_share(min_confidence, "min_confidence")
+
+    def keep(self, x: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        proba = self.space.predict_proba(self.space.spec.to_model(x).float())
+        return proba[torch.arange(len(labels)), labels] >= self.min_confidence
+
+    def settings(self) -> dict[str, Any]:
+        return {"min_confidence": self.min_confidence}

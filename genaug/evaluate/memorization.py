@@ -1,0 +1,152 @@
+"""Memorization: do synthetic samples copy training records?
+
+A sample's distance to its closest training record (DCR) means little on its own: digits of one
+class lie closer together than photographs do. genaug divides it by the leave-one-out distance of
+that training record to *its* closest other training record, so the score reads the same on any data:
+
+    ratio(s) = d(s, t*) / d_loo(t*),   t* = the training record closest to s
+
+A fresh sample from the data distribution scores about 1 (real held-out records score ~1.0 on
+digits); a sample that interpolates between training records (SMOTE) scores ~0.3; a copy scores 0.
+The summary is the median ratio; samples whose ratio is below ``threshold`` count as near-copies.
+Distances are Euclidean, in model space ("pixel") or in a feature space (`FeatureSpace.features`).
+
+Example:
+    >>> import torch
+    >>> train = torch.randn(200, 5, generator=torch.Generator().manual_seed(0))
+    >>> fresh = torch.randn(100, 5, generator=torch.Generator().manual_seed(1))
+    >>> 0.7 < memorization(fresh, train).ratio < 1.4
+    True
+    >>> memorization(train[:50], train).near_copy_share
+    1.0
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from dataclasses import asdict, dataclass
+
+import torch
+
+from genaug.data.spec import DataSpec
+from genaug.utils.grid import save_sample_grid
+
+__all__ = ["Memorization", "memorization", "nearest", "save_nearest_pairs"]
+
+
+@dataclass(frozen=True)
+class Memorization:
+    """How close synthetic samples lie to the training records, relative to the records' own spacing."""
+
+    space: str  # "pixel" (model space) or "feature"
+    ratio: float  # median over samples of d(sample, closest record) / that record's leave-one-out distance
+    ratio_quantiles: dict[str, float]  # 5%, 25%, 50%, 75% quantiles of the ratio
+    near_copy_share: float  # share of samples whose ratio is below `threshold`
+    threshold: float
+    n_samples: int
+    n_train: int
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class _Nearest:
+    """Per sample: distance to the closest training record, that record, and the ratio."""
+
+    distance: torch.Tensor  # (M,) float64
+    index: torch.Tensor  # (M,) int64 row of the training set
+    ratio: torch.Tensor  # (M,) float64
+
+
+def nearest(query: torch.Tensor, reference: torch.Tensor, *, exclude_self: bool = False, chunk: int = 512) -> tuple[torch.Tensor, torch.Tensor]:
+    """Euclidean distance from every row of ``query`` to its closest row of ``reference``, and that row.
+
+    Exact distances (no matrix-product shortcut), so a copy is at distance 0. ``exclude_self``:
+    ``query`` is ``reference`` and each row's own entry is skipped (leave-one-out).
+    """
+    query, reference = _rows(query, "query"), _rows(reference, "reference")
+    if query.shape[1] != reference.shape[1]:
+        raise ValueError(f"query: rows of {query.shape[1]} values cannot be compared with reference rows of {reference.shape[1]}")
+    if len(reference) < (2 if exclude_self else 1):
+        raise ValueError(f"reference: expected at least {2 if exclude_self else 1} rows, got {len(reference)}")
+    distances, indices = [], []
+    for start in range(0, len(query), chunk):
+        block = torch.cdist(query[start : start + chunk], reference, compute_mode="donot_use_mm_for_euclid_dist")
+        if exclude_self:
+            rows = torch.arange(start, start + len(block))
+            block[torch.arange(len(block)), rows] = math.inf
+        d, i = block.min(dim=1)
+        distances.append(d)
+        indices.append(i)
+    return torch.cat(distances), torch.cat(indices)
+
+
+def _rows(x: torch.Tensor, name: str) -> torch.Tensor:
+    x = torch.as_tensor(x)
+    if x.ndim < 2 or len(x) == 0:
+        raise ValueError(f"{name}: expected a non-empty batch of samples (N, ...), got shape {tuple(x.shape)}")
+    x = x.reshape(len(x), -1).to(torch.float64)
+    if not torch.isfinite(x).all():
+        raise ValueError(f"{name}: contains NaN or infinite values")
+    return x
+
+
+def _nearest_records(samples: torch.Tensor, train: torch.Tensor) -> _Nearest:
+    loo, _ = nearest(train, train, exclude_self=True)
+    positive = loo[loo > 0]
+    # a record with an exact duplicate in the training set has no spacing of its own: use the typical one
+    floor = positive.median() if len(positive) else torch.tensor(1.0, dtype=torch.float64)
+    scale = torch.where(loo > 0, loo, floor)
+    distance, index = nearest(samples, train)
+    return _Nearest(distance, index, distance / scale[index])
+
+
+def memorization(samples: torch.Tensor, train: torch.Tensor, *, threshold: float = 0.1, space: str = "pixel") -> Memorization:
+    """Memorization score of ``samples`` against the ``train`` records they must not copy.
+
+    Args:
+        samples: synthetic samples (M, ...), in the same space as ``train`` (model space, or features).
+        train: the training records (N, ...), N >= 2.
+        threshold: a sample whose ratio is below it counts as a near-copy.
+        space: a name for the space the rows live in, recorded in the result.
+    """
+    if isinstance(threshold, bool) or not isinstance(threshold, (int, float)) or not threshold > 0:
+        raise ValueError(f"threshold: expected a positive ratio, got {threshold!r}")
+    found = _nearest_records(samples, train)
+    quantiles = torch.quantile(found.ratio, torch.tensor([0.05, 0.25, 0.5, 0.75], dtype=torch.float64)).tolist()
+    return Memorization(
+        space=space,
+        ratio=float(found.ratio.median()),
+        ratio_quantiles=dict(zip(["q05", "q25", "q50", "q75"], quantiles)),
+        near_copy_share=float((found.ratio < threshold).double().mean()),
+        threshold=float(threshold),
+        n_samples=len(found.ratio),
+        n_train=len(train),
+    )
+
+
+def save_nearest_pairs(
+    spec: DataSpec, samples: torch.Tensor, train: torch.Tensor, path: str | os.PathLike, *, k: int = 16, pairs_per_row: int = 4
+) -> list[tuple[int, int, float]]:
+    """Render the ``k`` samples closest to a training record beside that record, as one PNG.
+
+    ``samples`` and ``train`` are model-space images; each pair is (sample, its closest training
+    record), the closest (smallest ratio) first, ``pairs_per_row`` pairs per row. Vectors are drawn
+    as one-row images, one pixel per feature. Returns (sample row, training row, ratio) per pair.
+    """
+    if isinstance(k, bool) or not isinstance(k, int) or k < 1:
+        raise ValueError(f"k: expected a positive number of pairs, got {k!r}")
+    found = _nearest_records(samples, train)
+    order = torch.argsort(found.ratio)[:k]
+    pairs = [(int(i), int(found.index[i]), float(found.ratio[i])) for i in order]
+    left = samples[order]
+    right = train[found.index[order]]
+    images = torch.stack([left, right], dim=1).reshape(-1, *spec.shape)
+    shown = spec
+    if spec.modality != "image":  # a (D,) vector of z-scores becomes a 1 x D grey image, -3..3 as black..white
+        images = (images.reshape(len(images), 1, 1, -1) / 3.0).clamp(-1.0, 1.0)
+        shown = DataSpec(modality="image", shape=(1, 1, spec.dim), class_names=spec.class_names, layout="CHW", scaling="range", value_range=(0.0, 1.0))
+    save_sample_grid(shown, images, path, nrow=2 * pairs_per_row)
+    return pairs

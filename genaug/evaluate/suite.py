@@ -1,0 +1,112 @@
+"""`genaug.evaluate`: every check that applies to a fitted generator, in one JSON-ready report."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from genaug.data.arrayset import ArraySet
+from genaug.evaluate.conditional import class_agreement
+from genaug.evaluate.features import FeatureSpace
+from genaug.evaluate.fidelity import fidelity
+from genaug.evaluate.filters import ConfidenceFilter, LikelihoodFilter
+from genaug.evaluate.likelihood import bits_per_dim
+from genaug.evaluate.memorization import memorization, save_nearest_pairs
+from genaug.models.base import Generator
+
+__all__ = ["evaluate"]
+
+
+def evaluate(
+    model: Generator,
+    data: ArraySet,
+    *,
+    train: ArraySet | None = None,
+    seed: int = 0,
+    draws: int = 1,
+    n_per_class: int = 100,
+    cache_dir: str | os.PathLike | None = None,
+    pairs: str | os.PathLike | None = None,
+    near_copy_threshold: float = 0.1,
+) -> dict[str, Any]:
+    """Every metric that applies to ``model``: likelihood, fidelity and diversity, memorization, filters.
+
+    Args:
+        model: a fitted generator.
+        data: real samples held out from training (fidelity and likelihood are measured on them).
+        train: the records the model was fitted on (memorization is measured against them, the
+            feature classifier is trained on them). Default: ``data`` itself, for a model fitted
+            on all of it (then fidelity compares with the training data).
+        seed: seeds the samples drawn, dequantization noise and the metrics' random choices.
+        draws: dequantization draws per sample for the likelihood.
+        n_per_class: synthetic samples drawn per class present in ``data``.
+        cache_dir: where the feature classifier is cached (the model's run folder's ``eval/``).
+        pairs: write the closest (sample, training record) pairs as a PNG here.
+        near_copy_threshold: memorization ratio below which a sample counts as a near-copy.
+
+    Returns:
+        A JSON-ready dict: ``family``, ``fingerprint``, ``n`` (held-out samples), ``n_train``,
+        ``likelihood`` (None for families without one), ``class_agreement``, ``fidelity`` (feature
+        space: Frechet distance, KID, precision/recall/density/coverage, MMD, C2ST, per-class
+        fidelity), ``memorization`` (pixel and feature space), ``filters`` (the share of the
+        samples each quality filter would drop) and ``anomaly`` (families with a likelihood: the
+        share of held-out data that a `genaug.detect` threshold, fitted on the training records
+        for 5% false positives, flags; far above 5% means the model fits its records too closely).
+    """
+    if not isinstance(model, Generator):
+        raise TypeError(f"model: expected a genaug Generator, got {type(model).__name__}")
+    if isinstance(n_per_class, bool) or not isinstance(n_per_class, int) or n_per_class < 1:
+        raise ValueError(f"n_per_class: expected a positive number of samples per class, got {n_per_class!r}")
+    spec = model.spec
+    data = data.conform(spec)
+    train = data if train is None else train.conform(spec)
+    if len(data) == 0 or len(train) < 2:
+        raise ValueError(f"data: expected held-out samples and at least 2 training records, got {len(data)} and {len(train)}")
+    labels = torch.unique(data.y).repeat_interleave(n_per_class)
+    samples = model.sample(len(labels), labels=labels, generator=torch.Generator().manual_seed(seed))
+    fake = spec.to_model(samples.cpu()).float()
+    space = FeatureSpace.fit(train, seed=seed, cache_dir=cache_dir)
+    report: dict[str, Any] = {
+        "family": model.family,
+        "fingerprint": model.fingerprint(),
+        "n": len(data),
+        "n_train": len(train),
+        "n_samples": len(labels),
+        "likelihood": bits_per_dim(model, data, draws=draws, seed=seed).to_dict() if model.has_likelihood else None,
+        "class_agreement": class_agreement(model, data, n_per_class=min(n_per_class, 50), seed=seed).to_dict(),
+        "fidelity": fidelity(space, data, fake, labels, seed=seed),
+        "memorization": {
+            "pixel": memorization(fake, train.x, threshold=near_copy_threshold, space="pixel").to_dict(),
+            "feature": memorization(space.features(fake), space.features(train.x), threshold=near_copy_threshold, space="feature").to_dict(),
+        },
+        "filters": _filter_shares(model, train, space, samples, labels, seed),
+        "anomaly": _anomaly_calibration(model, train, data, seed) if model.has_likelihood else None,
+    }
+    if pairs is not None:
+        closest = save_nearest_pairs(spec, fake, train.x, pairs)
+        report["pairs"] = {"path": str(Path(pairs)), "closest": [{"sample": s, "train": t, "ratio": r} for s, t, r in closest]}
+    return report
+
+
+def _filter_shares(model: Generator, train: ArraySet, space: FeatureSpace, samples: torch.Tensor, labels: torch.Tensor, seed: int) -> dict:
+    """The share of ``samples`` each default quality filter would drop (near-copies: see memorization)."""
+    filters = [ConfidenceFilter(space)]
+    if model.has_likelihood:
+        filters.append(LikelihoodFilter(model, train, seed=seed))
+    shares = {}
+    for quality in filters:
+        quality(samples, labels)
+        report = quality.report()
+        shares[report.pop("filter")] = report
+    return shares
+
+
+def _anomaly_calibration(model: Generator, train: ArraySet, data: ArraySet, seed: int, fpr: float = 0.05) -> dict[str, float]:
+    """How a `genaug.detect` threshold fitted on the training records for ``fpr`` transfers to held-out data."""
+    from genaug.detect import AnomalyDetector  # genaug.detect imports this package: imported on use
+
+    detector = AnomalyDetector(model, seed=seed).fit(train, fpr=fpr)
+    return {"fpr": fpr, "threshold_bits_per_dim": detector.threshold, "held_out_flagged": float(detector.predict(data).mean())}
