@@ -162,3 +162,17 @@ def test_feature_space_memorization_flags_copies_too(halves):
     fresh = memorization(space.features(test.x), space.features(train.x), space="feature")
     assert copies.near_copy_share == 1.0 and copies.space == "feature"
     assert 0.7 < fresh.ratio < 1.4 and fresh.near_copy_share < 0.1
+
+
+def test_evaluate_works_for_a_single_class_and_filters_check_labels(digits):
+    from genaug.evaluate import FeatureSpace
+
+    ones = digits.subset(torch.nonzero(digits.y == 1).flatten())
+    single = genaug.from_arrays(ones.user_x().numpy(), np.zeros(len(ones), dtype=np.int64), levels=17, value_range=(0, 16))
+    model = genaug.fit(single, "gmm", steps=3)
+    with pytest.warns(UserWarning, match="a single class gives the classifier nothing to learn"):
+        report = genaug.evaluate(model, single, n_per_class=30)
+    assert report["class_agreement"] is None and report["memorization"]["pixel"]["n_samples"] == 30
+    space = FeatureSpace.fit(digits, steps=50)
+    with pytest.raises(ValueError, match=r"labels: class indices must lie in 0..9, got 3..12"):
+        ConfidenceFilter(space)(digits.user_x()[:2], torch.tensor([3, 12]))

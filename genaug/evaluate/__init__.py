@@ -16,7 +16,7 @@ Example:
     >>> train, test = genaug.load_source("digits").train_test_split(0.5)
     >>> report = genaug.evaluate(genaug.fit(train, "gmm", steps=10), test, train=train, n_per_class=20)
     >>> sorted(report)[:4]
-    ['class_agreement', 'family', 'fidelity', 'filters']
+    ['anomaly', 'class_agreement', 'family', 'fidelity']
 """
 
 from __future__ import annotations

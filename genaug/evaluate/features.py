@@ -219,6 +219,12 @@ class FeatureSpace(nn.Module):
             raise TypeError(f"data: expected an ArraySet, got {type(data).__name__}")
         if len(data) < 2:
             raise ValueError(f"data: a feature space needs at least 2 samples, got {len(data)}")
+        if len(torch.unique(data.y)) < 2:
+            warnings.warn(
+                "data: a single class gives the classifier nothing to learn; its features stay those of a randomly "
+                "initialised network, so feature-space metrics are only a rough guide",
+                stacklevel=2,
+            )
         try:
             config = FeatureConfig(dim=dim, steps=steps, seed=seed, **settings)
         except TypeError as err:

@@ -44,6 +44,7 @@ class QualityFilter:
     """Base of the filters: validation, counting, the report. Subclasses implement `keep`."""
 
     name = "filter"
+    num_classes: int  # set by subclasses: labels must lie in 0..num_classes - 1
 
     def __init__(self) -> None:
         self.seen = 0
@@ -51,10 +52,12 @@ class QualityFilter:
 
     def __call__(self, x: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         """Keep mask (N,) bool for user-space samples ``x`` with class indices ``labels``."""
-        labels = torch.as_tensor(labels).reshape(-1).long()
+        x, labels = torch.as_tensor(x).detach().cpu(), torch.as_tensor(labels).detach().cpu().reshape(-1).long()
         if len(x) != len(labels):
             raise ValueError(f"labels: expected one label per sample ({len(x)}), got {len(labels)}")
-        keep = self.keep(x, labels).reshape(-1).bool()
+        if len(labels) and (labels.min() < 0 or labels.max() >= self.num_classes):
+            raise ValueError(f"labels: class indices must lie in 0..{self.num_classes - 1}, got {labels.min().item()}..{labels.max().item()}")
+        keep = self.keep(x, labels).reshape(-1).bool().cpu()  # the pool indexes CPU samples with it
         self.seen += len(keep)
         self.dropped += int((~keep).sum())
         return keep
@@ -103,6 +106,7 @@ class NearCopyFilter(QualityFilter):
         if isinstance(threshold, bool) or not isinstance(threshold, (int, float)) or not threshold > 0:
             raise ValueError(f"threshold: expected a positive ratio, got {threshold!r}")
         self.spec, self.threshold, self.space = train.spec, float(threshold), space
+        self.num_classes = train.spec.num_classes
         self.records = self._embed(train.x)
         loo, _ = nearest(self.records, self.records, exclude_self=True)
         positive = loo[loo > 0]
@@ -111,7 +115,7 @@ class NearCopyFilter(QualityFilter):
 
     def _embed(self, z: torch.Tensor) -> torch.Tensor:
         z = z.float()
-        return (self.space.features(z) if self.space is not None else z).reshape(len(z), -1).double()
+        return (self.space.features(z) if self.space is not None else z).reshape(len(z), -1).double().cpu()
 
     def keep(self, x: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         distance, index = nearest(self._embed(self.spec.to_model(x)), self.records)
@@ -138,13 +142,15 @@ class LikelihoodFilter(QualityFilter):
         super().__init__()
         from genaug.inject.core import ModelHandle  # inject sits before evaluate; imported here to keep the module light
 
-        self.handle = ModelHandle(model)
+        device = model.device if isinstance(model, Generator) else None  # an in-memory model stays where it is
+        self.handle = ModelHandle(model, device=device)
         if not self.handle.model.has_likelihood:
             raise ValueError(f"model: the {self.handle.family!r} family has no likelihood; LikelihoodFilter needs log_prob")
         if not isinstance(train, ArraySet):
             raise TypeError(f"train: expected an ArraySet of training records, got {type(train).__name__}")
         self.quantile, self.seed = _check_share(quantile, "quantile"), int(seed)
         spec = self.handle.spec
+        self.num_classes = spec.num_classes
         train = train.conform(spec)
         scores = self._scores(train.x, train.y)
         self.thresholds = torch.full((spec.num_classes,), -torch.inf, dtype=torch.float64)
@@ -154,7 +160,7 @@ class LikelihoodFilter(QualityFilter):
     @torch.no_grad()
     def _scores(self, z: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         model = self.handle.model
-        digest = hashlib.blake2b(z.contiguous().numpy().tobytes(), digest_size=8, key=str(self.seed).encode()).digest()
+        digest = hashlib.blake2b(z.detach().cpu().contiguous().numpy().tobytes(), digest_size=8, key=str(self.seed).encode()).digest()
         generator = torch.Generator(model.device).manual_seed(int.from_bytes(digest, "little") >> 1)
         was_training = model.training
         model.eval()
@@ -176,7 +182,10 @@ class LikelihoodFilter(QualityFilter):
 
 
 class ConfidenceFilter(QualityFilter):
-    """Drop samples that a classifier trained on real data gives less than ``min_confidence`` for their label.
+    """Drop samples that a classifier trained on real data does not assign to their label with ``min_confidence``.
+
+    A sample is kept when its label is the classifier's most probable class and its probability is
+    at least ``min_confidence``.
 
     Args:
         space: a `FeatureSpace` fitted on the real data (its classifier head is used).
@@ -190,10 +199,12 @@ class ConfidenceFilter(QualityFilter):
         if not hasattr(space, "predict_proba"):
             raise TypeError(f"space: expected a FeatureSpace, got {type(space).__name__}")
         self.space, self.min_confidence = space, _check_share(min_confidence, "min_confidence")
+        self.num_classes = space.spec.num_classes
 
     def keep(self, x: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-        proba = self.space.predict_proba(self.space.spec.to_model(x).float())
-        return proba[torch.arange(len(labels)), labels] >= self.min_confidence
+        proba = self.space.predict_proba(self.space.spec.to_model(x).float()).cpu()
+        asked = proba[torch.arange(len(labels)), labels]
+        return (proba.argmax(dim=1) == labels) & (asked >= self.min_confidence)
 
     def settings(self) -> dict[str, Any]:
         return {"min_confidence": self.min_confidence}

@@ -98,6 +98,12 @@ def log_likelihoods(
     `to_bits_per_dim`). The noise is drawn draw by draw, batch by batch, from ``seed``: the same
     samples in the same order get the same noise.
     """
+    if isinstance(draws, bool) or not isinstance(draws, int) or draws < 1:
+        raise ValueError(f"draws: expected at least 1 dequantization draw, got {draws!r}")
+    if labels is not None:
+        labels = torch.as_tensor(labels)
+        if labels.shape != (len(z),):
+            raise ValueError(f"labels: expected one label per sample ({len(z)}), got shape {tuple(labels.shape)}")
     spec, device = model.spec, model.device
     generator = torch.Generator(device).manual_seed(seed)
     marginal = torch.zeros(len(z), dtype=torch.float64)

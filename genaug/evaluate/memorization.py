@@ -84,7 +84,7 @@ def nearest(query: torch.Tensor, reference: torch.Tensor, *, exclude_self: bool 
 
 
 def _rows(x: torch.Tensor, name: str) -> torch.Tensor:
-    x = torch.as_tensor(x)
+    x = torch.as_tensor(x).detach().cpu()
     if x.ndim < 2 or len(x) == 0:
         raise ValueError(f"{name}: expected a non-empty batch of samples (N, ...), got shape {tuple(x.shape)}")
     x = x.reshape(len(x), -1).to(torch.float64)

@@ -49,7 +49,7 @@ def evaluate(
 
     Returns:
         A JSON-ready dict: ``family``, ``fingerprint``, ``n`` (held-out samples), ``n_train``,
-        ``likelihood`` (None for families without one), ``class_agreement``, ``fidelity`` (feature
+        ``likelihood`` (None for families without one), ``class_agreement`` (None for one class), ``fidelity`` (feature
         space: Frechet distance, KID, precision/recall/density/coverage, MMD, C2ST, per-class
         fidelity), ``memorization`` (pixel and feature space), ``filters`` (the share of the
         samples each quality filter would drop) and ``anomaly`` (families with a likelihood: the
@@ -66,8 +66,9 @@ def evaluate(
     if len(data) == 0 or len(train) < 2:
         raise ValueError(f"data: expected held-out samples and at least 2 training records, got {len(data)} and {len(train)}")
     labels = torch.unique(data.y).repeat_interleave(n_per_class)
-    samples = model.sample(len(labels), labels=labels, generator=torch.Generator().manual_seed(seed))
-    fake = spec.to_model(samples.cpu()).float()
+    several = len(torch.unique(data.y)) > 1  # class agreement needs two classes to tell apart
+    samples = model.sample(len(labels), labels=labels, generator=torch.Generator().manual_seed(seed)).cpu()
+    fake = spec.to_model(samples).float()
     space = FeatureSpace.fit(train, seed=seed, cache_dir=cache_dir)
     report: dict[str, Any] = {
         "family": model.family,
@@ -76,14 +77,14 @@ def evaluate(
         "n_train": len(train),
         "n_samples": len(labels),
         "likelihood": bits_per_dim(model, data, draws=draws, seed=seed).to_dict() if model.has_likelihood else None,
-        "class_agreement": class_agreement(model, data, n_per_class=min(n_per_class, 50), seed=seed).to_dict(),
+        "class_agreement": class_agreement(model, data, n_per_class=min(n_per_class, 50), seed=seed).to_dict() if several else None,
         "fidelity": fidelity(space, data, fake, labels, seed=seed),
         "memorization": {
             "pixel": memorization(fake, train.x, threshold=near_copy_threshold, space="pixel").to_dict(),
             "feature": memorization(space.features(fake), space.features(train.x), threshold=near_copy_threshold, space="feature").to_dict(),
         },
         "filters": _filter_shares(model, train, space, samples, labels, seed),
-        "anomaly": _anomaly_calibration(model, train, data, seed) if model.has_likelihood else None,
+        "anomaly": _anomaly_calibration(model, train, data, seed, draws) if model.has_likelihood else None,
     }
     if pairs is not None:
         closest = save_nearest_pairs(spec, fake, train.x, pairs)
@@ -104,9 +105,9 @@ def _filter_shares(model: Generator, train: ArraySet, space: FeatureSpace, sampl
     return shares
 
 
-def _anomaly_calibration(model: Generator, train: ArraySet, data: ArraySet, seed: int, fpr: float = 0.05) -> dict[str, float]:
+def _anomaly_calibration(model: Generator, train: ArraySet, data: ArraySet, seed: int, draws: int, fpr: float = 0.05) -> dict[str, float]:
     """How a `genaug.detect` threshold fitted on the training records for ``fpr`` transfers to held-out data."""
     from genaug.detect import AnomalyDetector  # genaug.detect imports this package: imported on use
 
-    detector = AnomalyDetector(model, seed=seed).fit(train, fpr=fpr)
+    detector = AnomalyDetector(model, seed=seed, draws=draws).fit(train, fpr=fpr)
     return {"fpr": fpr, "threshold_bits_per_dim": detector.threshold, "held_out_flagged": float(detector.predict(data).mean())}
