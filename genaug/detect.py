@@ -33,7 +33,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from genaug.data.arrayset import ArraySet
+from genaug.data.arrayset import ArraySet, as_numpy
 from genaug.data.spec import DataSpec
 from genaug.evaluate.likelihood import log_likelihoods, to_bits_per_dim
 from genaug.inject.core import ModelHandle, check_value_range, from_form
@@ -294,12 +294,7 @@ def _outside_range(values: torch.Tensor, spec: DataSpec) -> torch.Tensor:
 
 def _as_array(x: Any) -> np.ndarray:
     """A batch given as a tensor, an array or nested lists, as a real-valued numpy array."""
-    if isinstance(x, torch.Tensor):
-        x = x.detach().cpu().numpy()
-    try:
-        array = np.asarray(x)
-    except ValueError as err:  # numpy refuses ragged nested sequences
-        raise ValueError(f"x: samples have ragged or mixed shapes ({err})") from None
+    array = as_numpy(x)
     if array.ndim == 0 or array.dtype.kind not in "iuf":
         raise TypeError(
             f"x: expected an ArraySet, or a batch of real numbers (numpy array, tensor or nested lists), "

@@ -8,14 +8,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 import torch
 
 from genaug.data.spec import DataSpec, Layout, Modality
 
-__all__ = ["ArraySet", "from_arrays", "validate_labels"]
+__all__ = ["ArraySet", "as_numpy", "from_arrays", "validate_labels"]
 
 
 @dataclass(frozen=True)
@@ -151,6 +151,16 @@ def validate_labels(
     return y, names
 
 
+def as_numpy(x: Any, name: str = "x") -> np.ndarray:
+    """A batch given as a tensor, an array or nested lists, as a numpy array; ValueError if ragged."""
+    if isinstance(x, torch.Tensor):
+        x = x.detach().cpu().numpy()
+    try:
+        return np.asarray(x)
+    except ValueError as err:  # numpy refuses ragged nested sequences
+        raise ValueError(f"{name}: samples have ragged or mixed shapes ({err})") from None
+
+
 def from_arrays(
     x: np.ndarray | torch.Tensor | Sequence,
     y: np.ndarray | torch.Tensor | Sequence | None = None,
@@ -178,12 +188,7 @@ def from_arrays(
         >>> ds.spec.modality, ds.spec.num_classes
         ('vector', 2)
     """
-    if isinstance(x, torch.Tensor):
-        x = x.detach().cpu().numpy()
-    try:
-        x = np.asarray(x)
-    except ValueError as err:  # numpy refuses ragged nested sequences
-        raise ValueError(f"x: samples have ragged or mixed shapes ({err})") from None
+    x = as_numpy(x)
     if x.dtype == object:
         raise ValueError("x: samples have ragged or mixed shapes; every sample must have the same shape")
     if x.ndim == 0 or len(x) == 0:

@@ -31,7 +31,8 @@ from typing import TYPE_CHECKING, Any
 import torch
 
 from genaug.data.arrayset import ArraySet
-from genaug.evaluate.memorization import nearest
+from genaug.evaluate.likelihood import log_likelihoods
+from genaug.evaluate.memorization import nearest, record_spacing
 from genaug.models.base import Generator
 
 if TYPE_CHECKING:
@@ -108,10 +109,7 @@ class NearCopyFilter(QualityFilter):
         self.spec, self.threshold, self.space = train.spec, float(threshold), space
         self.num_classes = train.spec.num_classes
         self.records = self._embed(train.x)
-        loo, _ = nearest(self.records, self.records, exclude_self=True)
-        positive = loo[loo > 0]
-        floor = positive.median() if len(positive) else torch.tensor(1.0, dtype=torch.float64)
-        self.scale = torch.where(loo > 0, loo, floor)
+        self.scale = record_spacing(self.records)
 
     def _embed(self, z: torch.Tensor) -> torch.Tensor:
         z = z.float()
@@ -157,21 +155,11 @@ class LikelihoodFilter(QualityFilter):
         for c in train.y.unique().tolist():
             self.thresholds[c] = torch.quantile(scores[train.y == c], self.quantile)
 
-    @torch.no_grad()
     def _scores(self, z: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-        model = self.handle.model
+        """log p(z | label), with dequantization noise seeded by ``seed`` and the batch itself."""
         digest = hashlib.blake2b(z.detach().cpu().contiguous().numpy().tobytes(), digest_size=8, key=str(self.seed).encode()).digest()
-        generator = torch.Generator(model.device).manual_seed(int.from_bytes(digest, "little") >> 1)
-        was_training = model.training
-        model.eval()
-        try:
-            parts = [
-                model.log_prob(model.spec.dequantize(zs.to(model.device), generator), ys.to(model.device)).double().cpu()
-                for zs, ys in zip(z.split(1024), labels.split(1024))
-            ]
-        finally:
-            model.train(was_training)
-        return torch.cat(parts)
+        _, conditional = log_likelihoods(self.handle.model, z, labels, marginal=False, seed=int.from_bytes(digest, "little") >> 1, batch_size=1024)
+        return conditional
 
     def keep(self, x: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         z = self.handle.spec.to_model(x).float()

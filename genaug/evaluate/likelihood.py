@@ -87,15 +87,21 @@ def bits_per_dim(
     )
 
 
-
 @torch.no_grad()
 def log_likelihoods(
-    model: Generator, z: torch.Tensor, labels: torch.Tensor | None = None, *, draws: int = 1, seed: int = 0, batch_size: int = 256
-) -> tuple[torch.Tensor, torch.Tensor | None]:
-    """Per sample, the mean over ``draws`` of log p(dequantized z): marginal, and given ``labels`` (else None).
+    model: Generator,
+    z: torch.Tensor,
+    labels: torch.Tensor | None = None,
+    *,
+    marginal: bool = True,
+    draws: int = 1,
+    seed: int = 0,
+    batch_size: int = 256,
+) -> tuple[torch.Tensor | None, torch.Tensor | None]:
+    """Per sample, the mean over ``draws`` of log p(dequantized z): marginal, and given ``labels``.
 
     ``z`` is model space (N, *spec.shape); float64 (N,) results, densities over model space (see
-    `to_bits_per_dim`). The noise is drawn draw by draw, batch by batch, from ``seed``: the same
+    `to_bits_per_dim`), each None when not asked for (``marginal=False``; no ``labels``). The noise is drawn draw by draw, batch by batch, from ``seed``: the same
     samples in the same order get the same noise.
     """
     if isinstance(draws, bool) or not isinstance(draws, int) or draws < 1:
@@ -106,7 +112,7 @@ def log_likelihoods(
             raise ValueError(f"labels: expected one label per sample ({len(z)}), got shape {tuple(labels.shape)}")
     spec, device = model.spec, model.device
     generator = torch.Generator(device).manual_seed(seed)
-    marginal = torch.zeros(len(z), dtype=torch.float64)
+    unconditional = torch.zeros(len(z), dtype=torch.float64) if marginal else None
     conditional = None if labels is None else torch.zeros(len(z), dtype=torch.float64)
     was_training = model.training
     model.eval()
@@ -115,12 +121,16 @@ def log_likelihoods(
             for start in range(0, len(z), batch_size):
                 dequantized = spec.dequantize(z[start : start + batch_size].to(device), generator)
                 rows = slice(start, start + len(dequantized))
-                marginal[rows] += model.log_prob(dequantized).double().cpu()
+                if unconditional is not None:
+                    unconditional[rows] += model.log_prob(dequantized).double().cpu()
                 if conditional is not None:
                     conditional[rows] += model.log_prob(dequantized, labels[rows].to(device)).double().cpu()
     finally:
         model.train(was_training)
-    return marginal / draws, None if conditional is None else conditional / draws
+    return (
+        None if unconditional is None else unconditional / draws,
+        None if conditional is None else conditional / draws,
+    )
 
 
 def to_bits_per_dim(spec: DataSpec, log_likelihood: torch.Tensor) -> torch.Tensor:

@@ -32,7 +32,7 @@ import torch
 from genaug.data.spec import DataSpec
 from genaug.utils.grid import save_sample_grid
 
-__all__ = ["Memorization", "memorization", "nearest", "save_nearest_pairs"]
+__all__ = ["Memorization", "NearestRecords", "memorization", "nearest", "nearest_records", "record_spacing", "save_nearest_pairs"]
 
 
 @dataclass(frozen=True)
@@ -52,8 +52,8 @@ class Memorization:
 
 
 @dataclass(frozen=True)
-class _Nearest:
-    """Per sample: distance to the closest training record, that record, and the ratio."""
+class NearestRecords:
+    """Per sample: distance to the closest training record, that record, and the memorization ratio."""
 
     distance: torch.Tensor  # (M,) float64
     index: torch.Tensor  # (M,) int64 row of the training set
@@ -93,17 +93,27 @@ def _rows(x: torch.Tensor, name: str) -> torch.Tensor:
     return x
 
 
-def _nearest_records(samples: torch.Tensor, train: torch.Tensor) -> _Nearest:
+def record_spacing(train: torch.Tensor) -> torch.Tensor:
+    """Each training record's leave-one-out distance to its closest other record: float64 (N,), > 0.
+
+    A record with an exact duplicate in the training set has no spacing of its own: it gets the
+    median spacing of the others.
+    """
     loo, _ = nearest(train, train, exclude_self=True)
     positive = loo[loo > 0]
-    # a record with an exact duplicate in the training set has no spacing of its own: use the typical one
     floor = positive.median() if len(positive) else torch.tensor(1.0, dtype=torch.float64)
-    scale = torch.where(loo > 0, loo, floor)
+    return torch.where(loo > 0, loo, floor)
+
+
+def nearest_records(samples: torch.Tensor, train: torch.Tensor) -> NearestRecords:
+    """Every sample's closest training record and its memorization ratio (one search for `memorization` and `save_nearest_pairs`)."""
     distance, index = nearest(samples, train)
-    return _Nearest(distance, index, distance / scale[index])
+    return NearestRecords(distance, index, distance / record_spacing(train)[index])
 
 
-def memorization(samples: torch.Tensor, train: torch.Tensor, *, threshold: float = 0.1, space: str = "pixel") -> Memorization:
+def memorization(
+    samples: torch.Tensor, train: torch.Tensor, *, threshold: float = 0.1, space: str = "pixel", found: NearestRecords | None = None
+) -> Memorization:
     """Memorization score of ``samples`` against the ``train`` records they must not copy.
 
     Args:
@@ -111,10 +121,11 @@ def memorization(samples: torch.Tensor, train: torch.Tensor, *, threshold: float
         train: the training records (N, ...), N >= 2.
         threshold: a sample whose ratio is below it counts as a near-copy.
         space: a name for the space the rows live in, recorded in the result.
+        found: ``nearest_records(samples, train)`` if already computed.
     """
     if isinstance(threshold, bool) or not isinstance(threshold, (int, float)) or not threshold > 0:
         raise ValueError(f"threshold: expected a positive ratio, got {threshold!r}")
-    found = _nearest_records(samples, train)
+    found = nearest_records(samples, train) if found is None else found
     quantiles = torch.quantile(found.ratio, torch.tensor([0.05, 0.25, 0.5, 0.75], dtype=torch.float64)).tolist()
     return Memorization(
         space=space,
@@ -128,17 +139,25 @@ def memorization(samples: torch.Tensor, train: torch.Tensor, *, threshold: float
 
 
 def save_nearest_pairs(
-    spec: DataSpec, samples: torch.Tensor, train: torch.Tensor, path: str | os.PathLike, *, k: int = 16, pairs_per_row: int = 4
+    spec: DataSpec,
+    samples: torch.Tensor,
+    train: torch.Tensor,
+    path: str | os.PathLike,
+    *,
+    k: int = 16,
+    pairs_per_row: int = 4,
+    found: NearestRecords | None = None,
 ) -> list[tuple[int, int, float]]:
     """Render the ``k`` samples closest to a training record beside that record, as one PNG.
 
     ``samples`` and ``train`` are model-space images; each pair is (sample, its closest training
     record), the closest (smallest ratio) first, ``pairs_per_row`` pairs per row. Vectors are drawn
     as one-row images, one pixel per feature. Returns (sample row, training row, ratio) per pair.
+    ``found``: ``nearest_records(samples, train)`` if already computed.
     """
     if isinstance(k, bool) or not isinstance(k, int) or k < 1:
         raise ValueError(f"k: expected a positive number of pairs, got {k!r}")
-    found = _nearest_records(samples, train)
+    found = nearest_records(samples, train) if found is None else found
     order = torch.argsort(found.ratio)[:k]
     pairs = [(int(i), int(found.index[i]), float(found.ratio[i])) for i in order]
     left = samples[order]

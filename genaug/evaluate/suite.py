@@ -14,7 +14,7 @@ from genaug.evaluate.features import FeatureSpace
 from genaug.evaluate.fidelity import fidelity
 from genaug.evaluate.filters import ConfidenceFilter, LikelihoodFilter
 from genaug.evaluate.likelihood import bits_per_dim
-from genaug.evaluate.memorization import memorization, save_nearest_pairs
+from genaug.evaluate.memorization import memorization, nearest_records, save_nearest_pairs
 from genaug.models.base import Generator
 
 __all__ = ["evaluate"]
@@ -70,6 +70,7 @@ def evaluate(
     samples = model.sample(len(labels), labels=labels, generator=torch.Generator().manual_seed(seed)).cpu()
     fake = spec.to_model(samples).float()
     space = FeatureSpace.fit(train, seed=seed, cache_dir=cache_dir)
+    closest = nearest_records(fake, train.x)  # pixel memorization and the pairs PNG share one search
     report: dict[str, Any] = {
         "family": model.family,
         "fingerprint": model.fingerprint(),
@@ -80,15 +81,15 @@ def evaluate(
         "class_agreement": class_agreement(model, data, n_per_class=min(n_per_class, 50), seed=seed).to_dict() if several else None,
         "fidelity": fidelity(space, data, fake, labels, seed=seed),
         "memorization": {
-            "pixel": memorization(fake, train.x, threshold=near_copy_threshold, space="pixel").to_dict(),
+            "pixel": memorization(fake, train.x, threshold=near_copy_threshold, space="pixel", found=closest).to_dict(),
             "feature": memorization(space.features(fake), space.features(train.x), threshold=near_copy_threshold, space="feature").to_dict(),
         },
         "filters": _filter_shares(model, train, space, samples, labels, seed),
         "anomaly": _anomaly_calibration(model, train, data, seed, draws) if model.has_likelihood else None,
     }
     if pairs is not None:
-        closest = save_nearest_pairs(spec, fake, train.x, pairs)
-        report["pairs"] = {"path": str(Path(pairs)), "closest": [{"sample": s, "train": t, "ratio": r} for s, t, r in closest]}
+        shown = save_nearest_pairs(spec, fake, train.x, pairs, found=closest)
+        report["pairs"] = {"path": str(Path(pairs)), "closest": [{"sample": s, "train": t, "ratio": r} for s, t, r in shown]}
     return report
 
 
