@@ -1,4 +1,4 @@
-"""The ``genaug`` command line: ``families``, ``fit``, ``sample`` and ``eval``.
+"""The ``genaug`` command line: ``families``, ``fit``, ``sample``, ``eval`` and ``run``.
 
 Every sub-command has ``--help``. Errors a user can cause print one line and exit with status 2.
 """
@@ -196,6 +196,32 @@ def _add_split_args(p: argparse.ArgumentParser, part: str) -> None:
     p.add_argument("--split-seed", dest="split_seed", type=int, default=0, help="random_state of the --holdout split (default 0)")
 
 
+def _cmd_run(args: argparse.Namespace) -> int:
+    from genaug.recipes import load_recipe, run, shipped_recipe
+    from genaug.recipes.report import render_summary_text
+
+    if args.recipe is None:
+        path = shipped_recipe("quick")
+    else:
+        path = args.recipe if Path(args.recipe).exists() else _shipped_or_path(args.recipe)
+    recipe = load_recipe(path)
+    if args.out is not None:
+        recipe = recipe.model_copy(update={"output": str(args.out)})
+    metrics = run(recipe, progress=not args.quiet)
+    print(render_summary_text(metrics))
+    print(f"report: {Path(recipe.output) / 'report.html'}")
+    return 0
+
+
+def _shipped_or_path(text: str) -> str:
+    """A recipe path, or the name of a shipped recipe (``genaug run fewshot``)."""
+    from genaug.recipes import shipped_recipe
+
+    if Path(text).suffix in (".yaml", ".yml") or "/" in text:
+        return text
+    return shipped_recipe(text)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="genaug", description="Fit generative models on your data; sample them as augmentation.")
     parser.add_argument("-v", "--verbose", action="store_true", help="log debug messages")
@@ -240,6 +266,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--pairs", type=Path, default=None, help="PNG of the closest (sample, training record) pairs (default: MODEL/eval/nearest_pairs.png)")
     p.add_argument("--json", type=Path, default=None, help="also write the metrics to this JSON file")
     p.set_defaults(run=_cmd_eval)
+
+    p = sub.add_parser("run", help="run a recipe: fit, evaluate, augment, train downstream models over seeds, write a report",
+                       description="Run a recipe YAML (or a shipped recipe's name). With no argument: the shipped quick recipe on digits. "
+                       "Writes OUTPUT/metrics.json, report.html and PNGs; a rerun skips finished units.")
+    p.add_argument("recipe", nargs="?", default=None, help="RECIPE.yaml or a shipped recipe name (default: quick)")
+    p.add_argument("--out", type=Path, default=None, help="output folder (default: the recipe's output)")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(run=_cmd_run)
     return parser
 
 

@@ -205,6 +205,19 @@ def test_save_is_atomic_when_writing_fails(fitted, tmp_path, monkeypatch):
     assert sorted(p.name for p in folder.iterdir()) == ["config.json", "model.safetensors"]
 
 
+def test_saved_files_get_the_permissions_of_a_plain_write(fitted, tmp_path):
+    import os
+
+    model, _, _ = fitted
+    old = os.umask(0o022)
+    try:
+        model.save_pretrained(tmp_path / "m")
+    finally:
+        os.umask(old)
+    for name in ("config.json", "model.safetensors"):
+        assert (tmp_path / "m" / name).stat().st_mode & 0o777 == 0o644, name  # mkstemp alone would leave 0600
+
+
 def test_capabilities_are_declared_consistently():
     for name in genaug.families():
         cls = get_family(name)

@@ -35,6 +35,19 @@ class LikelihoodResult:
     n: int  # samples evaluated
     dequantization_draws: int  # uniform noise draws averaged per sample
 
+    @classmethod
+    def of(cls, model: Generator, marginal: torch.Tensor, conditional: torch.Tensor, draws: int) -> LikelihoodResult:
+        """The result for per-sample log-likelihoods (nats, model space) from `log_likelihoods`."""
+        spec = model.spec
+        return cls(
+            bits_per_dim=float(to_bits_per_dim(spec, marginal).mean()),
+            bits_per_dim_conditional=float(to_bits_per_dim(spec, conditional).mean()),
+            is_bound=model.likelihood_is_bound,
+            discrete=spec.scaling == "grid",
+            n=len(marginal),
+            dequantization_draws=draws,
+        )
+
     def to_dict(self) -> dict:
         return asdict(self)
 
@@ -77,14 +90,7 @@ def bits_per_dim(
     spec = model.spec
     data = data.conform(spec)
     marginal, conditional = log_likelihoods(model, data.x, data.y, draws=draws, seed=seed, batch_size=batch_size)
-    return LikelihoodResult(
-        bits_per_dim=float(to_bits_per_dim(spec, marginal).mean()),
-        bits_per_dim_conditional=float(to_bits_per_dim(spec, conditional).mean()),
-        is_bound=model.likelihood_is_bound,
-        discrete=spec.scaling == "grid",
-        n=len(data),
-        dequantization_draws=draws,
-    )
+    return LikelihoodResult.of(model, marginal, conditional, draws)
 
 
 @torch.no_grad()

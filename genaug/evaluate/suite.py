@@ -13,7 +13,7 @@ from genaug.evaluate.conditional import class_agreement
 from genaug.evaluate.features import FeatureSpace
 from genaug.evaluate.fidelity import fidelity
 from genaug.evaluate.filters import ConfidenceFilter, LikelihoodFilter
-from genaug.evaluate.likelihood import bits_per_dim
+from genaug.evaluate.likelihood import LikelihoodResult, log_likelihoods, to_bits_per_dim
 from genaug.evaluate.memorization import memorization, nearest_records, save_nearest_pairs
 from genaug.models.base import Generator
 
@@ -77,7 +77,7 @@ def evaluate(
         "n": len(data),
         "n_train": len(train),
         "n_samples": len(labels),
-        "likelihood": bits_per_dim(model, data, draws=draws, seed=seed).to_dict() if model.has_likelihood else None,
+        "likelihood": None,
         "class_agreement": class_agreement(model, data, n_per_class=min(n_per_class, 50), seed=seed).to_dict() if several else None,
         "fidelity": fidelity(space, data, fake, labels, seed=seed),
         "memorization": {
@@ -85,8 +85,12 @@ def evaluate(
             "feature": memorization(space.features(fake), space.features(train.x), threshold=near_copy_threshold, space="feature").to_dict(),
         },
         "filters": _filter_shares(model, train, space, samples, labels, seed),
-        "anomaly": _anomaly_calibration(model, train, data, seed, draws) if model.has_likelihood else None,
+        "anomaly": None,
     }
+    if model.has_likelihood:  # one scoring of the held-out data serves bits/dim and the anomaly calibration
+        marginal, conditional = log_likelihoods(model, data.x, data.y, draws=draws, seed=seed)
+        report["likelihood"] = LikelihoodResult.of(model, marginal, conditional, draws).to_dict()
+        report["anomaly"] = _anomaly_calibration(model, train, to_bits_per_dim(spec, marginal), seed, draws)
     if pairs is not None:
         shown = save_nearest_pairs(spec, fake, train.x, pairs, found=closest)
         report["pairs"] = {"path": str(Path(pairs)), "closest": [{"sample": s, "train": t, "ratio": r} for s, t, r in shown]}
@@ -106,9 +110,9 @@ def _filter_shares(model: Generator, train: ArraySet, space: FeatureSpace, sampl
     return shares
 
 
-def _anomaly_calibration(model: Generator, train: ArraySet, data: ArraySet, seed: int, draws: int, fpr: float = 0.05) -> dict[str, float]:
-    """How a `genaug.detect` threshold fitted on the training records for ``fpr`` transfers to held-out data."""
+def _anomaly_calibration(model: Generator, train: ArraySet, held_out_bits: torch.Tensor, seed: int, draws: int, fpr: float = 0.05) -> dict[str, float]:
+    """How a `genaug.detect` threshold fitted on the training records for ``fpr`` transfers to held-out data (its scores given)."""
     from genaug.detect import AnomalyDetector  # genaug.detect imports this package: imported on use
 
     detector = AnomalyDetector(model, seed=seed, draws=draws).fit(train, fpr=fpr)
-    return {"fpr": fpr, "threshold_bits_per_dim": detector.threshold, "held_out_flagged": float(detector.predict(data).mean())}
+    return {"fpr": fpr, "threshold_bits_per_dim": detector.threshold, "held_out_flagged": float((held_out_bits > detector.threshold).double().mean())}

@@ -36,3 +36,4 @@ class TrainConfig(BaseModel):
     log_every: int = Field(50, ge=1)  # steps between logged metrics
     seed: int = 0  # seeds weights, data order, splits and every noise draw
     cpu: bool = False  # force CPU even when an accelerator is visible
+    progress: bool = True  # show a progress bar (main process only); a recipe turns it off under its own bar

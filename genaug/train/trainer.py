@@ -190,7 +190,7 @@ class Trainer:
         bar = tqdm(
             total=cfg.steps,
             initial=state.step,
-            disable=not acc.is_main_process,
+            disable=not (acc.is_main_process and cfg.progress),
             desc=f"fit {self.model.family}",
             mininterval=0.1 if sys.stderr.isatty() else 10.0,  # keep CI logs short
         )

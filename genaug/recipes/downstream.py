@@ -1,0 +1,163 @@
+"""The downstream model a recipe trains once per arm and seed, and how it is trained and scored.
+
+Inputs: images as floats in [0, 1] (the data's value range mapped there: digits are ``x / 16``),
+vectors in the data's standardized model space. Built-in models: ``cnn`` (conv32-conv64-maxpool-linear,
+the few-shot digits protocol), ``mlp`` and ``logreg``; any ``package.module:factory`` called as
+``factory(in_shape=..., num_classes=..., **model_args)`` that returns an ``nn.Module`` of logits.
+"""
+
+from __future__ import annotations
+
+import importlib
+import itertools
+from collections.abc import Iterable, Iterator
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from genaug.data.spec import DataSpec
+
+__all__ = ["build_classifier", "to_input", "train_classifier"]
+
+
+def to_input(spec: DataSpec, x_user: torch.Tensor | np.ndarray) -> torch.Tensor:
+    """User-space samples -> the classifier's float32 inputs (canonical layout; see the module docstring).
+
+    Example:
+        >>> import genaug
+        >>> data = genaug.load_source("digits")
+        >>> x = to_input(data.spec, data.user_x()[:2])
+        >>> x.shape, float(x.max()) <= 1.0
+        (torch.Size([2, 1, 8, 8]), True)
+    """
+    x = torch.as_tensor(np.asarray(x_user) if not isinstance(x_user, torch.Tensor) else x_user)
+    if spec.modality == "image":
+        lo, hi = spec.value_range
+        return ((spec.canonical(x).to(torch.float64) - lo) / (hi - lo)).to(torch.float32)
+    return spec.to_model(x)
+
+
+def build_classifier(spec: DataSpec, model: str = "auto", model_args: dict[str, Any] | None = None) -> nn.Module:
+    """The downstream classifier ``model`` for data of ``spec`` (see the module docstring).
+
+    Example:
+        >>> import genaug
+        >>> net = build_classifier(genaug.load_source("digits").spec, "cnn")
+        >>> net(torch.zeros(2, 1, 8, 8)).shape
+        torch.Size([2, 10])
+    """
+    args = dict(model_args or {})
+    in_shape, classes = tuple(spec.shape), spec.num_classes
+    if model == "auto":
+        model = "cnn" if spec.modality == "image" else "mlp"
+    if model == "cnn":
+        if spec.modality != "image":
+            raise ValueError(f"downstream.model: 'cnn' needs image data, got {spec.modality} data of shape {in_shape}; use 'mlp' or 'logreg'")
+        return _cnn(in_shape, classes, **args)
+    if model == "mlp":
+        return _mlp(in_shape, classes, **args)
+    if model == "logreg":
+        if args:
+            raise ValueError(f"downstream.model_args: 'logreg' takes no arguments, got {sorted(args)}")
+        return nn.Sequential(nn.Flatten(), nn.Linear(int(np.prod(in_shape)), classes))
+    return _imported(model, in_shape, classes, args)
+
+
+def _cnn(in_shape: tuple[int, ...], classes: int, width: int = 32) -> nn.Module:
+    channels, height, width_px = in_shape
+    return nn.Sequential(
+        nn.Conv2d(channels, width, 3, padding=1),
+        nn.ReLU(),
+        nn.Conv2d(width, 2 * width, 3, padding=1),
+        nn.ReLU(),
+        nn.MaxPool2d(2),
+        nn.Flatten(),
+        nn.Linear(2 * width * (height // 2) * (width_px // 2), classes),
+    )
+
+
+def _mlp(in_shape: tuple[int, ...], classes: int, hidden: int = 128, depth: int = 2) -> nn.Module:
+    layers: list[nn.Module] = [nn.Flatten()]
+    width = int(np.prod(in_shape))
+    for _ in range(depth):
+        layers += [nn.Linear(width, hidden), nn.ReLU()]
+        width = hidden
+    return nn.Sequential(*layers, nn.Linear(width, classes))
+
+
+def _imported(path: str, in_shape: tuple[int, ...], classes: int, args: dict[str, Any]) -> nn.Module:
+    module_name, _, attr = path.partition(":")
+    try:
+        factory = getattr(importlib.import_module(module_name), attr)
+    except (ImportError, AttributeError) as err:
+        raise ValueError(f"downstream.model: cannot import {path!r} ({err}); expected 'package.module:factory'") from None
+    net = factory(in_shape=in_shape, num_classes=classes, **args)
+    if not isinstance(net, nn.Module):
+        raise TypeError(f"downstream.model: {path} returned a {type(net).__name__}, expected a torch.nn.Module")
+    return net
+
+
+def train_classifier(
+    net: nn.Module,
+    batches: Iterable[tuple[torch.Tensor, torch.Tensor]],
+    test: tuple[torch.Tensor, torch.Tensor],
+    *,
+    num_classes: int,
+    steps: int,
+    lr: float = 1e-3,
+    weight_decay: float = 0.0,
+    log_every: int = 50,
+) -> dict[str, Any]:
+    """Train ``net`` for ``steps`` Adam updates on ``batches`` (cycled), then score it on ``test``.
+
+    Args:
+        net: a classifier returning logits.
+        batches: (inputs, labels) batches; iterated again from the start when exhausted.
+        test: (inputs, labels) of the test split.
+        num_classes: classes of the labels (per-class accuracy has one entry per class).
+        steps, lr, weight_decay: the optimization.
+        log_every: steps per point of the training curve (mean loss and accuracy over them).
+
+    Returns:
+        ``{"accuracy", "per_class" (None for a class without test samples), "curve": [{"step",
+        "loss", "train_accuracy"}]}``.
+    """
+    optimizer = torch.optim.Adam(net.parameters(), lr=lr, weight_decay=weight_decay)
+    curve: list[dict[str, float]] = []
+    loss_sum, correct, seen = 0.0, 0, 0
+    net.train()
+    for step, (x, y) in enumerate(itertools.islice(_cycle(batches), steps), start=1):
+        logits = net(x)
+        loss = nn.functional.cross_entropy(logits, y)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        loss_sum += loss.item() * len(y)
+        correct += int((logits.argmax(1) == y).sum())
+        seen += len(y)
+        if step % log_every == 0 or step == steps:
+            curve.append({"step": step, "loss": loss_sum / seen, "train_accuracy": correct / seen})
+            loss_sum, correct, seen = 0.0, 0, 0
+    return {**score(net, *test, num_classes=num_classes), "curve": curve}
+
+
+@torch.no_grad()
+def score(net: nn.Module, x: torch.Tensor, y: torch.Tensor, *, num_classes: int) -> dict[str, Any]:
+    """Accuracy and per-class accuracy of ``net`` on (x, y)."""
+    net.eval()
+    predicted = torch.cat([net(chunk).argmax(1) for chunk in x.split(1024)])
+    hits = (predicted == y).double()
+    per_class = [float(hits[y == c].mean()) if bool((y == c).any()) else None for c in range(num_classes)]
+    return {"accuracy": float(hits.mean()), "per_class": per_class}
+
+
+def _cycle(batches: Iterable[Any]) -> Iterator[Any]:
+    while True:
+        empty = True
+        for batch in batches:
+            empty = False
+            yield batch
+        if empty:
+            raise ValueError("batches: the training stream yielded no batch")

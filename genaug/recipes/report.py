@@ -1,0 +1,535 @@
+"""The report of a recipe run: one self-contained ``report.html`` (images embedded) and its plots as PNGs.
+
+The page reads ``metrics.json`` as the runner wrote it (see `genaug.recipes.runner`) and nothing else
+but the PNGs it names and the generators' ``metrics.jsonl`` logs, so a report can be rebuilt from a
+finished run folder. Every string from the run is HTML-escaped; every image is a ``data:`` URI, so
+the one file can be mailed or attached to an issue.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import json
+import math
+import os
+import re
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from genaug.recipes.stats import summarize
+from genaug.utils.io import atomic_path, atomic_write_text
+
+__all__ = ["render_summary_text", "write_report"]
+
+_PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+_DASH = "–"  # shown for a metric that was not measured
+
+_STYLE = """
+body { font-family: system-ui, -apple-system, "Segoe UI", Roboto, Helvetica, Arial, sans-serif;
+       max-width: 1180px; margin: 2em auto; padding: 0 1em; color: #222; line-height: 1.45; }
+h1 { margin-bottom: 0.2em; } h2 { margin-top: 1.8em; border-bottom: 1px solid #ddd; padding-bottom: 0.2em; }
+.meta, .note, figcaption { color: #666; } .note { font-style: italic; }
+ul.verdicts li { margin: 0.2em 0; }
+.scroll { overflow-x: auto; }
+table { border-collapse: collapse; margin: 0.5em 0 1.2em; font-size: 0.92em; }
+th, td { padding: 0.3em 0.7em; border-bottom: 1px solid #e3e3e3; text-align: left; white-space: nowrap; }
+th { background: #f5f5f5; }
+.num { text-align: right; font-variant-numeric: tabular-nums; }
+.helped { color: #1a7f37; font-weight: 600; } .hurt { color: #c62828; font-weight: 600; }
+figure { display: inline-block; margin: 0.4em 1.2em 1em 0; vertical-align: top; }
+figcaption { font-size: 0.85em; }
+img { max-width: 100%; } img.pixels { image-rendering: pixelated; }
+pre { background: #f6f8fa; padding: 1em; overflow-x: auto; font-size: 0.85em; }
+"""
+
+
+def write_report(out_dir: str | os.PathLike, metrics: dict[str, Any], timings: dict[str, Any] | None = None) -> Path:
+    """Write ``out_dir/report.html`` for a recipe run, and its plots into ``out_dir/plots/``.
+
+    Args:
+        out_dir: the run's output folder; the PNG paths in ``metrics`` are relative to it.
+        metrics: the run's ``metrics.json`` as a dict (``summary`` is computed when absent).
+        timings: the run's ``timings.json`` as a dict (``total_seconds``, ``units``), or None.
+
+    Returns:
+        The path of the report. Missing PNGs or generator logs leave a note, never an error.
+
+    Example:
+        >>> metrics = {"name": "demo", "arms": ["none", "classic"], "shots": [5], "seeds": [0, 1],
+        ...            "results": [{"shots": 5, "seed": s, "arm": a, "accuracy": 0.8 + 0.01 * s + 0.02 * (a != "none")}
+        ...                        for s in (0, 1) for a in ("none", "classic")]}
+        >>> import tempfile
+        >>> path = write_report(tempfile.mkdtemp(), metrics)
+        >>> path.name, "<table>" in path.read_text()
+        ('report.html', True)
+    """
+    out_dir = Path(out_dir)
+    summary = _summary(metrics)
+    sections = [
+        _header_section(metrics, summary),
+        _metrics_section(metrics, summary),
+        _per_class_section(metrics, summary),
+        _generator_section(metrics),
+        _images_section(
+            "Samples per class", "One row per class, as each generator drew them.", metrics, "grid", out_dir
+        ),
+        _images_section(
+            "Nearest training neighbours",
+            "Samples beside the training record closest to them.",
+            metrics,
+            "pairs",
+            out_dir,
+        ),
+        _curves_section(metrics, out_dir),
+        _timings_section(timings),
+        _recipe_section(metrics),
+    ]
+    title = f"genaug report: {metrics.get('name', 'recipe run')}"
+    page = (
+        f'<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n<title>{_e(title)}</title>\n'
+        f"<style>{_STYLE}</style>\n</head>\n<body>\n" + "\n".join(s for s in sections if s) + "\n</body>\n</html>\n"
+    )
+    path = out_dir / "report.html"
+    atomic_write_text(path, page)
+    return path
+
+
+def render_summary_text(metrics: dict[str, Any]) -> str:
+    """The verdict lines and the metrics table of the report, as plain text (for a terminal).
+
+    Example:
+        >>> metrics = {"name": "demo", "arms": ["none", "classic"],
+        ...            "results": [{"shots": 5, "seed": s, "arm": a, "accuracy": 0.8 + 0.01 * s + 0.02 * (a != "none")}
+        ...                        for s in (0, 1) for a in ("none", "classic")]}
+        >>> print(render_summary_text(metrics).splitlines()[1])
+        At k=5, classic: +2.0 points (95% CI +2.0 to +2.0), helped
+    """
+    summary = _summary(metrics)
+    header, rows = _metrics_table(summary, _baseline(metrics))
+    widths = [max(len(str(cell)) for cell in column) for column in zip(header, *rows)]
+    aligns = _metrics_aligns(len(header))
+
+    def line(cells: Sequence[str]) -> str:
+        return "  ".join(c.rjust(w) if a == "r" else c.ljust(w) for c, w, a in zip(cells, widths, aligns)).rstrip()
+
+    table = [line(header), line(["-" * w for w in widths]), *(line(r) for r in rows)]
+    return "\n".join(
+        [
+            f"{metrics.get('name', 'recipe run')}: downstream accuracy",
+            *_verdict_lines(summary, _baseline(metrics)),
+            "",
+            *table,
+        ]
+    )
+
+
+# ----------------------------------------------------------------------------- summary and verdicts
+
+
+def _summary(metrics: dict[str, Any]) -> list[dict[str, Any]]:
+    """The stored ``summary`` rows, or rows computed from ``results`` when the run stored none."""
+    if not isinstance(metrics, dict):
+        raise TypeError(f"metrics: expected the dict of a metrics.json, got {type(metrics).__name__}")
+    for key in ("arms", "results"):
+        if key not in metrics:
+            raise ValueError(f"metrics: expected a {key!r} entry, got keys {sorted(metrics)}")
+    if metrics.get("summary"):
+        return metrics["summary"]
+    return summarize(metrics["results"], metrics["arms"], _baseline(metrics))
+
+
+def _baseline(metrics: dict[str, Any]) -> str | None:
+    baseline = metrics.get("baseline", "none")
+    return baseline if baseline in metrics["arms"] else None
+
+
+def _shots_label(shots: Any) -> str:
+    return "all labels" if shots == "all" else f"k={shots}"
+
+
+def _verdict_lines(summary: list[dict[str, Any]], baseline: str | None) -> list[str]:
+    """Per shots, one sentence per arm compared with the baseline (or the best arm without one)."""
+    lines = []
+    for shots in dict.fromkeys(row["shots"] for row in summary):
+        rows = [row for row in summary if row["shots"] == shots]
+        where = "With all labels" if shots == "all" else f"At k={shots}"
+        compared = [row for row in rows if row.get("vs_baseline")]
+        if not compared:
+            best = max(rows, key=lambda row: row["accuracy_mean"])
+            reason = "no baseline arm" if baseline is None else f"no arm paired with {baseline}"
+            lines.append(f"{where}: {reason}; best mean accuracy {best['arm']} ({_pct(best['accuracy_mean'])}%)")
+        for row in compared:
+            diff = row["vs_baseline"]
+            lines.append(
+                f"{where}, {row['arm']}: {_points(diff['mean'])} points ({_interval_text(diff)}), {row['verdict']}"
+            )
+    return lines
+
+
+def _interval_text(diff: dict[str, Any]) -> str:
+    if diff.get("ci") is None:
+        return f"{diff['n']} seed, no interval"
+    level = round(100 * diff.get("confidence", 0.95))
+    return f"{level}% CI {_points(diff['ci'][0])} to {_points(diff['ci'][1])}"
+
+
+def _metrics_table(summary: list[dict[str, Any]], baseline: str | None) -> tuple[list[str], list[list[str]]]:
+    """Header and rows of the metrics table, shared by the HTML and the text summary."""
+    against = baseline if baseline is not None else "baseline"
+    header = ["shots", "arm", "accuracy (%)", f"vs {against} (points)", "95% CI", "wins/n", "verdict"]
+    rows = []
+    for row in summary:
+        diff = row.get("vs_baseline")
+        ci = (
+            _DASH if diff is None or diff.get("ci") is None else f"{_points(diff['ci'][0])} to {_points(diff['ci'][1])}"
+        )
+        rows.append(
+            [
+                _shots_label(row["shots"]),
+                str(row["arm"]),
+                f"{_pct(row['accuracy_mean'])} ± {_pct(row['accuracy_std'])}",
+                _DASH if diff is None else _points(diff["mean"]),
+                ci,
+                _DASH if diff is None else f"{diff['wins']}/{diff['n']}",
+                row.get("verdict") or _DASH,
+            ]
+        )
+    return header, rows
+
+
+def _metrics_aligns(n: int) -> str:
+    return "ll" + "r" * (n - 3) + "l"
+
+
+# ----------------------------------------------------------------------------- HTML sections
+
+
+def _header_section(metrics: dict[str, Any], summary: list[dict[str, Any]]) -> str:
+    data = metrics.get("data") or {}
+    shape = "×".join(str(s) for s in data.get("shape") or [])
+    described = ", ".join(str(part) for part in (data.get("modality", _DASH), shape) if part)
+    facts = [
+        f"data: {data.get('source', _DASH)} ({described}, {len(data.get('class_names') or [])} classes)",
+        f"training pool: {data.get('n_train_pool', _DASH)}",
+        f"test set: {data.get('n_test', _DASH)}",
+        f"seeds: {', '.join(str(s) for s in metrics.get('seeds') or []) or _DASH}",
+    ]
+    verdicts = "".join(f"<li>{_verdict_html(line)}</li>" for line in _verdict_lines(summary, _baseline(metrics)))
+    return (
+        f'<h1>{_e(metrics.get("name", "recipe run"))}</h1>\n<p class="meta">{_e(" · ".join(facts))}</p>\n'
+        f'<ul class="verdicts">{verdicts}</ul>'
+    )
+
+
+def _verdict_html(text: str) -> str:
+    """An escaped verdict line with its closing word coloured."""
+    for word in ("helped", "hurt"):
+        if text.endswith(f", {word}"):
+            return f'{_e(text[: -len(word)])}<span class="{word}">{word}</span>'
+    return _e(text)
+
+
+def _metrics_section(metrics: dict[str, Any], summary: list[dict[str, Any]]) -> str:
+    header, rows = _metrics_table(summary, _baseline(metrics))
+    aligns = _metrics_aligns(len(header))
+    body = []
+    for row, summary_row in zip(rows, summary):
+        cells = "".join(_td(cell, align) for cell, align in zip(row[:-1], aligns))
+        verdict = summary_row.get("verdict")
+        css = f' class="{verdict}"' if verdict in ("helped", "hurt") else ""
+        body.append(f"<tr>{cells}<td{css}>{_e(row[-1])}</td></tr>")
+    note = (
+        '<p class="note">Accuracy: mean ± standard deviation over seeds. Differences are paired by seed; '
+        "the interval is Student's t over the seed differences.</p>"
+    )
+    return f"<h2>Downstream accuracy</h2>\n{_table(header, aligns, body)}\n{note}"
+
+
+def _per_class_section(metrics: dict[str, Any], summary: list[dict[str, Any]]) -> str:
+    names = list((metrics.get("data") or {}).get("class_names") or [])
+    parts = ["<h2>Accuracy per class (%)</h2>"]
+    for shots in dict.fromkeys(row["shots"] for row in summary):
+        rows = [row for row in summary if row["shots"] == shots and row.get("per_class_mean")]
+        if not rows:
+            continue
+        width = max(len(row["per_class_mean"]) for row in rows)
+        header = ["arm", *(names[i] if i < len(names) else str(i) for i in range(width))]
+        body = [
+            "<tr>" + _td(row["arm"], "l") + "".join(_td(_pct(v), "r") for v in row["per_class_mean"]) + "</tr>"
+            for row in rows
+        ]
+        parts.append(f"<h3>{_e(_shots_label(shots))}</h3>\n{_table(header, 'l' + 'r' * width, body)}")
+    return "\n".join(parts) if len(parts) > 1 else parts[0] + '\n<p class="note">No per-class results.</p>'
+
+
+_GENERATOR_COLUMNS: list[tuple[str, Callable[[dict], str]]] = [
+    ("bits/dim", lambda e: _bits(_dig(e, "likelihood"))),
+    ("class agreement", lambda e: _fmt(_dig(e, "class_agreement", "accuracy"))),
+    ("Fréchet", lambda e: _fmt(_dig(e, "fidelity", "frechet_distance"))),
+    ("KID", lambda e: _fmt(_dig(e, "fidelity", "kid", "mean"), "{:.4f}")),
+    ("precision", lambda e: _fmt(_dig(e, "fidelity", "prdc", "precision"))),
+    ("recall", lambda e: _fmt(_dig(e, "fidelity", "prdc", "recall"))),
+    ("C2ST", lambda e: _fmt(_dig(e, "fidelity", "c2st", "accuracy"))),
+    ("memorization", lambda e: _fmt(_dig(e, "memorization", "pixel", "ratio"))),
+    ("near-copies", lambda e: _fmt(_dig(e, "memorization", "pixel", "near_copy_share"))),
+]
+
+
+def _generator_section(metrics: dict[str, Any]) -> str:
+    generators = metrics.get("generators") or []
+    if not generators:
+        return '<h2>Generators</h2>\n<p class="note">No generator in this recipe.</p>'
+    header = ["shots", "seed", "family", "labelled", *(name for name, _ in _GENERATOR_COLUMNS)]
+    body = []
+    for g in generators:
+        evaluation = g.get("evaluation") or {}
+        cells = [
+            _shots_label(g.get("shots")),
+            str(g.get("seed", _DASH)),
+            str(g.get("family", _DASH)),
+            str(g.get("n_labelled", _DASH)),
+        ]
+        cells += [column(evaluation) for _, column in _GENERATOR_COLUMNS]
+        body.append(
+            "<tr>" + "".join(_td(c, a) for c, a in zip(cells, "lrlr" + "r" * len(_GENERATOR_COLUMNS))) + "</tr>"
+        )
+    note = (
+        '<p class="note">bits/dim: held-out likelihood (≤: an upper bound from the ELBO). Class agreement: share of '
+        "samples a classifier trained on real data assigns to the class asked for. Fréchet distance, KID, "
+        "precision/recall and C2ST (0.5 = indistinguishable) are measured in the feature space of a classifier trained on "
+        "real data, not Inception. Memorization: median distance of a sample to its closest training record relative to "
+        "that record's distance to its own closest neighbour (below 1: closer than records are to each other); "
+        "near-copies: share of samples below the near-copy threshold.</p>"
+    )
+    return f"<h2>Generators</h2>\n{_table(header, 'lrlr' + 'r' * len(_GENERATOR_COLUMNS), body)}\n{note}"
+
+
+def _images_section(title: str, caption: str, metrics: dict[str, Any], key: str, out_dir: Path) -> str:
+    """Each generator's PNG named by ``key`` (relative to ``out_dir``), or a note when there is none."""
+    figures = []
+    for g in metrics.get("generators") or []:
+        if g.get(key):
+            label = f"{_shots_label(g.get('shots'))}, seed {g.get('seed')}"
+            figures.append(_embed_file(out_dir, g[key], label, pixels=True))
+    if not figures:
+        return ""
+    return f'<h2>{_e(title)}</h2>\n<p class="meta">{_e(caption)}</p>\n' + "\n".join(figures)
+
+
+def _curves_section(metrics: dict[str, Any], out_dir: Path) -> str:
+    figures = [
+        _figure(png, f"Downstream training, {_shots_label(shots)}: mean over seeds")
+        for shots, png in _downstream_plots(metrics, out_dir / "plots")
+    ]
+    figures += [
+        _figure(png, f"Generator training, {_shots_label(shots)}")
+        for shots, png in _generator_plots(metrics, out_dir, out_dir / "plots")
+    ]
+    if not figures:
+        return '<h2>Training curves</h2>\n<p class="note">No training curves were logged.</p>'
+    return "<h2>Training curves</h2>\n" + "\n".join(figures)
+
+
+def _timings_section(timings: dict[str, Any] | None) -> str:
+    if not timings:
+        return ""
+    units = timings.get("units") or {}
+    body = [f"<tr>{_td(name, 'l')}{_td(_fmt(seconds, '{:.1f}'), 'r')}</tr>" for name, seconds in units.items()]
+    total = f"<p>Total: {_e(_fmt(timings.get('total_seconds'), '{:.1f}'))} s</p>"
+    return f"<h2>Timings</h2>\n{total}\n" + (_table(["unit", "seconds"], "lr", body) if body else "")
+
+
+def _recipe_section(metrics: dict[str, Any]) -> str:
+    if metrics.get("recipe") is None:
+        return ""
+    text = json.dumps(metrics["recipe"], indent=2, default=str)
+    return (
+        f"<h2>Recipe</h2>\n<details><summary>The recipe as run (validated)</summary>\n<pre>{_e(text)}</pre>\n</details>"
+    )
+
+
+# ----------------------------------------------------------------------------- plots
+
+
+def _downstream_plots(metrics: dict[str, Any], plots: Path) -> list[tuple[Any, bytes]]:
+    """Per shots, downstream loss and train accuracy vs step, mean over seeds, one line per arm."""
+    arms = list(metrics["arms"])
+    curves: dict[Any, dict[str, list[list[dict]]]] = {}
+    for r in metrics["results"]:
+        if r.get("curve"):
+            curves.setdefault(r["shots"], {}).setdefault(r["arm"], []).append(r["curve"])
+    pngs = []
+    for shots, by_arm in curves.items():
+        fig, axes = _new_figure(2)
+        for ax, key, label in zip(axes, ("loss", "train_accuracy"), ("loss", "train accuracy")):
+            for arm in (a for a in arms if a in by_arm):
+                steps, values = _mean_by_step(by_arm[arm], key)
+                if steps:
+                    _line(ax, steps, values, label=arm, color=f"C{arms.index(arm) % 10}")
+            ax.set(xlabel="step", ylabel=label, title=label)
+        axes[0].legend(fontsize="small")
+        pngs.append((shots, _save_figure(fig, plots / f"downstream_{_slug(shots)}.png")))
+    return pngs
+
+
+def _generator_plots(metrics: dict[str, Any], out_dir: Path, plots: Path) -> list[tuple[Any, bytes]]:
+    """Per shots, the generators' logged losses vs step (one panel per loss, one line per seed)."""
+    logs: dict[Any, list[tuple[Any, list[dict]]]] = {}
+    for g in metrics.get("generators") or []:
+        records = _read_jsonl(out_dir / g["folder"] / "metrics.jsonl") if g.get("folder") else []
+        if records:
+            logs.setdefault(g.get("shots"), []).append((g.get("seed"), records))
+    pngs = []
+    for shots, runs in logs.items():
+        keys = _loss_keys([record for _, records in runs for record in records])
+        if not keys:
+            continue
+        fig, axes = _new_figure(len(keys))
+        for ax, key in zip(axes, keys):
+            for i, (seed, records) in enumerate(runs):
+                points = [(r["step"], r[key]) for r in records if _is_number(r.get(key)) and _is_number(r.get("step"))]
+                if points:
+                    _line(ax, *zip(*points), label=f"seed {seed}", color=f"C{i % 10}")
+            ax.set(xlabel="step", ylabel=key, title=key)
+        axes[0].legend(fontsize="small")
+        pngs.append((shots, _save_figure(fig, plots / f"generator_{_slug(shots)}.png")))
+    return pngs
+
+
+def _loss_keys(records: list[dict]) -> list[str]:
+    """The keys to plot: every ``loss`` (also per optimizer group and validation), else the first numeric key."""
+    numeric = [
+        k
+        for k in dict.fromkeys(k for r in records for k in r)
+        if k != "step" and any(_is_number(r.get(k)) for r in records)
+    ]
+    losses = [k for k in numeric if k == "loss" or k.endswith("/loss")]
+    return losses or numeric[:1]
+
+
+def _mean_by_step(curves: list[list[dict]], key: str) -> tuple[list[float], list[float]]:
+    """The mean of ``key`` over curves at each logged step (curves missing a step are left out there)."""
+    by_step: dict[float, list[float]] = {}
+    for curve in curves:
+        for point in curve:
+            if _is_number(point.get("step")) and _is_number(point.get(key)):
+                by_step.setdefault(point["step"], []).append(float(point[key]))
+    steps = sorted(by_step)
+    return steps, [sum(by_step[s]) / len(by_step[s]) for s in steps]
+
+
+def _new_figure(panels: int) -> tuple[Any, list[Any]]:
+    # A bare Figure on the Agg canvas: no pyplot, so no global backend switch and no figure registry to leak.
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+    from matplotlib.ticker import MaxNLocator
+
+    fig = Figure(figsize=(4.4 * panels, 3.2), dpi=100, layout="constrained")
+    FigureCanvasAgg(fig)
+    axes = fig.subplots(1, panels, squeeze=False)[0]
+    for ax in axes:
+        ax.grid(alpha=0.3)
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True, min_n_ticks=1))  # steps: whole numbers
+    return fig, list(axes)
+
+
+def _line(ax: Any, steps: Sequence[float], values: Sequence[float], **style: Any) -> None:
+    """A curve; a short one (a validation every few hundred steps, a converged EM fit) also gets markers."""
+    ax.plot(steps, values, marker="o" if len(steps) <= 20 else None, markersize=3, **style)
+
+
+def _save_figure(fig: Any, path: Path) -> bytes:
+    """Write ``fig`` to ``path`` atomically and return its PNG bytes (no version metadata: same run, same bytes)."""
+    with atomic_path(path, suffix=".png") as tmp:
+        fig.savefig(tmp, format="png", metadata={"Software": None})
+    return path.read_bytes()
+
+
+def _read_jsonl(path: Path) -> list[dict]:
+    """The records of a trainer log; a missing file gives none, and a torn last line (a killed run) is skipped."""
+    if not path.is_file():
+        return []
+    records = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError:
+            continue
+        if isinstance(record, dict):
+            records.append(record)
+    return records
+
+
+# ----------------------------------------------------------------------------- HTML helpers
+
+
+def _embed_file(out_dir: Path, relative: str, caption: str, *, pixels: bool = False) -> str:
+    """A figure with the PNG at ``out_dir/relative`` embedded, or a note saying why it is missing."""
+    path = out_dir / relative
+    data = path.read_bytes() if path.is_file() else b""
+    if not data.startswith(_PNG_SIGNATURE):
+        reason = "missing" if not data else "not a PNG"
+        return f'<p class="note">{_e(caption)}: {_e(relative)} is {reason}.</p>'
+    return _figure(data, caption, pixels=pixels)
+
+
+def _figure(png: bytes, caption: str, *, pixels: bool = False) -> str:
+    css = ' class="pixels"' if pixels else ""
+    src = "data:image/png;base64," + base64.b64encode(png).decode("ascii")
+    return f'<figure><img{css} alt="{_e(caption)}" src="{src}"><figcaption>{_e(caption)}</figcaption></figure>'
+
+
+def _table(header: Sequence[str], aligns: str, body: list[str]) -> str:
+    head = "".join(f'<th class="num">{_e(h)}</th>' if a == "r" else f"<th>{_e(h)}</th>" for h, a in zip(header, aligns))
+    return (
+        f'<div class="scroll"><table>\n<thead><tr>{head}</tr></thead>\n<tbody>\n'
+        + "\n".join(body)
+        + "\n</tbody></table></div>"
+    )
+
+
+def _td(text: Any, align: str) -> str:
+    return f'<td class="num">{_e(text)}</td>' if align == "r" else f"<td>{_e(text)}</td>"
+
+
+def _e(text: Any) -> str:
+    return html.escape(str(text), quote=True)
+
+
+def _slug(value: Any) -> str:
+    return "k" + re.sub(r"[^A-Za-z0-9_.-]", "_", str(value))
+
+
+# ----------------------------------------------------------------------------- number formatting
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _dig(mapping: Any, *keys: str) -> Any:
+    """``mapping[k1][k2]...``, or None where a level is missing or not a dict."""
+    for key in keys:
+        if not isinstance(mapping, dict):
+            return None
+        mapping = mapping.get(key)
+    return mapping
+
+
+def _fmt(value: Any, spec: str = "{:.3f}") -> str:
+    return spec.format(value) if _is_number(value) else _DASH
+
+
+def _bits(likelihood: Any) -> str:
+    text = _fmt(_dig(likelihood, "bits_per_dim"))
+    return "≤" + text if text != _DASH and _dig(likelihood, "is_bound") else text
+
+
+def _pct(value: Any) -> str:
+    return f"{100 * value:.1f}" if _is_number(value) else _DASH
+
+
+def _points(value: Any) -> str:
+    return f"{100 * value:+.1f}" if _is_number(value) else _DASH

@@ -1,0 +1,455 @@
+"""`run`: carry out a recipe, unit by unit, into its output folder.
+
+The plan, per shots value k and seed s: draw the labelled subset (k per class from the training
+part; the test part is never shown to a generator or a filter), fit the generator on it, evaluate
+the generator (against the test part: reported, never used to choose anything), then train the
+downstream model once per arm:
+
+- ``none``: the labelled subset.
+- ``classic``: the subset through the recipe's torchvision v2 / albumentations chain, per sample.
+- ``generative``: the subset with synthetic samples injected where the recipe says: ``mix``
+  (`genaug.mix` replaces ``ratio`` of every batch), ``transform`` (`SyntheticSwap` per sample with
+  probability ``ratio``) or ``hf`` (`SyntheticRows` appends ``ratio`` synthetic rows per real row to a
+  `datasets.Dataset` once).
+- ``classic+generative``: both (the classic chain sees the real samples; with ``transform`` also the
+  swapped-in synthetic ones).
+
+Every arm of a seed starts from the same classifier weights, batch order and synthetic stream, so
+arms are compared pairwise. Each unit writes its result atomically beside a key of the recipe
+fields it depends on; a rerun skips units whose key matches (an interrupted run continues; an
+edited recipe reruns only what the edit touches).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import shutil
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader, Dataset, TensorDataset
+from tqdm.auto import tqdm
+from tqdm.contrib.logging import logging_redirect_tqdm
+
+from genaug.data.arrayset import ArraySet
+from genaug.data.sources import load_source
+from genaug.recipes.downstream import build_classifier, to_input, train_classifier
+from genaug.recipes.schema import Recipe, RecipeError, load_recipe
+from genaug.utils.io import atomic_write_json, atomic_write_text
+
+__all__ = ["labelled_subset", "run"]
+
+logger = logging.getLogger("genaug")
+
+
+def run(recipe: str | os.PathLike | dict[str, Any] | Recipe, *, progress: bool = True) -> dict[str, Any]:
+    """Run ``recipe`` (a YAML path, dict or `Recipe`) and return its metrics (also in ``output/metrics.json``).
+
+    Everything is checked before the first unit trains: the recipe, the data source, the split,
+    the subsets, the classic chain (applied to one sample), the downstream model (built once).
+    """
+    recipe = load_recipe(recipe)
+    plan = Plan.prepare(recipe)
+    started = time.perf_counter()
+    timings: dict[str, float] = {}
+    bar = tqdm(total=len(plan.units), desc=f"genaug run {recipe.name}", unit="unit", disable=not progress)
+    with bar, logging_redirect_tqdm():  # log lines print above the bar instead of through it
+        for unit in plan.units:
+            bar.set_postfix_str(unit.name)
+            seconds = unit.run_if_needed()
+            if seconds is not None:
+                timings[unit.name] = seconds
+            bar.update()
+    metrics = plan.metrics()
+    atomic_write_json(plan.out / "metrics.json", metrics)
+    units = {**(_read_json(plan.out / "timings.json") or {}).get("units", {}), **timings}
+    # seconds are not reproducible: they live beside metrics.json, not in it
+    timings_all = {"total_seconds": sum(units.values()), "this_invocation_seconds": time.perf_counter() - started, "units": units}
+    atomic_write_json(plan.out / "timings.json", timings_all)
+    from genaug.recipes.report import write_report
+
+    write_report(plan.out, metrics, timings_all)
+    return metrics
+
+
+def labelled_subset(train: ArraySet, shots: int | str, seed: int) -> np.ndarray:
+    """Indices of ``shots`` records per class of ``train`` (all for ``"all"``), drawn with ``seed``.
+
+    One permutation per class and seed: the 5-shot subset of a seed is part of its 10-shot subset.
+
+    Example:
+        >>> import genaug
+        >>> train = genaug.load_source("digits")
+        >>> len(labelled_subset(train, 5, seed=0))
+        50
+    """
+    if shots == "all":
+        return np.arange(len(train))
+    rng = np.random.default_rng(seed)
+    labels = train.y.numpy()
+    chosen = []
+    for c in np.unique(labels):
+        members = np.flatnonzero(labels == c)
+        if len(members) < shots:
+            raise RecipeError(
+                f"subset.shots: {shots} per class, but class {train.spec.class_names[c]!r} has only {len(members)} training records"
+            )
+        chosen.append(rng.permutation(members)[:shots])
+    return np.sort(np.concatenate(chosen))
+
+
+@dataclass
+class Unit:
+    """One piece of the plan: runs ``work`` unless ``path`` holds a result written under the same ``key``."""
+
+    name: str
+    path: Path
+    key: str
+    work: Callable[[], dict[str, Any]]
+
+    def done(self) -> dict[str, Any] | None:
+        stored = _read_json(self.path)
+        return stored["result"] if stored is not None and stored.get("key") == self.key else None
+
+    def run_if_needed(self) -> float | None:
+        if self.done() is not None:
+            return None
+        start = time.perf_counter()
+        result = self.work()
+        atomic_write_json(self.path, {"key": self.key, "result": result})
+        return time.perf_counter() - start
+
+
+@dataclass
+class Plan:
+    recipe: Recipe
+    out: Path
+    train: ArraySet
+    test: ArraySet
+    units: list[Unit] = field(default_factory=list)
+    cells: list[tuple[int | str, int]] = field(default_factory=list)  # (shots, seed) in plan order
+
+    @classmethod
+    def prepare(cls, recipe: Recipe) -> Plan:
+        data = load_source(recipe.data.source)
+        train, test = data.train_test_split(recipe.data.test_size, seed=recipe.data.split_seed)
+        plan = cls(recipe, Path(recipe.output), train, test)
+        plan._check()
+        for shots in recipe.subset.values():
+            for seed in recipe.seeds:
+                plan.cells.append((shots, seed))
+                plan.units += Cell(plan, shots, seed).units()
+        plan.out.mkdir(parents=True, exist_ok=True)
+        atomic_write_json(plan.out / "recipe.json", recipe.model_dump(mode="json"))
+        return plan
+
+    def _check(self) -> None:
+        """Everything that can be wrong with the recipe for this data, before anything trains."""
+        recipe, spec = self.recipe, self.train.spec
+        for shots in recipe.subset.values():
+            labelled_subset(self.train, shots, recipe.seeds[0])
+        build_classifier(spec, recipe.downstream.model, recipe.downstream.model_args)
+        if recipe.classic is not None:
+            x = to_input(spec, self.train.user_x()[:1])[0]
+            chain = classic_chain(recipe, seed=0)
+            try:
+                out = chain(x)
+            except Exception as err:  # the user's transform arguments: reported as the recipe's problem
+                raise RecipeError(f"classic.transforms: the chain fails on one {tuple(x.shape)} sample of this data: {err}") from None
+            if tuple(out.shape) != tuple(x.shape):
+                raise RecipeError(f"classic.transforms: the chain turns a {tuple(x.shape)} sample into {tuple(out.shape)}; it must keep the shape")
+        if recipe.uses_generator() and recipe.injection.where == "transform" and spec.modality != "image":
+            raise RecipeError(f"injection.where: 'transform' swaps images; this data is {spec.modality} data: use 'mix' or 'hf'")
+
+    def metrics(self) -> dict[str, Any]:
+        from genaug.recipes.stats import summarize
+
+        recipe = self.recipe
+        generators, results = [], []
+        for shots, seed in self.cells:
+            cell = Cell(self, shots, seed)
+            if recipe.uses_generator():
+                generators.append(cell.generator_entry())
+            for arm in recipe.arms:
+                result = _read_json(cell.dir / "arms" / f"{_slug(arm)}.json")["result"]
+                results.append({"shots": shots, "seed": seed, "arm": arm, **result})
+        spec = self.train.spec
+        return {
+            "format": 1,
+            "name": recipe.name,
+            "recipe": recipe.model_dump(mode="json"),
+            "data": {
+                "source": recipe.data.source,
+                "modality": spec.modality,
+                "shape": list(spec.shape),
+                "class_names": list(spec.class_names),
+                "n_train_pool": len(self.train),
+                "n_test": len(self.test),
+            },
+            "arms": list(recipe.arms),
+            "baseline": recipe.baseline,
+            "shots": recipe.subset.values(),
+            "seeds": list(recipe.seeds),
+            "generators": generators,
+            "results": results,
+            "summary": summarize(results, recipe.arms, recipe.baseline),
+        }
+
+
+class Cell:
+    """The units of one (shots, seed): fit, evaluate, one downstream training per arm."""
+
+    def __init__(self, plan: Plan, shots: int | str, seed: int) -> None:
+        self.plan, self.recipe, self.shots, self.seed = plan, plan.recipe, shots, seed
+        self.dir = plan.out / f"k{shots}" / f"seed{seed}"
+        self.generator_dir = self.dir / "generator"
+        self._subset: ArraySet | None = None
+
+    @property
+    def subset(self) -> ArraySet:
+        if self._subset is None:
+            self._subset = self.plan.train.subset(labelled_subset(self.plan.train, self.shots, self.seed))
+        return self._subset
+
+    def _key(self, *parts: Any) -> str:
+        text = json.dumps([self.recipe.data.model_dump(), self.shots, self.seed, *parts], sort_keys=True, default=str)
+        return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+    def units(self) -> list[Unit]:
+        recipe, name = self.recipe, f"k{self.shots}/seed{self.seed}"
+        units = []
+        self.fit_key = fit_key = self._key(recipe.generator.model_dump())
+        if recipe.uses_generator():
+            units.append(Unit(f"{name}/fit", self.dir / "fit.json", fit_key, self.fit))
+            if recipe.evaluation.enabled:
+                eval_key = self._key(fit_key, recipe.evaluation.model_dump())
+                units.append(Unit(f"{name}/evaluate", self.dir / "evaluation.json", eval_key, self.evaluate))
+        for arm in recipe.arms:
+            parts = [arm, recipe.downstream.model_dump()]
+            if "classic" in arm:
+                parts.append(recipe.classic.model_dump())
+            if "generative" in arm:
+                parts += [fit_key, recipe.injection.model_dump(), [f.model_dump() for f in recipe.filters]]
+            units.append(Unit(f"{name}/{arm}", self.dir / "arms" / f"{_slug(arm)}.json", self._key(*parts), lambda arm=arm: self.train_arm(arm)))
+        return units
+
+    # ------------------------------------------------------------------ units
+    def fit(self) -> dict[str, Any]:
+        from genaug.train.fit import fit
+
+        gen = self.recipe.generator
+        stamp = self.generator_dir / "unit-key"
+        resume = (self.generator_dir / "checkpoints").is_dir() and stamp.is_file() and stamp.read_text() == self.fit_key
+        if self.generator_dir.exists() and not resume:  # a fit of another configuration: its folder is ours to replace
+            shutil.rmtree(self.generator_dir)
+        if not resume:
+            atomic_write_text(stamp, self.fit_key)
+        train = {"seed": self.seed, **gen.train, "progress": False}
+        model = fit(self.subset, gen.family, out=self.generator_dir, train=train, resume=resume, **({} if resume else gen.config))
+        return {"family": model.family, "fingerprint": model.fingerprint(), "n_labelled": len(self.subset)}
+
+    def evaluate(self) -> dict[str, Any]:
+        from genaug.evaluate.suite import evaluate
+        from genaug.models.registry import load
+        from genaug.utils.grid import save_sample_grid
+
+        model = load(self.generator_dir)
+        spec = model.spec
+        report = evaluate(
+            model,
+            self.plan.test,
+            train=self.subset,
+            seed=self.seed,
+            n_per_class=self.recipe.evaluation.n_per_class,
+            cache_dir=self.generator_dir / "eval",
+            pairs=self.dir / "nearest_pairs.png",
+        )
+        report["pairs"]["path"] = "nearest_pairs.png"
+        if spec.modality == "image":
+            per_class = 10
+            labels = torch.arange(spec.num_classes).repeat_interleave(per_class)
+            samples = model.sample(len(labels), labels=labels, generator=torch.Generator().manual_seed(self.seed))
+            save_sample_grid(spec, spec.to_model(samples), self.dir / "samples.png", nrow=per_class)
+        return report
+
+    def train_arm(self, arm: str) -> dict[str, Any]:
+        recipe, spec = self.recipe, self.plan.train.spec
+        down = recipe.downstream
+        torch.manual_seed(self.seed)  # the same initial weights in every arm of this seed
+        net = build_classifier(spec, down.model, down.model_args)
+        pool, filters = (self._pool() if "generative" in arm else (None, None))
+        batches = arm_batches(arm, recipe, self.subset, pool, self.seed)
+        test = (to_input(spec, self.plan.test.user_x()), self.plan.test.y)
+        result = train_classifier(
+            net, batches, test, num_classes=spec.num_classes, steps=down.steps, lr=down.lr, weight_decay=down.weight_decay, log_every=down.log_every
+        )
+        if filters is not None:
+            result["filters"] = [f.report() for f in filters]
+        return result
+
+    def _pool(self) -> tuple[Any, list[Any] | None]:
+        from genaug.inject.pool import SamplePool
+
+        filters = self._filters()
+        chain = None if not filters else AllFilters(filters)
+        gen = self.recipe.generator
+        pool = SamplePool(self.generator_dir, batch_size=gen.pool_batch, seed=self.seed, reuse=gen.reuse, filter=chain)
+        return pool, filters or None
+
+    def _filters(self) -> list[Any]:
+        from genaug.evaluate.features import FeatureSpace
+        from genaug.evaluate.filters import ConfidenceFilter, LikelihoodFilter, NearCopyFilter
+
+        made = []
+        for spec in self.recipe.filters:  # every filter sees the labelled subset only
+            if spec.name == "near_copy":
+                made.append(NearCopyFilter(self.subset, threshold=spec.threshold))
+            elif spec.name == "likelihood":
+                made.append(LikelihoodFilter(self.generator_dir, self.subset, quantile=spec.quantile, seed=self.seed))
+            else:
+                space = FeatureSpace.fit(self.subset, seed=self.seed, cache_dir=self.generator_dir / "eval")
+                made.append(ConfidenceFilter(space, min_confidence=spec.min_confidence))
+        return made
+
+    def generator_entry(self) -> dict[str, Any]:
+        fitted = _read_json(self.dir / "fit.json")["result"]
+        evaluation = _read_json(self.dir / "evaluation.json")
+        rel = lambda p: str(p.relative_to(self.plan.out)) if p.exists() else None
+        return {
+            "shots": self.shots,
+            "seed": self.seed,
+            "n_labelled": fitted["n_labelled"],
+            "family": fitted["family"],
+            "folder": rel(self.generator_dir),
+            "grid": rel(self.dir / "samples.png"),
+            "pairs": rel(self.dir / "nearest_pairs.png"),
+            "evaluation": None if evaluation is None else evaluation["result"],
+        }
+
+
+class AllFilters:
+    """Keep a sample only if every filter keeps it (each filter sees only the survivors of the ones before)."""
+
+    def __init__(self, filters: list[Callable[[torch.Tensor, torch.Tensor], torch.Tensor]]) -> None:
+        self.filters = filters
+
+    def __call__(self, x: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        x, labels = torch.as_tensor(x), torch.as_tensor(labels)
+        keep = torch.ones(len(labels), dtype=torch.bool)
+        for quality in self.filters:
+            alive = keep.nonzero().reshape(-1)
+            if len(alive) == 0:
+                break
+            keep[alive] = quality(x[alive], labels[alive])
+        return keep
+
+
+# ---------------------------------------------------------------------- training streams
+def classic_chain(recipe: Recipe, seed: int) -> Callable[[torch.Tensor], torch.Tensor]:
+    """The recipe's classic chain as one function of a (C, H, W) float tensor in [0, 1]."""
+    classic = recipe.classic
+    assert classic is not None
+    steps = [(name, args) for item in classic.transforms for name, args in item.items()]
+    if classic.library == "torchvision":
+        from torchvision.transforms import v2
+
+        built = [_build(v2, "torchvision.transforms.v2", name, args, i) for i, (name, args) in enumerate(steps)]
+        return v2.Compose(built)
+    import albumentations as A
+
+    pipeline = A.Compose([_build(A, "albumentations", name, args, i) for i, (name, args) in enumerate(steps)], seed=seed)
+
+    def apply(x: torch.Tensor) -> torch.Tensor:
+        image = np.ascontiguousarray(x.permute(1, 2, 0).numpy())  # (H, W, C) float32, as albumentations expects
+        return torch.from_numpy(np.ascontiguousarray(pipeline(image=image)["image"])).permute(2, 0, 1)
+
+    return apply
+
+
+def _build(module: Any, module_name: str, name: str, args: dict[str, Any], index: int) -> Any:
+    cls = getattr(module, name, None)
+    if not isinstance(cls, type):
+        raise RecipeError(f"classic.transforms.{index}: {module_name} has no transform {name!r}")
+    try:
+        return cls(**args)
+    except Exception as err:  # the library's own check of the arguments
+        raise RecipeError(f"classic.transforms.{index}.{name}: {err}") from None
+
+
+class _PerSample(Dataset):
+    """(input, label) pairs through a per-sample function (classic chain, synthetic swap)."""
+
+    def __init__(self, x: torch.Tensor, y: torch.Tensor, fn: Callable[[tuple[torch.Tensor, int]], tuple[torch.Tensor, int]]) -> None:
+        self.x, self.y, self.fn = x, y, fn
+
+    def __len__(self) -> int:
+        return len(self.y)
+
+    def __getitem__(self, i: int) -> tuple[torch.Tensor, int]:
+        return self.fn((self.x[i], int(self.y[i])))
+
+
+def arm_batches(arm: str, recipe: Recipe, subset: ArraySet, pool: Any, seed: int) -> Iterable[tuple[torch.Tensor, torch.Tensor]]:
+    """The (input, label) batches the downstream model trains on in ``arm`` (see the module docstring)."""
+    spec, inj = subset.spec, recipe.injection
+    x, y = to_input(spec, subset.user_x()), subset.y
+    generative, classic = "generative" in arm, "classic" in arm
+    if generative and inj.where == "hf":
+        x, y = _hf_appended(subset, pool, inj.ratio)
+    steps: list[Callable[[tuple[torch.Tensor, int]], tuple[torch.Tensor, int]]] = []
+    if generative and inj.where == "transform":
+        from genaug.inject.transforms import SyntheticSwap
+
+        swap = SyntheticSwap(pool, p=inj.ratio, balance=inj.balance, value_range=(0.0, 1.0))
+        steps.append(lambda item: (lambda out: (out[0], int(out[1])))(swap(item)))
+    if classic:
+        chain = classic_chain(recipe, seed)
+        steps.append(lambda item: (chain(item[0]), item[1]))
+    dataset: Dataset = TensorDataset(x, y) if not steps else _PerSample(x, y, _compose(steps))
+    loader = DataLoader(dataset, batch_size=min(recipe.downstream.batch_size, len(dataset)), shuffle=True, generator=torch.Generator().manual_seed(seed))
+    if generative and inj.where == "mix":
+        from genaug.inject.mix import mix
+
+        return mix(loader, pool, inj.ratio, balance=inj.balance, transform=lambda s: to_input(spec, s[None])[0], seed=seed, in_workers=False)
+    return loader
+
+
+def _compose(steps: list[Callable[[Any], Any]]) -> Callable[[Any], Any]:
+    def apply(item: Any) -> Any:
+        for step in steps:
+            item = step(item)
+        return item
+
+    return apply
+
+
+def _hf_appended(subset: ArraySet, pool: Any, ratio: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """The subset as a `datasets.Dataset` with ``ratio`` synthetic rows per real row appended by `SyntheticRows`."""
+    import datasets
+
+    from genaug.inject.hf import SyntheticRows
+
+    spec = subset.spec
+    table = datasets.Dataset.from_dict({"x": subset.user_x().numpy(), "label": subset.y.numpy()})
+    rows = SyntheticRows(pool, mode="append", ratio=ratio, columns="x", label_column="label")
+    table = table.map(rows, batched=True, with_indices=True, batch_size=len(table), load_from_cache_file=False).with_format("numpy")
+    return to_input(spec, table["x"]), torch.as_tensor(table["label"], dtype=torch.long)
+
+
+def _slug(arm: str) -> str:
+    return arm.replace("+", "-plus-")
+
+
+def _read_json(path: Path) -> dict[str, Any] | None:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (FileNotFoundError, json.JSONDecodeError):
+        return None

@@ -1,0 +1,312 @@
+"""`Recipe`: the validated form of a recipe YAML file, one typed section per stage.
+
+Every section refuses unknown keys, so a typo is an error that names the key, the keys allowed
+there and the closest one; every value is checked against its allowed values. `load_recipe`
+turns all of a file's problems into one `RecipeError` listing each by its dotted field path.
+
+Example:
+    >>> recipe = load_recipe({"name": "demo", "data": {"source": "digits"}, "seeds": [0]})
+    >>> recipe.generator.family, recipe.arms, recipe.output
+    ('vae', ['none', 'generative'], 'runs/demo')
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+import re
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+__all__ = ["ARMS", "Recipe", "RecipeError", "load_recipe"]
+
+ARMS = ("none", "classic", "generative", "classic+generative")  # what each arm trains on: see runner.py
+
+
+class RecipeError(ValueError):
+    """A recipe that cannot run: every problem, each named by its field path."""
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class DataSection(_Section):
+    source: str  # a `genaug.load_source` string: digits, wine, breast_cancer, a .npz, an image folder, a save_to_disk folder
+    test_size: float = Field(0.5, gt=0, lt=1)  # stratified test share (scikit-learn train_test_split); never seen by a generator
+    split_seed: int = 0  # random_state of that split
+
+
+class SubsetSection(_Section):
+    # labelled images per class drawn from the training part, one subset per seed; "all" = the whole training part;
+    # a list runs each value (a few-shot benchmark)
+    shots: int | str | list[int | str] = "all"
+
+    @field_validator("shots", mode="before")
+    @classmethod
+    def _positive(cls, shots: Any) -> Any:
+        values = shots if isinstance(shots, list) else [shots]
+        ok = all(v == "all" or (isinstance(v, int) and not isinstance(v, bool) and v >= 1) for v in values)
+        if not values or not ok:
+            raise ValueError(f"expected a positive number of shots per class, 'all', or a list of them, got {shots!r}")
+        if len(set(map(str, values))) != len(values):
+            raise ValueError(f"values repeat in {shots!r}")
+        return shots
+
+    def values(self) -> list[int | str]:
+        return list(self.shots) if isinstance(self.shots, list) else [self.shots]
+
+
+class GeneratorSection(_Section):
+    family: str = "vae"  # a registered family (genaug.families())
+    config: dict[str, Any] = {}  # the family's config fields (e.g. latent_dim: 8)
+    train: dict[str, Any] = {}  # TrainConfig fields (steps, batch_size, lr, ...), over the family's defaults
+    pool_batch: int = Field(1024, ge=1)  # samples drawn per class refill of the SamplePool
+    reuse: int = Field(1, ge=1)  # times each drawn sample is served (for slow families)
+
+    @field_validator("family")
+    @classmethod
+    def _known(cls, family: str) -> str:
+        from genaug.models.registry import families
+
+        if family not in families():
+            raise ValueError(f"unknown family {family!r}; expected one of {families()}")
+        return family
+
+    @model_validator(mode="after")
+    def _fields(self) -> GeneratorSection:
+        from genaug.models.registry import get_family
+        from genaug.train.config import TrainConfig
+        from genaug.train.fit import resolve_train_config
+
+        config_class = get_family(self.family).config_class
+        _check_fields("config", config_class, self.config, lambda: config_class(**self.config), f"{self.family} config")
+        _check_fields("train", TrainConfig, self.train, lambda: resolve_train_config(self.family, self.train), "TrainConfig")
+        return self
+
+
+def _check_fields(section: str, model: type[BaseModel], given: dict[str, Any], build: Any, what: str) -> None:
+    """Validate ``given`` as ``model``'s fields; a ValueError naming ``section.key`` and the allowed keys."""
+    allowed = list(model.model_fields)
+    for key in given:
+        if key not in allowed:
+            close = difflib.get_close_matches(key, allowed, n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            raise ValueError(f"{section}.{key}: unknown key{hint}; {what} fields: {', '.join(allowed)}")
+    try:
+        build()
+    except ValidationError as err:
+        first = err.errors()[0]
+        raise ValueError(f"{section}.{'.'.join(map(str, first['loc']))}: {first['msg']} (got {first.get('input')!r})") from None
+
+
+class NearCopyFilterSection(_Section):
+    name: Literal["near_copy"]
+    threshold: float = Field(0.1, gt=0, lt=1)  # drop samples with memorization ratio below this
+
+
+class LikelihoodFilterSection(_Section):
+    name: Literal["likelihood"]
+    quantile: float = Field(0.05, gt=0, lt=1)  # drop samples less likely than this quantile of the labelled records
+
+
+class ConfidenceFilterSection(_Section):
+    name: Literal["confidence"]
+    min_confidence: float = Field(0.5, ge=0, le=1)  # a classifier fitted on the labelled subset must agree this surely
+
+
+FilterSection = Annotated[NearCopyFilterSection | LikelihoodFilterSection | ConfidenceFilterSection, Field(discriminator="name")]
+
+
+class InjectionSection(_Section):
+    where: Literal["mix", "transform", "hf"] = "mix"  # genaug.mix on the loader / SyntheticSwap per sample / SyntheticRows appended
+    ratio: float = Field(0.5, ge=0, le=1)  # synthetic share of each batch (mix), swap probability (transform), appended rows per real row (hf)
+    balance: None | Literal["uniform"] | dict[str, float] = None  # class balance of the synthetic labels (mix, transform)
+
+
+class ClassicSection(_Section):
+    library: Literal["torchvision", "albumentations"] = "torchvision"
+    # the chain, in order: each item {TransformName: {argument: value}}, e.g. {RandomAffine: {degrees: 10}}
+    transforms: list[dict[str, dict[str, Any]]] = Field(min_length=1)
+
+    @field_validator("transforms")
+    @classmethod
+    def _one_name_each(cls, transforms: list[dict[str, dict[str, Any]]]) -> list[dict[str, dict[str, Any]]]:
+        for i, item in enumerate(transforms):
+            if len(item) != 1:
+                raise ValueError(f"item {i}: expected one {{TransformName: {{arguments}}}}, got keys {sorted(item)}")
+        return transforms
+
+
+class DownstreamSection(_Section):
+    # "auto" (cnn for images, mlp for vectors), "cnn", "mlp", "logreg", or "package.module:factory" called as
+    # factory(in_shape=..., num_classes=..., **model_args) -> torch.nn.Module
+    model: str = "auto"
+    model_args: dict[str, Any] = {}
+    steps: int = Field(1000, ge=1)  # optimizer updates
+    batch_size: int = Field(64, ge=1)
+    lr: float = Field(1e-3, gt=0)  # Adam
+    weight_decay: float = Field(0.0, ge=0)
+    log_every: int = Field(50, ge=1)  # steps per point of the training curve
+
+    @field_validator("model")
+    @classmethod
+    def _model(cls, model: str) -> str:
+        if model not in ("auto", "cnn", "mlp", "logreg") and ":" not in model:
+            raise ValueError(f"unknown model {model!r}; expected 'auto', 'cnn', 'mlp', 'logreg' or an import path 'package.module:factory'")
+        return model
+
+
+class EvaluationSection(_Section):
+    enabled: bool = True  # genaug.evaluate each generator against the test split (reported only; nothing is selected by it)
+    n_per_class: int = Field(100, ge=1)
+
+
+class Recipe(_Section):
+    name: str = Field(min_length=1)
+    data: DataSection
+    subset: SubsetSection = SubsetSection()
+    generator: GeneratorSection = GeneratorSection()
+    filters: list[FilterSection] = []
+    injection: InjectionSection = InjectionSection()
+    classic: ClassicSection | None = None
+    downstream: DownstreamSection = DownstreamSection()
+    evaluation: EvaluationSection = EvaluationSection()
+    arms: list[Literal["none", "classic", "generative", "classic+generative"]] = Field(["none", "generative"], min_length=1)
+    baseline: Literal["none", "classic", "generative", "classic+generative"] | None = "none"  # paired differences against it
+    seeds: list[int] = Field([0, 1, 2], min_length=1)  # one labelled subset, generator and classifier init per seed
+    output: str | None = None  # the run folder; default runs/<name>
+
+    @field_validator("arms", "seeds")
+    @classmethod
+    def _unique(cls, values: list[Any]) -> list[Any]:
+        if len(set(values)) != len(values):
+            raise ValueError(f"values repeat in {values!r}")
+        return values
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Recipe:
+        if any("classic" in arm for arm in self.arms) and self.classic is None:
+            raise ValueError("arms: a 'classic' arm needs a classic section listing the transforms")
+        if self.baseline is not None and self.baseline not in self.arms:
+            raise ValueError(f"baseline: {self.baseline!r} is not among the arms {self.arms}")
+        if self.output is None:
+            object.__setattr__(self, "output", f"runs/{self.name}")
+        return self
+
+    def uses_generator(self) -> bool:
+        return any("generative" in arm for arm in self.arms)
+
+
+def load_recipe(recipe: str | os.PathLike | dict[str, Any] | Recipe) -> Recipe:
+    """Read and validate a recipe (a YAML path, a dict or a `Recipe`); `RecipeError` lists every problem.
+
+    Example:
+        >>> load_recipe({"name": "x", "data": {"source": "digits"}, "injection": {"ratio": -1}})
+        Traceback (most recent call last):
+        ...
+        genaug.recipes.schema.RecipeError: recipe: 1 problem
+          injection.ratio: Input should be greater than or equal to 0 (got -1)
+    """
+    if isinstance(recipe, Recipe):
+        return recipe
+    where = "recipe"
+    if isinstance(recipe, (str, os.PathLike)):
+        path, where = Path(recipe), str(recipe)
+        if not path.is_file():
+            raise FileNotFoundError(f"recipe: {str(path)!r} is not a file")
+        try:
+            recipe = yaml.safe_load(path.read_text(encoding="utf-8"))
+        except yaml.YAMLError as err:
+            raise RecipeError(f"{where}: not valid YAML ({err})") from None
+    if not isinstance(recipe, dict):
+        raise RecipeError(f"{where}: expected a mapping of sections (name, data, generator, ...), got {type(recipe).__name__}")
+    try:
+        return Recipe(**recipe)
+    except ValidationError as err:
+        problems = list(dict.fromkeys(_describe(e, recipe) for e in err.errors()))
+        raise RecipeError(f"{where}: {len(problems)} problem{'s' * (len(problems) > 1)}\n  " + "\n  ".join(problems)) from None
+
+
+def _describe(error: dict[str, Any], recipe: dict[str, Any]) -> str:
+    """One line for one pydantic error: the dotted field path, what is wrong, what is allowed."""
+    loc = _without_tags(list(error["loc"]), recipe)
+    field = ".".join(str(part) for part in loc) or "recipe"
+    message = error["msg"].removeprefix("Value error, ")
+    if error["type"] == "extra_forbidden":
+        allowed = _allowed_keys(loc[:-1], recipe)
+        close = difflib.get_close_matches(str(loc[-1]), allowed, n=1)
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        return f"{field}: unknown key{hint}; allowed keys: {', '.join(allowed)}"
+    if error["type"] == "missing":
+        return f"{field}: missing; {_MISSING.get(field, 'this field is required')}"
+    if error["type"] in ("union_tag_invalid", "union_tag_not_found"):
+        got = f" (got {error['ctx']['tag']!r})" if "tag" in error.get("ctx", {}) else ""
+        return f"{field}.name: expected near_copy, likelihood or confidence{got}"
+    if re.match(r"^[\w.]+: ", message):  # a section's own check names its sub-field
+        return f"{'' if field == 'recipe' else field + '.'}{message}"
+    shown = error.get("input")
+    if not isinstance(shown, dict) and "got" not in message and repr(shown) not in message:
+        message += f" (got {shown!r})"
+    return f"{field}: {message}"
+
+
+_MISSING = {
+    "name": "give the recipe a name (it names the output folder runs/<name>)",
+    "data": "add a data section with a source (digits, wine, breast_cancer, path/to/file.npz, an image folder or a datasets folder)",
+    "data.source": "expected digits, wine, breast_cancer, path/to/file.npz, path/to/imagefolder/ or path/to/hf_dataset_dir/",
+    "classic.transforms": "list the classic chain, e.g. [{RandomAffine: {degrees: 10}}]",
+}
+
+
+def _without_tags(loc: list[Any], recipe: dict[str, Any]) -> list[Any]:
+    """``loc`` without the tags pydantic puts in for discriminated unions (keys the recipe does not have)."""
+    kept, node = [], recipe
+    for i, part in enumerate(loc):
+        if isinstance(part, str) and isinstance(node, dict) and part not in node and i < len(loc) - 1:
+            continue
+        kept.append(part)
+        if isinstance(node, dict):
+            node = node.get(part)
+        elif isinstance(node, list) and isinstance(part, int) and part < len(node):
+            node = node[part]
+        else:
+            node = None
+    return kept
+
+
+def _allowed_keys(loc: list[Any], recipe: dict[str, Any]) -> list[str]:
+    """The keys the section at ``loc`` accepts."""
+    model: type[BaseModel] = Recipe
+    candidates: list[type[BaseModel]] = [Recipe]
+    node: Any = recipe
+    for part in loc:
+        if isinstance(part, str):
+            candidates = _models_in(model.model_fields[part].annotation) or candidates
+        node = node[part] if isinstance(node, (dict, list)) else None
+        if isinstance(node, dict):
+            model = next((m for m in candidates if _matches(m, node)), candidates[0])
+    return list(model.model_fields)
+
+
+def _models_in(annotation: Any) -> list[type[BaseModel]]:
+    """The BaseModel classes inside a (possibly nested) type annotation."""
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return [annotation]
+    found: list[type[BaseModel]] = []
+    for arg in getattr(annotation, "__args__", ()) or ():
+        found += _models_in(arg)
+    for meta in getattr(annotation, "__metadata__", ()) or ():
+        found += _models_in(meta)
+    return found
+
+
+def _matches(model: type[BaseModel], node: dict[str, Any]) -> bool:
+    """For the filter union: the section whose ``name`` literal matches the node's name."""
+    name = model.model_fields.get("name")
+    if name is None or "name" not in node or getattr(name.annotation, "__args__", None) is None:
+        return True
+    return node["name"] in name.annotation.__args__

@@ -1,0 +1,310 @@
+"""Recipes end to end: validation before training, tiny runs for images and vectors, resume, reproducibility, no leakage."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+import yaml
+from PIL import Image
+
+import genaug
+from genaug.recipes import RecipeError, labelled_subset, load_recipe, run
+from genaug.recipes import runner as runner_module
+
+REPO = Path(__file__).resolve().parent.parent
+FAST_GMM = {"family": "gmm", "train": {"steps": 5, "checkpoint_every": 0, "sample_every": 0}, "pool_batch": 128}
+
+
+def tiny(out: Path, **overrides) -> dict:
+    """A recipe that runs in seconds: a 5-step gmm, 40-step classifiers, one seed."""
+    recipe = {
+        "name": "tiny",
+        "data": {"source": "digits"},
+        "subset": {"shots": 10},
+        "generator": FAST_GMM,
+        "classic": {"transforms": [{"RandomAffine": {"degrees": 10, "translate": [0.125, 0.125]}}]},
+        "downstream": {"steps": 40, "log_every": 10},
+        "evaluation": {"enabled": False},
+        "arms": ["none", "classic", "generative", "classic+generative"],
+        "seeds": [0],
+        "output": str(out),
+    }
+    recipe.update(overrides)
+    return recipe
+
+
+# ---------------------------------------------------------------------- invalid recipes: one clear error, nothing trained
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        ({"generator": {"family": "vea"}}, "generator.family: unknown family 'vea'; expected one of ['diffusion', 'flow', 'gan', 'gmm', 'pixelcnn', 'vae']"),
+        ({"injection": {"ratio": -0.5}}, "injection.ratio: Input should be greater than or equal to 0 (got -0.5)"),
+        ({"data": {"test_size": 0.5}}, "data.source: missing; expected digits, wine, breast_cancer"),
+        ({"generatr": FAST_GMM}, "generatr: unknown key (did you mean 'generator'?); allowed keys: name, data,"),
+        ({"generator": {"famly": "gmm"}}, "generator.famly: unknown key (did you mean 'family'?); allowed keys: family, config,"),
+        ({"generator": {"family": "vae", "config": {"latent_dimm": 4}}}, "generator.config.latent_dimm: unknown key (did you mean 'latent_dim'?)"),
+        ({"generator": {"train": {"stepz": 4}}}, "generator.train.stepz: unknown key (did you mean 'steps'?)"),
+        ({"filters": [{"name": "near_copy", "treshold": 0.2}]}, "filters.0.treshold: unknown key (did you mean 'threshold'?); allowed keys: name, threshold"),
+        ({"filters": [{"name": "nearcopy"}]}, "filters.0.name: expected near_copy, likelihood or confidence (got 'nearcopy')"),
+        ({"arms": ["none", "clasic"]}, "arms.1: Input should be 'none', 'classic', 'generative' or 'classic+generative' (got 'clasic')"),
+        ({"injection": {"where": "loader"}}, "injection.where: Input should be 'mix', 'transform' or 'hf' (got 'loader')"),
+        ({"subset": {"shots": [5, 0]}}, "subset.shots: expected a positive number of shots per class"),
+        ({"classic": None}, "arms: a 'classic' arm needs a classic section"),
+        ({"seeds": [0, 0]}, "seeds: values repeat in [0, 0]"),
+        ({"downstream": {"model": "resnet"}}, "downstream.model: unknown model 'resnet'"),
+    ],
+)
+def test_invalid_recipe_is_one_error_naming_the_field(tmp_path, change, message):
+    recipe = tiny(tmp_path / "out", **change)
+    with pytest.raises(RecipeError) as caught:
+        run(recipe, progress=False)
+    assert message in str(caught.value)
+    assert str(caught.value).startswith("recipe: 1 problem")
+    assert not (tmp_path / "out").exists()  # refused before anything was written or trained
+
+
+@pytest.mark.parametrize(
+    "change, error, message",
+    [
+        ({"data": {"source": "no/such/file.npz"}}, FileNotFoundError, "no/such/file.npz"),
+        ({"subset": {"shots": 500}}, RecipeError, "subset.shots: 500 per class, but class '0' has only 89 training records"),
+        ({"classic": {"transforms": [{"RandomAfine": {}}]}}, RecipeError, "classic.transforms.0: torchvision.transforms.v2 has no transform 'RandomAfine'"),
+        ({"classic": {"transforms": [{"RandomAffine": {"degres": 10}}]}}, RecipeError, "classic.transforms.0.RandomAffine:"),
+        ({"classic": {"transforms": [{"Resize": {"size": 16}}]}}, RecipeError, "classic.transforms: the chain turns a (1, 8, 8) sample into (1, 16, 16)"),
+        ({"downstream": {"model": "no_such_module:net"}}, ValueError, "downstream.model: cannot import 'no_such_module:net'"),
+    ],
+)
+def test_recipe_that_does_not_fit_the_data_fails_before_training(tmp_path, monkeypatch, change, error, message):
+    def no_training(*args, **kwargs):
+        raise AssertionError("training started")
+
+    monkeypatch.setattr(runner_module.Cell, "fit", no_training)
+    monkeypatch.setattr(runner_module, "train_classifier", no_training)
+    with pytest.raises(error) as caught:
+        run(tiny(tmp_path / "out", **change), progress=False)
+    assert message in str(caught.value)
+
+
+def test_yaml_errors_name_the_file(tmp_path):
+    path = tmp_path / "bad.yaml"
+    path.write_text("name: x\ndata: {source: digits\n")
+    with pytest.raises(RecipeError, match="bad.yaml: not valid YAML"):
+        load_recipe(path)
+    path.write_text("- just\n- a list\n")
+    with pytest.raises(RecipeError, match="expected a mapping of sections"):
+        load_recipe(path)
+
+
+def test_shipped_recipes_are_valid():
+    names = sorted(p.stem for p in (REPO / "recipes").glob("*.yaml"))
+    assert "quick" in names
+    for name in names:
+        recipe = load_recipe(REPO / "recipes" / f"{name}.yaml")
+        assert recipe.name == name
+
+
+# ---------------------------------------------------------------------- subsets
+def test_labelled_subset_is_per_class_nested_and_seeded(digits):
+    five, ten = labelled_subset(digits, 5, seed=3), labelled_subset(digits, 10, seed=3)
+    assert np.bincount(digits.y.numpy()[five]).tolist() == [5] * 10
+    assert set(five) <= set(ten)
+    assert not np.array_equal(five, labelled_subset(digits, 5, seed=4))
+    assert len(labelled_subset(digits, "all", seed=0)) == len(digits)
+
+
+# ---------------------------------------------------------------------- end to end
+@pytest.fixture(scope="module")
+def image_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("recipe") / "images"
+    recipe = tiny(out, evaluation={"enabled": True, "n_per_class": 10}, filters=[{"name": "near_copy"}], seeds=[0, 1])
+    return out, recipe, run(recipe, progress=False)
+
+
+def test_image_recipe_writes_metrics_report_and_pngs(image_run):
+    out, recipe, metrics = image_run
+    assert json.loads((out / "metrics.json").read_text()) == metrics
+    assert metrics["arms"] == recipe["arms"] and metrics["shots"] == [10] and metrics["seeds"] == [0, 1]
+    assert metrics["data"]["n_train_pool"] == 898 and metrics["data"]["n_test"] == 899
+    assert len(metrics["results"]) == 2 * 4 and len(metrics["generators"]) == 2
+    for result in metrics["results"]:
+        assert 0.3 < result["accuracy"] <= 1.0  # 40 steps on 100 digits: far above chance (0.1)
+        assert len(result["per_class"]) == 10
+        assert [p["step"] for p in result["curve"]] == [10, 20, 30, 40]
+        assert ("filters" in result) == ("generative" in result["arm"])
+    generative = [r for r in metrics["results"] if r["arm"] == "generative"]
+    assert all(r["filters"][0]["filter"] == "near_copy" and r["filters"][0]["seen"] > 0 for r in generative)
+    rows = {(row["shots"], row["arm"]): row for row in metrics["summary"]}
+    none = [r["accuracy"] for r in metrics["results"] if r["arm"] == "none"]
+    assert rows[(10, "none")]["accuracy_mean"] == pytest.approx(np.mean(none))
+    assert rows[(10, "none")]["vs_baseline"] is None and rows[(10, "generative")]["vs_baseline"]["n"] == 2
+    for entry in metrics["generators"]:
+        assert entry["evaluation"]["n_train"] == 100  # evaluated against the 10-shot subset it was fitted on
+        for key in ("grid", "pairs"):
+            assert (out / entry[key]).is_file()
+    report = (out / "report.html").read_text()
+    assert "<table" in report and report.count("data:image/png;base64,") >= 4
+    timings = json.loads((out / "timings.json").read_text())
+    assert set(timings["units"]) == {f"k10/seed{s}/{u}" for s in (0, 1) for u in ("fit", "evaluate", *recipe["arms"])}
+
+
+def test_real_report_renders_in_chromium(image_run, tmp_path, chromium_render):
+    out, recipe, metrics = image_run
+    dom = chromium_render(out / "report.html", tmp_path / "report.png")
+    screenshot = np.asarray(Image.open(tmp_path / "report.png").convert("RGB"))
+    assert screenshot.shape[1] == 1280 and len(np.unique(screenshot.reshape(-1, 3), axis=0)) > 10
+    assert "<table>" in dom and all(f"<td>{arm}</td>" in dom for arm in recipe["arms"])
+    assert dom.count("<img") >= 6  # 2 sample grids, 2 pairs, the downstream and generator curves
+
+
+def test_rerun_skips_finished_units_and_reproduces_metrics(image_run, monkeypatch):
+    out, recipe, metrics = image_run
+
+    def no_training(*args, **kwargs):
+        raise AssertionError("a finished unit ran again")
+
+    monkeypatch.setattr(runner_module.Cell, "fit", no_training)
+    monkeypatch.setattr(runner_module, "train_classifier", no_training)
+    assert run(recipe, progress=False) == metrics
+
+
+def test_same_recipe_and_seeds_give_the_same_metrics(image_run, tmp_path):
+    out, recipe, metrics = image_run
+    again = run({**recipe, "output": str(tmp_path / "again")}, progress=False)
+    assert again["results"] == metrics["results"] and again["summary"] == metrics["summary"]
+    assert (tmp_path / "again" / "metrics.json").read_text().replace(str(tmp_path / "again"), "") == (
+        (out / "metrics.json").read_text().replace(str(out), "")
+    )
+
+
+def test_interrupted_run_continues_where_it_stopped(tmp_path, monkeypatch):
+    recipe = tiny(tmp_path / "cut", arms=["none", "generative"], seeds=[0, 1])
+    reference = run({**recipe, "output": str(tmp_path / "whole")}, progress=False)
+    real = runner_module.Cell.train_arm
+
+    def crash_on_seed1(self, arm):
+        if self.seed == 1 and arm == "generative":
+            raise KeyboardInterrupt
+        return real(self, arm)
+
+    monkeypatch.setattr(runner_module.Cell, "train_arm", crash_on_seed1)
+    with pytest.raises(KeyboardInterrupt):
+        run(recipe, progress=False)
+    finished = tmp_path / "cut" / "k10" / "seed0" / "arms" / "generative.json"
+    stamp = finished.stat().st_mtime_ns
+    monkeypatch.undo()
+    calls = []
+    monkeypatch.setattr(runner_module.Cell, "train_arm", lambda self, arm: calls.append((self.seed, arm)) or real(self, arm))
+    assert run(recipe, progress=False)["results"] == reference["results"]
+    assert calls == [(1, "generative")] and finished.stat().st_mtime_ns == stamp
+
+
+def test_editing_the_recipe_reruns_only_what_the_edit_touches(tmp_path, monkeypatch):
+    recipe = tiny(tmp_path / "out", arms=["none", "generative"])
+    run(recipe, progress=False)
+    calls = []
+    real = runner_module.Cell.train_arm
+    monkeypatch.setattr(runner_module.Cell, "train_arm", lambda self, arm: calls.append(arm) or real(self, arm))
+    run({**recipe, "injection": {"ratio": 0.25}}, progress=False)
+    assert calls == ["generative"]
+
+
+@pytest.mark.parametrize("where", ["transform", "hf"])
+def test_injection_sites_put_synthetic_samples_into_training(tmp_path, monkeypatch, where):
+    seen = []
+    real = runner_module.train_classifier
+
+    def spy(net, batches, test, **kwargs):
+        seen.append(len(torch.cat([b[0] for b in batches])))  # one epoch
+        return real(net, batches, test, **kwargs)
+
+    monkeypatch.setattr(runner_module, "train_classifier", spy)
+    metrics = run(tiny(tmp_path / where, arms=["none", "generative"], injection={"where": where, "ratio": 0.5}), progress=False)
+    assert {r["arm"] for r in metrics["results"]} == {"none", "generative"}
+    if where == "hf":
+        assert seen[0] == 100 and 130 <= seen[1] <= 170  # ~50 synthetic rows appended to the 100 real ones
+    generative = next(r for r in metrics["results"] if r["arm"] == "generative")
+    assert 0.3 < generative["accuracy"] <= 1.0
+
+
+def test_albumentations_classic_chain(tmp_path):
+    classic = {"library": "albumentations", "transforms": [{"Affine": {"rotate": [-10, 10], "p": 1.0}}]}
+    metrics = run(tiny(tmp_path / "albu", arms=["none", "classic"], classic=classic), progress=False)
+    none, classic_run = (next(r for r in metrics["results"] if r["arm"] == arm) for arm in ("none", "classic"))
+    assert none["curve"] != classic_run["curve"]  # the chain changed what the classifier saw
+
+
+def test_vector_recipe_end_to_end(tmp_path):
+    recipe = {
+        "name": "wine-tiny",
+        "data": {"source": "wine"},
+        "subset": {"shots": [5, "all"]},
+        "generator": FAST_GMM,
+        "downstream": {"model": "logreg", "steps": 60, "log_every": 20},
+        "evaluation": {"enabled": True, "n_per_class": 10},
+        "arms": ["none", "generative"],
+        "seeds": [0, 1],
+        "output": str(tmp_path / "wine"),
+    }
+    metrics = run(recipe, progress=False)
+    assert metrics["data"]["modality"] == "vector" and metrics["shots"] == [5, "all"]
+    assert {(row["shots"], row["arm"]) for row in metrics["summary"]} == {(k, a) for k in (5, "all") for a in ("none", "generative")}
+    assert all(0.4 < r["accuracy"] <= 1.0 and len(r["per_class"]) == 3 for r in metrics["results"])
+    assert all(g["grid"] is None for g in metrics["generators"])  # no sample grid for vectors
+    assert (tmp_path / "wine" / "report.html").is_file()
+    with pytest.raises(RecipeError, match="injection.where: 'transform' swaps images"):
+        run({**recipe, "injection": {"where": "transform"}}, progress=False)
+
+
+def test_generators_and_filters_never_see_test_images(tmp_path, monkeypatch, digits):
+    """Everything a generator is fitted on and every filter is built from comes from the labelled subset."""
+    train, test = digits.train_test_split(0.5, seed=0)
+    test_rows = {row.numpy().tobytes() for row in test.x}
+    handed = []
+    from genaug.evaluate import filters as filters_module
+    from genaug.evaluate.features import FeatureSpace
+    fit_module = sys.modules["genaug.train.fit"]  # genaug.train.fit the attribute is the function
+
+    real_fit = fit_module.fit
+    monkeypatch.setattr(fit_module, "fit", lambda data, *a, **k: handed.append(("fit", data.x)) or real_fit(data, *a, **k))
+    for name in ("NearCopyFilter", "LikelihoodFilter"):
+        cls = getattr(filters_module, name)
+        real_init = cls.__init__
+
+        def spy_init(self, *args, _real=real_init, _name=name, **kwargs):
+            data = args[0] if _name == "NearCopyFilter" else args[1]
+            handed.append((_name, data.x))
+            _real(self, *args, **kwargs)
+
+        monkeypatch.setattr(cls, "__init__", spy_init)
+    # the data they are built from is what counts here; a 5-step gmm's samples would not all pass them
+    monkeypatch.setattr(filters_module.QualityFilter, "__call__", lambda self, x, labels: torch.ones(len(labels), dtype=torch.bool))
+    real_space = FeatureSpace.fit.__func__
+    spaces = []
+
+    def spy_space(cls, data, **kwargs):
+        spaces.append(data.x)
+        return real_space(cls, data, **kwargs)
+
+    monkeypatch.setattr(FeatureSpace, "fit", classmethod(spy_space))
+    filters = [{"name": "near_copy"}, {"name": "likelihood"}, {"name": "confidence"}]
+    run(tiny(tmp_path / "leak", arms=["none", "generative"], filters=filters, seeds=[0, 1]), progress=False)
+    assert {name for name, _ in handed} == {"fit", "NearCopyFilter", "LikelihoodFilter"} and spaces
+    for _, x in handed + [("space", x) for x in spaces]:
+        assert len(x) == 100 and not ({row.numpy().tobytes() for row in x} & test_rows)
+
+
+def test_cli_run(tmp_path):
+    path = tmp_path / "tiny.yaml"
+    path.write_text(yaml.safe_dump(tiny(tmp_path / "cli", arms=["none", "generative"])))
+    done = subprocess.run([sys.executable, "-m", "genaug.cli", "run", str(path), "-q"], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert "At k=10, generative:" in done.stdout and "report:" in done.stdout
+    path.write_text(yaml.safe_dump(tiny(tmp_path / "cli", injection={"ratio": 2})))
+    done = subprocess.run([sys.executable, "-m", "genaug.cli", "run", str(path)], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 2 and "injection.ratio: Input should be less than or equal to 1 (got 2)" in done.stderr
