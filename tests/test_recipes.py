@@ -52,7 +52,7 @@ def tiny(out: Path, **overrides) -> dict:
         ({"generator": {"train": {"stepz": 4}}}, "generator.train.stepz: unknown key (did you mean 'steps'?)"),
         ({"filters": [{"name": "near_copy", "treshold": 0.2}]}, "filters.0.treshold: unknown key (did you mean 'threshold'?); allowed keys: name, threshold"),
         ({"filters": [{"name": "nearcopy"}]}, "filters.0.name: expected near_copy, likelihood or confidence (got 'nearcopy')"),
-        ({"arms": ["none", "clasic"]}, "arms.1: Input should be 'none', 'classic', 'generative' or 'classic+generative' (got 'clasic')"),
+        ({"arms": ["none", "clasic"]}, "arms.1: Input should be 'none', 'classic', 'generative', 'classic+generative', 'smote' or 'kde' (got 'clasic')"),
         ({"injection": {"where": "loader"}}, "injection.where: Input should be 'mix', 'transform' or 'hf' (got 'loader')"),
         ({"subset": {"shots": [5, 0]}}, "subset.shots: expected a positive number of shots per class"),
         ({"classic": None}, "arms: a 'classic' arm needs a classic section"),
@@ -232,6 +232,24 @@ def test_injection_sites_put_synthetic_samples_into_training(tmp_path, monkeypat
     assert 0.3 < generative["accuracy"] <= 1.0
 
 
+def test_smote_and_kde_anchor_arms_append_oversampled_records(tmp_path, monkeypatch):
+    pytest.importorskip("imblearn")
+    sizes = []
+    real = runner_module.train_classifier
+
+    def spy(net, batches, test, **kwargs):
+        sizes.append(len(torch.cat([b[0] for b in batches])))
+        return real(net, batches, test, **kwargs)
+
+    monkeypatch.setattr(runner_module, "train_classifier", spy)
+    recipe = tiny(tmp_path / "anchors", arms=["none", "smote", "kde"], oversample={"per_record": 2})
+    metrics = run(recipe, progress=False)
+    assert sizes == [100, 300, 300]  # 10 labelled digits per class, 20 oversampled per class
+    accuracy = {r["arm"]: r["accuracy"] for r in metrics["results"]}
+    assert accuracy["smote"] != accuracy["kde"] and min(accuracy.values()) > 0.3
+    assert not any(name.endswith("/fit") for name in json.loads((tmp_path / "anchors" / "timings.json").read_text())["units"])
+
+
 def test_albumentations_classic_chain(tmp_path):
     classic = {"library": "albumentations", "transforms": [{"Affine": {"rotate": [-10, 10], "p": 1.0}}]}
     metrics = run(tiny(tmp_path / "albu", arms=["none", "classic"], classic=classic), progress=False)
@@ -261,7 +279,8 @@ def test_vector_recipe_end_to_end(tmp_path):
         run({**recipe, "injection": {"where": "transform"}}, progress=False)
 
 
-def test_generators_and_filters_never_see_test_images(tmp_path, monkeypatch, digits):
+@pytest.mark.parametrize("fit_on", ["labelled", "classic"])
+def test_generators_and_filters_never_see_test_images(tmp_path, monkeypatch, digits, fit_on):
     """Everything a generator is fitted on and every filter is built from comes from the labelled subset."""
     train, test = digits.train_test_split(0.5, seed=0)
     test_rows = {row.numpy().tobytes() for row in test.x}
@@ -293,10 +312,22 @@ def test_generators_and_filters_never_see_test_images(tmp_path, monkeypatch, dig
 
     monkeypatch.setattr(FeatureSpace, "fit", classmethod(spy_space))
     filters = [{"name": "near_copy"}, {"name": "likelihood"}, {"name": "confidence"}]
-    run(tiny(tmp_path / "leak", arms=["none", "generative"], filters=filters, seeds=[0, 1]), progress=False)
+    generator = {**FAST_GMM, "fit_on": fit_on, "classic_copies": 2}
+    run(tiny(tmp_path / "leak", arms=["none", "generative"], generator=generator, filters=filters, seeds=[0, 1]), progress=False)
     assert {name for name, _ in handed} == {"fit", "NearCopyFilter", "LikelihoodFilter"} and spaces
-    for _, x in handed + [("space", x) for x in spaces]:
-        assert len(x) == 100 and not ({row.numpy().tobytes() for row in x} & test_rows)
+    train_rows = {row.numpy().tobytes() for row in train.x}
+    for name, x in handed + [("space", x) for x in spaces]:
+        rows = [row.numpy().tobytes() for row in x]
+        assert not (set(rows) & test_rows)
+        if name == "fit" and fit_on == "classic":
+            assert len(x) == 300 and set(rows[:100]) <= train_rows  # the subset, then two passes of the classic chain
+        else:
+            assert len(x) == 100 and set(rows) <= train_rows
+
+
+def test_fit_on_classic_needs_a_classic_chain(tmp_path):
+    with pytest.raises(RecipeError, match="generator.fit_on: 'classic' needs a classic section"):
+        run(tiny(tmp_path / "x", classic=None, arms=["none"], generator={**FAST_GMM, "fit_on": "classic"}), progress=False)
 
 
 def test_cli_run(tmp_path):

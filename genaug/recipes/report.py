@@ -14,6 +14,8 @@ import json
 import math
 import os
 import re
+import subprocess
+import tempfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -21,7 +23,7 @@ from typing import Any
 from genaug.recipes.stats import summarize
 from genaug.utils.io import atomic_path, atomic_write_text
 
-__all__ = ["render_summary_text", "write_report"]
+__all__ = ["CHROMIUM", "render_in_chromium", "render_summary_text", "write_report"]
 
 _PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 _DASH = "–"  # shown for a metric that was not measured
@@ -533,3 +535,36 @@ def _pct(value: Any) -> str:
 
 def _points(value: Any) -> str:
     return f"{100 * value:+.1f}" if _is_number(value) else _DASH
+
+
+CHROMIUM = Path("/usr/bin/chromium")
+
+
+def render_in_chromium(html: Path, out_png: Path) -> str:
+    """Load ``html`` in headless Chromium: a 1280x2000 screenshot into ``out_png``; returns the DOM after load.
+
+    For checking that a report renders (the tests, ``benchmarks/check_report.py``); needs Debian's
+    ``chromium`` package at `CHROMIUM`. One run gives both (``--screenshot`` and ``--dump-dom``), with a fresh profile, no network
+    services and a 60 s limit.
+    """
+    with tempfile.TemporaryDirectory(prefix="chromium-profile-") as profile:
+        command = [
+            str(CHROMIUM),
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-quic",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            f"--user-data-dir={profile}",
+            "--window-size=1280,2000",
+            f"--screenshot={Path(out_png).resolve()}",
+            "--dump-dom",
+            Path(html).resolve().as_uri(),
+        ]
+        done = subprocess.run(command, capture_output=True, text=True, timeout=60, check=False)
+    if done.returncode != 0 or not Path(out_png).is_file():
+        raise RuntimeError(f"chromium exited with {done.returncode} and no screenshot: {done.stderr[-2000:]}")
+    return done.stdout

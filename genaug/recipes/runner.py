@@ -13,6 +13,9 @@ downstream model once per arm:
   `datasets.Dataset` once).
 - ``classic+generative``: both (the classic chain sees the real samples; with ``transform`` also the
   swapped-in synthetic ones).
+- ``smote``, ``kde``: the anchors a generator must beat: the subset plus ``oversample.per_record``
+  synthetic records per record from SMOTE (imbalanced-learn) or a per-class Gaussian KDE, fitted on
+  the subset and appended once.
 
 Every arm of a seed starts from the same classifier weights, batch order and synthetic stream, so
 arms are compared pairwise. Each unit writes its result atomically beside a key of the recipe
@@ -41,6 +44,7 @@ from tqdm.contrib.logging import logging_redirect_tqdm
 
 from genaug.data.arrayset import ArraySet
 from genaug.data.sources import load_source
+from genaug.recipes.baselines import OVERSAMPLERS, oversample
 from genaug.recipes.downstream import build_classifier, to_input, train_classifier
 from genaug.recipes.schema import Recipe, RecipeError, load_recipe
 from genaug.utils.io import atomic_write_json, atomic_write_text
@@ -166,6 +170,11 @@ class Plan:
                 raise RecipeError(f"classic.transforms: the chain fails on one {tuple(x.shape)} sample of this data: {err}") from None
             if tuple(out.shape) != tuple(x.shape):
                 raise RecipeError(f"classic.transforms: the chain turns a {tuple(x.shape)} sample into {tuple(out.shape)}; it must keep the shape")
+        if "smote" in recipe.arms:
+            try:
+                import imblearn  # noqa: F401
+            except ImportError:
+                raise RecipeError("arms: 'smote' needs imbalanced-learn: pip install 'genaug[baselines]'") from None
         if recipe.uses_generator() and recipe.injection.where == "transform" and spec.modality != "image":
             raise RecipeError(f"injection.where: 'transform' swaps images; this data is {spec.modality} data: use 'mix' or 'hf'")
 
@@ -226,7 +235,8 @@ class Cell:
     def units(self) -> list[Unit]:
         recipe, name = self.recipe, f"k{self.shots}/seed{self.seed}"
         units = []
-        self.fit_key = fit_key = self._key(recipe.generator.model_dump())
+        fit_parts = [recipe.generator.model_dump()] + ([recipe.classic.model_dump()] if recipe.generator.fit_on == "classic" else [])
+        self.fit_key = fit_key = self._key(*fit_parts)
         if recipe.uses_generator():
             units.append(Unit(f"{name}/fit", self.dir / "fit.json", fit_key, self.fit))
             if recipe.evaluation.enabled:
@@ -238,6 +248,8 @@ class Cell:
                 parts.append(recipe.classic.model_dump())
             if "generative" in arm:
                 parts += [fit_key, recipe.injection.model_dump(), [f.model_dump() for f in recipe.filters]]
+            if arm in OVERSAMPLERS:
+                parts.append(recipe.oversample.model_dump())
             units.append(Unit(f"{name}/{arm}", self.dir / "arms" / f"{_slug(arm)}.json", self._key(*parts), lambda arm=arm: self.train_arm(arm)))
         return units
 
@@ -253,7 +265,8 @@ class Cell:
         if not resume:
             atomic_write_text(stamp, self.fit_key)
         train = {"seed": self.seed, **gen.train, "progress": False}
-        model = fit(self.subset, gen.family, out=self.generator_dir, train=train, resume=resume, **({} if resume else gen.config))
+        data = self.subset if gen.fit_on == "labelled" else classic_expanded(self.recipe, self.subset, self.seed)
+        model = fit(data, gen.family, out=self.generator_dir, train=train, resume=resume, **({} if resume else gen.config))
         return {"family": model.family, "fingerprint": model.fingerprint(), "n_labelled": len(self.subset)}
 
     def evaluate(self) -> dict[str, Any]:
@@ -374,6 +387,17 @@ def classic_chain(recipe: Recipe, seed: int) -> Callable[[torch.Tensor], torch.T
     return apply
 
 
+def classic_expanded(recipe: Recipe, subset: ArraySet, seed: int) -> ArraySet:
+    """``subset`` followed by ``generator.classic_copies`` passes of it through the classic chain (model space)."""
+    spec, chain = subset.spec, classic_chain(recipe, seed)
+    torch.manual_seed(seed)  # torchvision's transforms draw from the global generator
+    x = to_input(spec, subset.user_x())
+    passes = [x] + [torch.stack([chain(sample) for sample in x]) for _ in range(recipe.generator.classic_copies)]
+    lo, hi = spec.value_range
+    user = spec.user_layout(torch.cat(passes).to(torch.float64) * (hi - lo) + lo)
+    return ArraySet(spec.to_model(user), subset.y.repeat(len(passes)), spec)
+
+
 def _build(module: Any, module_name: str, name: str, args: dict[str, Any], index: int) -> Any:
     cls = getattr(module, name, None)
     if not isinstance(cls, type):
@@ -404,6 +428,10 @@ def arm_batches(arm: str, recipe: Recipe, subset: ArraySet, pool: Any, seed: int
     generative, classic = "generative" in arm, "classic" in arm
     if generative and inj.where == "hf":
         x, y = _hf_appended(subset, pool, inj.ratio)
+    if arm in OVERSAMPLERS:
+        per_class = max(1, round(recipe.oversample.per_record * len(subset) / len(torch.unique(y))))
+        x_new, y_new = oversample(arm, subset, per_class, seed=seed, k_neighbors=recipe.oversample.k_neighbors)
+        x, y = torch.cat([x, to_input(spec, x_new)]), torch.cat([y, torch.from_numpy(y_new)])
     steps: list[Callable[[tuple[torch.Tensor, int]], tuple[torch.Tensor, int]]] = []
     if generative and inj.where == "transform":
         from genaug.inject.transforms import SyntheticSwap

@@ -23,7 +23,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 __all__ = ["ARMS", "Recipe", "RecipeError", "load_recipe"]
 
-ARMS = ("none", "classic", "generative", "classic+generative")  # what each arm trains on: see runner.py
+ARMS = ("none", "classic", "generative", "classic+generative", "smote", "kde")  # what each arm trains on: see runner.py
+Arm = Literal["none", "classic", "generative", "classic+generative", "smote", "kde"]
 
 
 class RecipeError(ValueError):
@@ -64,6 +65,10 @@ class GeneratorSection(_Section):
     family: str = "vae"  # a registered family (genaug.families())
     config: dict[str, Any] = {}  # the family's config fields (e.g. latent_dim: 8)
     train: dict[str, Any] = {}  # TrainConfig fields (steps, batch_size, lr, ...), over the family's defaults
+    # what the generator is fitted on: the labelled subset, or the subset plus `classic_copies` passes of it through the
+    # recipe's classic chain (the generator then learns the chain's invariances and can interpolate beyond them)
+    fit_on: Literal["labelled", "classic"] = "labelled"
+    classic_copies: int = Field(10, ge=1)
     pool_batch: int = Field(1024, ge=1)  # samples drawn per class refill of the SamplePool
     reuse: int = Field(1, ge=1)  # times each drawn sample is served (for slow families)
 
@@ -160,6 +165,13 @@ class DownstreamSection(_Section):
         return model
 
 
+class OversampleSection(_Section):
+    # the anchor arms smote (imbalanced-learn) and kde (per-class Gaussian KDE, scikit-learn): this many synthetic
+    # records per labelled record, fitted on the labelled subset and appended once
+    per_record: float = Field(1.0, gt=0)
+    k_neighbors: int = Field(5, ge=1)  # SMOTE's neighbours (fewer when a class has fewer records)
+
+
 class EvaluationSection(_Section):
     enabled: bool = True  # genaug.evaluate each generator against the test split (reported only; nothing is selected by it)
     n_per_class: int = Field(100, ge=1)
@@ -175,8 +187,9 @@ class Recipe(_Section):
     classic: ClassicSection | None = None
     downstream: DownstreamSection = DownstreamSection()
     evaluation: EvaluationSection = EvaluationSection()
-    arms: list[Literal["none", "classic", "generative", "classic+generative"]] = Field(["none", "generative"], min_length=1)
-    baseline: Literal["none", "classic", "generative", "classic+generative"] | None = "none"  # paired differences against it
+    oversample: OversampleSection = OversampleSection()
+    arms: list[Arm] = Field(["none", "generative"], min_length=1)
+    baseline: Arm | None = "none"  # paired differences against it
     seeds: list[int] = Field([0, 1, 2], min_length=1)  # one labelled subset, generator and classifier init per seed
     output: str | None = None  # the run folder; default runs/<name>
 
@@ -191,6 +204,8 @@ class Recipe(_Section):
     def _consistent(self) -> Recipe:
         if any("classic" in arm for arm in self.arms) and self.classic is None:
             raise ValueError("arms: a 'classic' arm needs a classic section listing the transforms")
+        if self.generator.fit_on == "classic" and self.classic is None:
+            raise ValueError("generator.fit_on: 'classic' needs a classic section listing the transforms")
         if self.baseline is not None and self.baseline not in self.arms:
             raise ValueError(f"baseline: {self.baseline!r} is not among the arms {self.arms}")
         if self.output is None:
