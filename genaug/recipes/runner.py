@@ -188,7 +188,7 @@ class Plan:
             if recipe.uses_generator():
                 generators.append(cell.generator_entry())
             for arm in recipe.arms:
-                result = _read_json(cell.dir / "arms" / f"{_slug(arm)}.json")["result"]
+                result = _read_json(cell.arm_path(arm))["result"]
                 results.append({"shots": shots, "seed": seed, "arm": arm, **result})
         spec = self.train.spec
         return {
@@ -220,6 +220,7 @@ class Cell:
         self.plan, self.recipe, self.shots, self.seed = plan, plan.recipe, shots, seed
         self.dir = plan.out / f"k{shots}" / f"seed{seed}"
         self.generator_dir = self.dir / "generator"
+        self.fit_path, self.evaluation_path = self.dir / "fit.json", self.dir / "evaluation.json"  # the units' results
         self._subset: ArraySet | None = None
 
     @property
@@ -238,10 +239,10 @@ class Cell:
         fit_parts = [recipe.generator.model_dump()] + ([recipe.classic.model_dump()] if recipe.generator.fit_on == "classic" else [])
         self.fit_key = fit_key = self._key(*fit_parts)
         if recipe.uses_generator():
-            units.append(Unit(f"{name}/fit", self.dir / "fit.json", fit_key, self.fit))
+            units.append(Unit(f"{name}/fit", self.fit_path, fit_key, self.fit))
             if recipe.evaluation.enabled:
                 eval_key = self._key(fit_key, recipe.evaluation.model_dump())
-                units.append(Unit(f"{name}/evaluate", self.dir / "evaluation.json", eval_key, self.evaluate))
+                units.append(Unit(f"{name}/evaluate", self.evaluation_path, eval_key, self.evaluate))
         for arm in recipe.arms:
             parts = [arm, recipe.downstream.model_dump()]
             if "classic" in arm:
@@ -250,8 +251,12 @@ class Cell:
                 parts += [fit_key, recipe.injection.model_dump(), [f.model_dump() for f in recipe.filters]]
             if arm in OVERSAMPLERS:
                 parts.append(recipe.oversample.model_dump())
-            units.append(Unit(f"{name}/{arm}", self.dir / "arms" / f"{_slug(arm)}.json", self._key(*parts), lambda arm=arm: self.train_arm(arm)))
+            units.append(Unit(f"{name}/{arm}", self.arm_path(arm), self._key(*parts), lambda arm=arm: self.train_arm(arm)))
         return units
+
+    def arm_path(self, arm: str) -> Path:
+        """Where the result of ``arm``'s unit is stored."""
+        return self.dir / "arms" / f"{arm.replace('+', '-plus-')}.json"
 
     # ------------------------------------------------------------------ units
     def fit(self) -> dict[str, Any]:
@@ -333,8 +338,8 @@ class Cell:
         return made
 
     def generator_entry(self) -> dict[str, Any]:
-        fitted = _read_json(self.dir / "fit.json")["result"]
-        evaluation = _read_json(self.dir / "evaluation.json")
+        fitted = _read_json(self.fit_path)["result"]
+        evaluation = _read_json(self.evaluation_path)
         rel = lambda p: str(p.relative_to(self.plan.out)) if p.exists() else None
         return {
             "shots": self.shots,
@@ -470,10 +475,6 @@ def _hf_appended(subset: ArraySet, pool: Any, ratio: float) -> tuple[torch.Tenso
     rows = SyntheticRows(pool, mode="append", ratio=ratio, columns="x", label_column="label")
     table = table.map(rows, batched=True, with_indices=True, batch_size=len(table), load_from_cache_file=False).with_format("numpy")
     return to_input(spec, table["x"]), torch.as_tensor(table["label"], dtype=torch.long)
-
-
-def _slug(arm: str) -> str:
-    return arm.replace("+", "-plus-")
 
 
 def _read_json(path: Path) -> dict[str, Any] | None:
