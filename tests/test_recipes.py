@@ -52,7 +52,13 @@ def tiny(out: Path, **overrides) -> dict:
         ({"generator": {"train": {"stepz": 4}}}, "generator.train.stepz: unknown key (did you mean 'steps'?)"),
         ({"filters": [{"name": "near_copy", "treshold": 0.2}]}, "filters.0.treshold: unknown key (did you mean 'threshold'?); allowed keys: name, threshold"),
         ({"filters": [{"name": "nearcopy"}]}, "filters.0.name: expected near_copy, likelihood or confidence (got 'nearcopy')"),
-        ({"arms": ["none", "clasic"]}, "arms.1: Input should be 'none', 'classic', 'generative', 'classic+generative', 'smote' or 'kde' (got 'clasic')"),
+        ({"arms": ["none", "clasic"]}, "arms.1: unknown arm 'clasic' (did you mean 'classic'?); expected one of none, classic, generative, classic+generative, smote, kde, or generative:<variant>"),
+        ({"arms": ["none", "generative:gmm"]}, "arms: 'generative:gmm' names the variant 'gmm', which is not among variants []"),
+        ({"arms": ["none", "classic:gmm"], "variants": {"gmm": {}}}, "arms.1: unknown arm 'classic:gmm'"),
+        ({"variants": {"a/b": {}}}, "variants: 'a/b': expected a name of letters, digits"),
+        ({"variants": {"v": {"generator": {"famly": "gmm"}}}}, "variants.v.generator.famly: unknown key (did you mean 'family'?)"),
+        ({"variants": {"v": {"generator": {"fit_on": "classic"}}}, "classic": None, "arms": ["none"]}, "variants.v.generator.fit_on: 'classic' needs a classic section"),
+        ({"generator": {**FAST_GMM, "unlabelled": "pseudo_label"}, "subset": {"shots": "all"}}, "generator.unlabelled: subset.shots 'all' labels the whole training part"),
         ({"injection": {"where": "loader"}}, "injection.where: Input should be 'mix', 'transform' or 'hf' (got 'loader')"),
         ({"subset": {"shots": [5, 0]}}, "subset.shots: expected a positive number of shots per class"),
         ({"classic": None}, "arms: a 'classic' arm needs a classic section"),
@@ -279,14 +285,16 @@ def test_vector_recipe_end_to_end(tmp_path):
         run({**recipe, "injection": {"where": "transform"}}, progress=False)
 
 
-@pytest.mark.parametrize("fit_on", ["labelled", "classic"])
+@pytest.mark.parametrize("fit_on", ["labelled", "classic", "pseudo_label"])
 def test_generators_and_filters_never_see_test_images(tmp_path, monkeypatch, digits, fit_on):
-    """Everything a generator is fitted on and every filter is built from comes from the labelled subset."""
+    """Everything a generator is fitted on and every filter is built from comes from the labelled subset
+    (with ``unlabelled: pseudo_label``, also from the unlabelled rest of the training part)."""
     train, test = digits.train_test_split(0.5, seed=0)
     test_rows = {row.numpy().tobytes() for row in test.x}
     handed = []
     from genaug.evaluate import filters as filters_module
     from genaug.evaluate.features import FeatureSpace
+    from genaug.recipes import pseudo as pseudo_module
     fit_module = sys.modules["genaug.train.fit"]  # genaug.train.fit the attribute is the function
 
     real_fit = fit_module.fit
@@ -301,6 +309,13 @@ def test_generators_and_filters_never_see_test_images(tmp_path, monkeypatch, dig
             _real(self, *args, **kwargs)
 
         monkeypatch.setattr(cls, "__init__", spy_init)
+    real_pseudo = pseudo_module.pseudo_labelled
+
+    def spy_pseudo(recipe, labelled, unlabelled, *args):
+        handed.extend([("labelled", labelled.x), ("unlabelled", unlabelled.x)])
+        return real_pseudo(recipe, labelled, unlabelled, *args)
+
+    monkeypatch.setattr(pseudo_module, "pseudo_labelled", spy_pseudo)
     # the data they are built from is what counts here; a 5-step gmm's samples would not all pass them
     monkeypatch.setattr(filters_module.QualityFilter, "__call__", lambda self, x, labels: torch.ones(len(labels), dtype=torch.bool))
     real_space = FeatureSpace.fit.__func__
@@ -312,17 +327,68 @@ def test_generators_and_filters_never_see_test_images(tmp_path, monkeypatch, dig
 
     monkeypatch.setattr(FeatureSpace, "fit", classmethod(spy_space))
     filters = [{"name": "near_copy"}, {"name": "likelihood"}, {"name": "confidence"}]
-    generator = {**FAST_GMM, "fit_on": fit_on, "classic_copies": 2}
+    generator = {**FAST_GMM, "fit_on": "classic", "classic_copies": 2} if fit_on == "classic" else {**FAST_GMM}
+    if fit_on == "pseudo_label":
+        generator.update(unlabelled="pseudo_label", pseudo_confidence=0.5)
     run(tiny(tmp_path / "leak", arms=["none", "generative"], generator=generator, filters=filters, seeds=[0, 1]), progress=False)
-    assert {name for name, _ in handed} == {"fit", "NearCopyFilter", "LikelihoodFilter"} and spaces
+    extra = {"labelled", "unlabelled"} if fit_on == "pseudo_label" else set()
+    assert {name for name, _ in handed} == {"fit", "NearCopyFilter", "LikelihoodFilter", *extra} and spaces
     train_rows = {row.numpy().tobytes() for row in train.x}
     for name, x in handed + [("space", x) for x in spaces]:
         rows = [row.numpy().tobytes() for row in x]
         assert not (set(rows) & test_rows)
         if name == "fit" and fit_on == "classic":
             assert len(x) == 300 and set(rows[:100]) <= train_rows  # the subset, then two passes of the classic chain
+        elif name == "unlabelled":
+            assert len(x) == len(train) - 100 and set(rows) <= train_rows  # the rest of the training part
+        elif name == "fit" and fit_on == "pseudo_label":
+            assert 100 < len(x) <= len(train) and set(rows) <= train_rows  # the subset and the kept pseudo-labelled
         else:
             assert len(x) == 100 and set(rows) <= train_rows
+
+
+def test_pseudo_labels_join_the_generators_data(tmp_path):
+    generator = {**FAST_GMM, "unlabelled": "pseudo_label", "pseudo_confidence": 0.8}
+    metrics = run(tiny(tmp_path / "pseudo", arms=["none", "generative"], generator=generator, downstream={"steps": 150}), progress=False)
+    (entry,) = metrics["generators"]
+    pseudo = entry["pseudo_labels"]
+    assert pseudo["n_unlabelled"] == 898 - 100 and 100 < pseudo["n_kept"] <= 798
+    assert sum(pseudo["kept_per_class"]) == pseudo["n_kept"] and pseudo["accuracy"] > 0.8  # a 150-step CNN on 100 digits
+    assert "+ %d pseudo" % pseudo["n_kept"] in (tmp_path / "pseudo" / "report.html").read_text()
+    model = genaug.load(tmp_path / "pseudo" / "k10" / "seed0" / "generator")
+    assert model.fingerprint() == json.loads((tmp_path / "pseudo" / "k10" / "seed0" / "fit.json").read_text())["result"]["fingerprint"]
+
+
+def test_variants_are_arms_of_their_own(tmp_path, monkeypatch):
+    """Named variants: each its own generator folder, fit, arms and report rows; editing one reruns only its units."""
+    variants = {
+        "two": {"generator": {**FAST_GMM, "config": {"n_components": 2}}, "injection": {"ratio": 0.25}},
+        "kept": {"filters": [{"name": "near_copy"}]},  # no generator of its own: samples the recipe's
+    }
+    arms = ["none", "generative", "generative:two", "classic+generative:two", "generative:kept"]
+    recipe = tiny(tmp_path / "v", variants=variants, arms=arms)
+    metrics = run(recipe, progress=False)
+    cell = tmp_path / "v" / "k10" / "seed0"
+    assert (cell / "generator" / "config.json").is_file() and (cell / "generator-two" / "config.json").is_file()
+    assert not (cell / "generator-kept").exists()
+    assert json.loads((cell / "generator-two" / "config.json").read_text())["config"]["n_components"] == 2
+    arm_files = {"none", "generative", "generative.two", "classic-plus-generative.two", "generative.kept"}
+    assert {p.name for p in (cell / "arms").iterdir()} == {f"{name}.json" for name in arm_files}
+    kept = json.loads((cell / "arms" / "generative.kept.json").read_text())["result"]
+    assert [f["filter"] for f in kept["filters"]] == ["near_copy"]
+    assert [(g["variant"], g["family"]) for g in metrics["generators"]] == [(None, "gmm"), ("two", "gmm")]
+    assert [row["arm"] for row in metrics["summary"]] == arms
+    assert "two (gmm)" in (tmp_path / "v" / "report.html").read_text()
+    fits, trained = [], []
+    real_fit, real_arm = runner_module.Cell.fit, runner_module.Cell.train_arm
+    monkeypatch.setattr(runner_module.Cell, "fit", lambda self, slot: fits.append(slot.variant) or real_fit(self, slot))
+    monkeypatch.setattr(runner_module.Cell, "train_arm", lambda self, arm: trained.append(arm) or real_arm(self, arm))
+    variants["two"]["injection"] = {"ratio": 0.5}
+    run(recipe, progress=False)
+    assert fits == [] and trained == ["generative:two", "classic+generative:two"]
+    variants["kept"]["filters"] = [{"name": "near_copy", "threshold": 0.2}]
+    run(recipe, progress=False)
+    assert fits == [] and trained[2:] == ["generative:kept"]
 
 
 def test_fit_on_classic_needs_a_classic_chain(tmp_path):

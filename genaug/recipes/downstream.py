@@ -102,7 +102,7 @@ def _imported(path: str, in_shape: tuple[int, ...], classes: int, args: dict[str
 def train_classifier(
     net: nn.Module,
     batches: Iterable[tuple[torch.Tensor, torch.Tensor]],
-    test: tuple[torch.Tensor, torch.Tensor],
+    test: tuple[torch.Tensor, torch.Tensor] | None,
     *,
     num_classes: int,
     steps: int,
@@ -115,7 +115,7 @@ def train_classifier(
     Args:
         net: a classifier returning logits.
         batches: (inputs, labels) batches; iterated again from the start when exhausted.
-        test: (inputs, labels) of the test split.
+        test: (inputs, labels) of the test split; None: not scored.
         num_classes: classes of the labels (per-class accuracy has one entry per class).
         steps, lr, weight_decay: the optimization.
         log_every: steps per point of the training curve (mean loss and accuracy over them).
@@ -140,7 +140,8 @@ def train_classifier(
         if step % log_every == 0 or step == steps:
             curve.append({"step": step, "loss": loss_sum / seen, "train_accuracy": correct / seen})
             loss_sum, correct, seen = 0.0, 0, 0
-    return {**score(net, *test, num_classes=num_classes), "curve": curve}
+    scores = {} if test is None else score(net, *test, num_classes=num_classes)
+    return {**scores, "curve": curve}
 
 
 @torch.no_grad()

@@ -283,15 +283,15 @@ def _generator_section(metrics: dict[str, Any]) -> str:
     generators = metrics.get("generators") or []
     if not generators:
         return '<h2>Generators</h2>\n<p class="note">No generator in this recipe.</p>'
-    header = ["shots", "seed", "family", "labelled", *(name for name, _ in _GENERATOR_COLUMNS)]
+    header = ["shots", "seed", "generator", "labelled", *(name for name, _ in _GENERATOR_COLUMNS)]
     body = []
     for g in generators:
         evaluation = g.get("evaluation") or {}
         cells = [
             _shots_label(g.get("shots")),
             str(g.get("seed", _DASH)),
-            str(g.get("family", _DASH)),
-            str(g.get("n_labelled", _DASH)),
+            _generator_name(g),
+            _labelled(g),
         ]
         cells += [column(evaluation) for _, column in _GENERATOR_COLUMNS]
         body.append(
@@ -308,12 +308,27 @@ def _generator_section(metrics: dict[str, Any]) -> str:
     return f"<h2>Generators</h2>\n{_table(header, 'lrlr' + 'r' * len(_GENERATOR_COLUMNS), body)}\n{note}"
 
 
+def _generator_name(g: dict[str, Any]) -> str:
+    """``family``, or ``variant (family)`` for a recipe's named variant."""
+    family = str(g.get("family", _DASH))
+    return family if not g.get("variant") else f"{g['variant']} ({family})"
+
+
+def _labelled(g: dict[str, Any]) -> str:
+    """The records the generator was fitted on: labelled, plus kept pseudo-labels and how many are right."""
+    text, pseudo = str(g.get("n_labelled", _DASH)), g.get("pseudo_labels")
+    if isinstance(pseudo, dict):
+        right = "" if pseudo.get("accuracy") is None else f", {_pct(pseudo['accuracy'])}% right"
+        text += f" + {pseudo.get('n_kept', _DASH)} pseudo{right}"
+    return text
+
+
 def _images_section(title: str, caption: str, metrics: dict[str, Any], key: str, out_dir: Path) -> str:
     """Each generator's PNG named by ``key`` (relative to ``out_dir``), or a note when there is none."""
     figures = []
     for g in metrics.get("generators") or []:
         if g.get(key):
-            label = f"{_shots_label(g.get('shots'))}, seed {g.get('seed')}"
+            label = f"{_shots_label(g.get('shots'))}, seed {g.get('seed')}" + (f", {g['variant']}" if g.get("variant") else "")
             figures.append(_embed_file(out_dir, g[key], label, pixels=True))
     if not figures:
         return ""
@@ -326,8 +341,8 @@ def _curves_section(metrics: dict[str, Any], out_dir: Path) -> str:
         for shots, png in _downstream_plots(metrics, out_dir / "plots")
     ]
     figures += [
-        _figure(png, f"Generator training, {_shots_label(shots)}")
-        for shots, png in _generator_plots(metrics, out_dir, out_dir / "plots")
+        _figure(png, f"Generator training, {_shots_label(shots)}" + (f", {variant}" if variant else ""))
+        for (shots, variant), png in _generator_plots(metrics, out_dir, out_dir / "plots")
     ]
     if not figures:
         return '<h2>Training curves</h2>\n<p class="note">No training curves were logged.</p>'
@@ -376,15 +391,15 @@ def _downstream_plots(metrics: dict[str, Any], plots: Path) -> list[tuple[Any, b
     return pngs
 
 
-def _generator_plots(metrics: dict[str, Any], out_dir: Path, plots: Path) -> list[tuple[Any, bytes]]:
-    """Per shots, the generators' logged losses vs step (one panel per loss, one line per seed)."""
-    logs: dict[Any, list[tuple[Any, list[dict]]]] = {}
+def _generator_plots(metrics: dict[str, Any], out_dir: Path, plots: Path) -> list[tuple[tuple[Any, Any], bytes]]:
+    """Per shots and generator variant, the logged losses vs step (one panel per loss, one line per seed)."""
+    logs: dict[tuple[Any, Any], list[tuple[Any, list[dict]]]] = {}
     for g in metrics.get("generators") or []:
         records = _read_jsonl(out_dir / g["folder"] / "metrics.jsonl") if g.get("folder") else []
         if records:
-            logs.setdefault(g.get("shots"), []).append((g.get("seed"), records))
+            logs.setdefault((g.get("shots"), g.get("variant")), []).append((g.get("seed"), records))
     pngs = []
-    for shots, runs in logs.items():
+    for (shots, variant), runs in logs.items():
         keys = _loss_keys([record for _, records in runs for record in records])
         if not keys:
             continue
@@ -396,7 +411,8 @@ def _generator_plots(metrics: dict[str, Any], out_dir: Path, plots: Path) -> lis
                     _line(ax, *zip(*points), label=f"seed {seed}", color=f"C{i % 10}")
             ax.set(xlabel="step", ylabel=key, title=key)
         axes[0].legend(fontsize="small")
-        pngs.append((shots, _save_figure(fig, plots / f"generator_{_slug(shots)}.png")))
+        name = f"generator_{_slug(shots)}" + (f"_{variant}" if variant else "")  # variant names are file-safe (schema)
+        pngs.append(((shots, variant), _save_figure(fig, plots / f"{name}.png")))
     return pngs
 
 

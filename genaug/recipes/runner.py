@@ -16,6 +16,12 @@ downstream model once per arm:
 - ``smote``, ``kde``: the anchors a generator must beat: the subset plus ``oversample.per_record``
   synthetic records per record from SMOTE (imbalanced-learn) or a per-class Gaussian KDE, fitted on
   the subset and appended once.
+- ``generative:<variant>``, ``classic+generative:<variant>``: the same with a named variant's
+  generator, filters and injection (a variant without a generator section samples the recipe's).
+
+A generator with ``unlabelled: pseudo_label`` is fitted on the subset plus the rest of the training
+part as labelled by the downstream model (`genaug.recipes.pseudo`); the test part still never
+reaches it.
 
 Every arm of a seed starts from the same classifier weights, batch order and synthetic stream, so
 arms are compared pairwise. Each unit writes its result atomically beside a key of the recipe
@@ -46,7 +52,7 @@ from genaug.data.arrayset import ArraySet
 from genaug.data.sources import load_source
 from genaug.recipes.baselines import OVERSAMPLERS, oversample
 from genaug.recipes.downstream import build_classifier, to_input, train_classifier
-from genaug.recipes.schema import Recipe, RecipeError, load_recipe
+from genaug.recipes.schema import Recipe, RecipeError, arm_base, arm_variant, load_recipe
 from genaug.utils.io import atomic_write_json, atomic_write_text
 
 __all__ = ["labelled_subset", "run"]
@@ -175,8 +181,10 @@ class Plan:
                 import imblearn  # noqa: F401
             except ImportError:
                 raise RecipeError("arms: 'smote' needs imbalanced-learn: pip install 'genaug[baselines]'") from None
-        if recipe.uses_generator() and recipe.injection.where == "transform" and spec.modality != "image":
-            raise RecipeError(f"injection.where: 'transform' swaps images; this data is {spec.modality} data: use 'mix' or 'hf'")
+        for variant in dict.fromkeys(arm_variant(arm) for arm in recipe.arms if "generative" in arm_base(arm)):
+            if recipe.injection_of(variant).where == "transform" and spec.modality != "image":
+                where = "injection" if variant is None or recipe.variants[variant].injection is None else f"variants.{variant}.injection"
+                raise RecipeError(f"{where}.where: 'transform' swaps images; this data is {spec.modality} data: use 'mix' or 'hf'")
 
     def metrics(self) -> dict[str, Any]:
         from genaug.recipes.stats import summarize
@@ -185,8 +193,7 @@ class Plan:
         generators, results = [], []
         for shots, seed in self.cells:
             cell = Cell(self, shots, seed)
-            if recipe.uses_generator():
-                generators.append(cell.generator_entry())
+            generators += cell.generator_entries()
             for arm in recipe.arms:
                 result = _read_json(cell.arm_path(arm))["result"]
                 results.append({"shots": shots, "seed": seed, "arm": arm, **result})
@@ -213,21 +220,60 @@ class Plan:
         }
 
 
+@dataclass(frozen=True)
+class Slot:
+    """Where one generator of a cell lives: the recipe's own (``variant`` None) or a named variant's."""
+
+    variant: str | None
+    dir: Path
+
+    def _named(self, stem: str, suffix: str) -> Path:
+        return self.dir / (f"{stem}{suffix}" if self.variant is None else f"{stem}-{self.variant}{suffix}")
+
+    @property
+    def generator_dir(self) -> Path:
+        return self._named("generator", "")
+
+    @property
+    def fit_path(self) -> Path:  # the units' results
+        return self._named("fit", ".json")
+
+    @property
+    def evaluation_path(self) -> Path:
+        return self._named("evaluation", ".json")
+
+    @property
+    def grid_path(self) -> Path:
+        return self._named("samples", ".png")
+
+    @property
+    def pairs_path(self) -> Path:
+        return self._named("nearest_pairs", ".png")
+
+
 class Cell:
-    """The units of one (shots, seed): fit, evaluate, one downstream training per arm."""
+    """The units of one (shots, seed): per generator a fit and an evaluation, one downstream training per arm."""
 
     def __init__(self, plan: Plan, shots: int | str, seed: int) -> None:
         self.plan, self.recipe, self.shots, self.seed = plan, plan.recipe, shots, seed
         self.dir = plan.out / f"k{shots}" / f"seed{seed}"
-        self.generator_dir = self.dir / "generator"
-        self.fit_path, self.evaluation_path = self.dir / "fit.json", self.dir / "evaluation.json"  # the units' results
+        self.slots = {variant: Slot(variant, self.dir) for variant in self.recipe.generator_variants()}
+        self.fit_keys: dict[str | None, str] = {}
         self._subset: ArraySet | None = None
 
     @property
     def subset(self) -> ArraySet:
         if self._subset is None:
-            self._subset = self.plan.train.subset(labelled_subset(self.plan.train, self.shots, self.seed))
+            self._subset = self.plan.train.subset(self.labelled_index())
         return self._subset
+
+    def labelled_index(self) -> np.ndarray:
+        return labelled_subset(self.plan.train, self.shots, self.seed)
+
+    def unlabelled(self) -> ArraySet:
+        """The rest of the training part (its labels are never read but to report pseudo-label accuracy)."""
+        rest = np.setdiff1d(np.arange(len(self.plan.train)), self.labelled_index())
+        return self.plan.train.subset(rest)
 
     def _key(self, *parts: Any) -> str:
         text = json.dumps([self.recipe.data.model_dump(), self.shots, self.seed, *parts], sort_keys=True, default=str)
@@ -236,50 +282,65 @@ class Cell:
     def units(self) -> list[Unit]:
         recipe, name = self.recipe, f"k{self.shots}/seed{self.seed}"
         units = []
-        fit_parts = [recipe.generator.model_dump()] + ([recipe.classic.model_dump()] if recipe.generator.fit_on == "classic" else [])
-        self.fit_key = fit_key = self._key(*fit_parts)
-        if recipe.uses_generator():
-            units.append(Unit(f"{name}/fit", self.fit_path, fit_key, self.fit))
+        for variant, slot in self.slots.items():
+            gen = recipe.generator_of(variant)
+            fit_parts: list[Any] = [gen.model_dump()]
+            if gen.fit_on == "classic" or gen.unlabelled == "pseudo_label":
+                fit_parts.append(recipe.classic.model_dump() if recipe.classic is not None else None)
+            if gen.unlabelled == "pseudo_label":
+                fit_parts.append(recipe.downstream.model_dump())
+            self.fit_keys[variant] = fit_key = self._key(*fit_parts)
+            label = "" if variant is None else f":{variant}"
+            units.append(Unit(f"{name}/fit{label}", slot.fit_path, fit_key, lambda slot=slot: self.fit(slot)))
             if recipe.evaluation.enabled:
                 eval_key = self._key(fit_key, recipe.evaluation.model_dump())
-                units.append(Unit(f"{name}/evaluate", self.evaluation_path, eval_key, self.evaluate))
+                units.append(Unit(f"{name}/evaluate{label}", slot.evaluation_path, eval_key, lambda slot=slot: self.evaluate(slot)))
         for arm in recipe.arms:
-            parts = [arm, recipe.downstream.model_dump()]
-            if "classic" in arm:
+            base, variant = arm_base(arm), arm_variant(arm)
+            parts = [base, recipe.downstream.model_dump()]
+            if "classic" in base:
                 parts.append(recipe.classic.model_dump())
-            if "generative" in arm:
-                parts += [fit_key, recipe.injection.model_dump(), [f.model_dump() for f in recipe.filters]]
-            if arm in OVERSAMPLERS:
+            if "generative" in base:
+                filters = [f.model_dump() for f in recipe.filters_of(variant)]
+                parts += [self.fit_keys[recipe.fitted_by(variant)], recipe.injection_of(variant).model_dump(), filters]
+            if base in OVERSAMPLERS:
                 parts.append(recipe.oversample.model_dump())
             units.append(Unit(f"{name}/{arm}", self.arm_path(arm), self._key(*parts), lambda arm=arm: self.train_arm(arm)))
         return units
 
     def arm_path(self, arm: str) -> Path:
         """Where the result of ``arm``'s unit is stored."""
-        return self.dir / "arms" / f"{arm.replace('+', '-plus-')}.json"
+        return self.dir / "arms" / f"{arm.replace('+', '-plus-').replace(':', '.')}.json"
 
     # ------------------------------------------------------------------ units
-    def fit(self) -> dict[str, Any]:
+    def fit(self, slot: Slot) -> dict[str, Any]:
         from genaug.train.fit import fit
 
-        gen = self.recipe.generator
-        stamp = self.generator_dir / "unit-key"
-        resume = (self.generator_dir / "checkpoints").is_dir() and stamp.is_file() and stamp.read_text() == self.fit_key
-        if self.generator_dir.exists() and not resume:  # a fit of another configuration: its folder is ours to replace
-            shutil.rmtree(self.generator_dir)
+        gen, out = self.recipe.generator_of(slot.variant), slot.generator_dir
+        stamp = out / "unit-key"
+        fit_key = self.fit_keys[slot.variant]
+        resume = (out / "checkpoints").is_dir() and stamp.is_file() and stamp.read_text() == fit_key
+        if out.exists() and not resume:  # a fit of another configuration: its folder is ours to replace
+            shutil.rmtree(out)
         if not resume:
-            atomic_write_text(stamp, self.fit_key)
+            atomic_write_text(stamp, fit_key)
         train = {"seed": self.seed, **gen.train, "progress": False}
-        data = self.subset if gen.fit_on == "labelled" else classic_expanded(self.recipe, self.subset, self.seed)
-        model = fit(data, gen.family, out=self.generator_dir, train=train, resume=resume, **({} if resume else gen.config))
-        return {"family": model.family, "fingerprint": model.fingerprint(), "n_labelled": len(self.subset)}
+        data, result = self.subset, {"n_labelled": len(self.subset)}
+        if gen.unlabelled == "pseudo_label":
+            from genaug.recipes.pseudo import pseudo_labelled
 
-    def evaluate(self) -> dict[str, Any]:
+            data, result["pseudo_labels"] = pseudo_labelled(self.recipe, self.subset, self.unlabelled(), gen.pseudo_confidence, self.seed)
+        if gen.fit_on == "classic":
+            data = classic_expanded(self.recipe, data, self.seed, gen.classic_copies)
+        model = fit(data, gen.family, out=out, train=train, resume=resume, **({} if resume else gen.config))
+        return {"family": model.family, "fingerprint": model.fingerprint(), **result}
+
+    def evaluate(self, slot: Slot) -> dict[str, Any]:
         from genaug.evaluate.suite import evaluate
         from genaug.models.registry import load
         from genaug.utils.grid import save_sample_grid
 
-        model = load(self.generator_dir)
+        model = load(slot.generator_dir)
         spec = model.spec
         report = evaluate(
             model,
@@ -287,24 +348,24 @@ class Cell:
             train=self.subset,
             seed=self.seed,
             n_per_class=self.recipe.evaluation.n_per_class,
-            cache_dir=self.generator_dir / "eval",
-            pairs=self.dir / "nearest_pairs.png",
+            cache_dir=slot.generator_dir / "eval",
+            pairs=slot.pairs_path,
         )
-        report["pairs"]["path"] = "nearest_pairs.png"
+        report["pairs"]["path"] = slot.pairs_path.name
         if spec.modality == "image":
             per_class = 10
             labels = torch.arange(spec.num_classes).repeat_interleave(per_class)
             samples = model.sample(len(labels), labels=labels, generator=torch.Generator().manual_seed(self.seed))
-            save_sample_grid(spec, spec.to_model(samples), self.dir / "samples.png", nrow=per_class)
+            save_sample_grid(spec, spec.to_model(samples), slot.grid_path, nrow=per_class)
         return report
 
     def train_arm(self, arm: str) -> dict[str, Any]:
         recipe, spec = self.recipe, self.plan.train.spec
-        down = recipe.downstream
+        down, variant = recipe.downstream, arm_variant(arm)
         torch.manual_seed(self.seed)  # the same initial weights in every arm of this seed
         net = build_classifier(spec, down.model, down.model_args)
-        pool, filters = (self._pool() if "generative" in arm else (None, None))
-        batches = arm_batches(arm, recipe, self.subset, pool, self.seed)
+        pool, filters = (self._pool(variant) if "generative" in arm_base(arm) else (None, None))
+        batches = arm_batches(arm_base(arm), recipe, self.subset, pool, self.seed, injection=recipe.injection_of(variant))
         test = (to_input(spec, self.plan.test.user_x()), self.plan.test.y)
         result = train_classifier(
             net, batches, test, num_classes=spec.num_classes, steps=down.steps, lr=down.lr, weight_decay=down.weight_decay, log_every=down.log_every
@@ -313,42 +374,49 @@ class Cell:
             result["filters"] = [f.report() for f in filters]
         return result
 
-    def _pool(self) -> tuple[Any, list[Any] | None]:
+    def _pool(self, variant: str | None) -> tuple[Any, list[Any] | None]:
+        """The synthetic samples of ``variant``'s arms: its generator's, through its filters."""
         from genaug.inject.pool import SamplePool
 
-        filters = self._filters()
+        slot = self.slots[self.recipe.fitted_by(variant)]
+        filters = self._filters(variant, slot)
         chain = None if not filters else AllFilters(filters)
-        gen = self.recipe.generator
-        pool = SamplePool(self.generator_dir, batch_size=gen.pool_batch, seed=self.seed, reuse=gen.reuse, filter=chain)
+        gen = self.recipe.generator_of(slot.variant)
+        pool = SamplePool(slot.generator_dir, batch_size=gen.pool_batch, seed=self.seed, reuse=gen.reuse, filter=chain)
         return pool, filters or None
 
-    def _filters(self) -> list[Any]:
+    def _filters(self, variant: str | None, slot: Slot) -> list[Any]:
         from genaug.evaluate.features import FeatureSpace
         from genaug.evaluate.filters import ConfidenceFilter, LikelihoodFilter, NearCopyFilter
 
         made = []
-        for spec in self.recipe.filters:  # every filter sees the labelled subset only
+        for spec in self.recipe.filters_of(variant):  # every filter sees the labelled subset only
             if spec.name == "near_copy":
                 made.append(NearCopyFilter(self.subset, threshold=spec.threshold))
             elif spec.name == "likelihood":
-                made.append(LikelihoodFilter(self.generator_dir, self.subset, quantile=spec.quantile, seed=self.seed))
+                made.append(LikelihoodFilter(slot.generator_dir, self.subset, quantile=spec.quantile, seed=self.seed))
             else:
-                space = FeatureSpace.fit(self.subset, seed=self.seed, cache_dir=self.generator_dir / "eval")
+                space = FeatureSpace.fit(self.subset, seed=self.seed, cache_dir=slot.generator_dir / "eval")
                 made.append(ConfidenceFilter(space, min_confidence=spec.min_confidence))
         return made
 
-    def generator_entry(self) -> dict[str, Any]:
-        fitted = _read_json(self.fit_path)["result"]
-        evaluation = _read_json(self.evaluation_path)
+    def generator_entries(self) -> list[dict[str, Any]]:
+        return [self._generator_entry(slot) for slot in self.slots.values()]
+
+    def _generator_entry(self, slot: Slot) -> dict[str, Any]:
+        fitted = _read_json(slot.fit_path)["result"]
+        evaluation = _read_json(slot.evaluation_path)
         rel = lambda p: str(p.relative_to(self.plan.out)) if p.exists() else None
         return {
             "shots": self.shots,
             "seed": self.seed,
+            "variant": slot.variant,
             "n_labelled": fitted["n_labelled"],
+            "pseudo_labels": fitted.get("pseudo_labels"),
             "family": fitted["family"],
-            "folder": rel(self.generator_dir),
-            "grid": rel(self.dir / "samples.png"),
-            "pairs": rel(self.dir / "nearest_pairs.png"),
+            "folder": rel(slot.generator_dir),
+            "grid": rel(slot.grid_path),
+            "pairs": rel(slot.pairs_path),
             "evaluation": None if evaluation is None else evaluation["result"],
         }
 
@@ -392,12 +460,12 @@ def classic_chain(recipe: Recipe, seed: int) -> Callable[[torch.Tensor], torch.T
     return apply
 
 
-def classic_expanded(recipe: Recipe, subset: ArraySet, seed: int) -> ArraySet:
-    """``subset`` followed by ``generator.classic_copies`` passes of it through the classic chain (model space)."""
+def classic_expanded(recipe: Recipe, subset: ArraySet, seed: int, copies: int) -> ArraySet:
+    """``subset`` followed by ``copies`` passes of it through the recipe's classic chain (model space)."""
     spec, chain = subset.spec, classic_chain(recipe, seed)
     torch.manual_seed(seed)  # torchvision's transforms draw from the global generator
     x = to_input(spec, subset.user_x())
-    passes = [x] + [torch.stack([chain(sample) for sample in x]) for _ in range(recipe.generator.classic_copies)]
+    passes = [x] + [torch.stack([chain(sample) for sample in x]) for _ in range(copies)]
     lo, hi = spec.value_range
     user = spec.user_layout(torch.cat(passes).to(torch.float64) * (hi - lo) + lo)
     return ArraySet(spec.to_model(user), subset.y.repeat(len(passes)), spec)
@@ -426,9 +494,14 @@ class _PerSample(Dataset):
         return self.fn((self.x[i], int(self.y[i])))
 
 
-def arm_batches(arm: str, recipe: Recipe, subset: ArraySet, pool: Any, seed: int) -> Iterable[tuple[torch.Tensor, torch.Tensor]]:
-    """The (input, label) batches the downstream model trains on in ``arm`` (see the module docstring)."""
-    spec, inj = subset.spec, recipe.injection
+def arm_batches(
+    arm: str, recipe: Recipe, subset: ArraySet, pool: Any, seed: int, *, injection: Any = None
+) -> Iterable[tuple[torch.Tensor, torch.Tensor]]:
+    """The (input, label) batches the downstream model trains on in ``arm`` (a base arm, see the module docstring).
+
+    ``injection``: the generative arms' injection section (default: the recipe's own).
+    """
+    spec, inj = subset.spec, injection or recipe.injection
     x, y = to_input(spec, subset.user_x()), subset.y
     generative, classic = "generative" in arm, "classic" in arm
     if generative and inj.where == "hf":

@@ -21,10 +21,11 @@ from typing import Annotated, Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-__all__ = ["ARMS", "Recipe", "RecipeError", "load_recipe"]
+__all__ = ["ARMS", "Recipe", "RecipeError", "arm_base", "arm_variant", "load_recipe"]
 
 ARMS = ("none", "classic", "generative", "classic+generative", "smote", "kde")  # what each arm trains on: see runner.py
-Arm = Literal["none", "classic", "generative", "classic+generative", "smote", "kde"]
+_GENERATIVE = ("generative", "classic+generative")  # the arms that take a generator: also as ARM:VARIANT
+_VARIANT_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")  # it names files: generator-<variant>/
 
 
 class RecipeError(ValueError):
@@ -69,6 +70,11 @@ class GeneratorSection(_Section):
     # recipe's classic chain (the generator then learns the chain's invariances and can interpolate beyond them)
     fit_on: Literal["labelled", "classic"] = "labelled"
     classic_copies: int = Field(10, ge=1)
+    # the rest of the training part without its labels: "ignore" it, or "pseudo_label" it (the recipe's downstream model,
+    # trained on the labelled subset with the classic chain when there is one, labels it; records it labels at least
+    # `pseudo_confidence` surely join the labelled subset for the fit)
+    unlabelled: Literal["ignore", "pseudo_label"] = "ignore"
+    pseudo_confidence: float = Field(0.9, ge=0, le=1)
     pool_batch: int = Field(1024, ge=1)  # samples drawn per class refill of the SamplePool
     reuse: int = Field(1, ge=1)  # times each drawn sample is served (for slow families)
 
@@ -172,6 +178,14 @@ class OversampleSection(_Section):
     k_neighbors: int = Field(5, ge=1)  # SMOTE's neighbours (fewer when a class has fewer records)
 
 
+class VariantSection(_Section):
+    """A second (third, ...) generative arm: the sections it changes; the others are the recipe's own."""
+
+    generator: GeneratorSection | None = None
+    filters: list[FilterSection] | None = None
+    injection: InjectionSection | None = None
+
+
 class EvaluationSection(_Section):
     enabled: bool = True  # genaug.evaluate each generator against the test split (reported only; nothing is selected by it)
     n_per_class: int = Field(100, ge=1)
@@ -188,8 +202,11 @@ class Recipe(_Section):
     downstream: DownstreamSection = DownstreamSection()
     evaluation: EvaluationSection = EvaluationSection()
     oversample: OversampleSection = OversampleSection()
-    arms: list[Arm] = Field(["none", "generative"], min_length=1)
-    baseline: Arm | None = "none"  # paired differences against it
+    # named generative variants; the arms "generative:<name>" and "classic+generative:<name>" use them
+    variants: dict[str, VariantSection] = {}
+    # none, classic, generative, classic+generative, smote, kde; generative:<variant>, classic+generative:<variant>
+    arms: list[str] = Field(["none", "generative"], min_length=1)
+    baseline: str | None = "none"  # paired differences against it
     seeds: list[int] = Field([0, 1, 2], min_length=1)  # one labelled subset, generator and classifier init per seed
     output: str | None = None  # the run folder; default runs/<name>
 
@@ -200,12 +217,41 @@ class Recipe(_Section):
             raise ValueError(f"values repeat in {values!r}")
         return values
 
+    @field_validator("variants")
+    @classmethod
+    def _variant_names(cls, variants: dict[str, VariantSection]) -> dict[str, VariantSection]:
+        for name in variants:
+            if not _VARIANT_NAME.match(name):
+                raise ValueError(f"{name!r}: expected a name of letters, digits, '_', '.' and '-' (it names a folder)")
+        return variants
+
+    @field_validator("arms", mode="after")
+    @classmethod
+    def _known_arms(cls, arms: list[str]) -> list[str]:
+        for i, arm in enumerate(arms):
+            base, _, variant = arm.partition(":")
+            if base not in ARMS or (variant and base not in _GENERATIVE):
+                close = difflib.get_close_matches(base, ARMS, n=1)
+                hint = f" (did you mean {close[0]!r}?)" if close and close[0] != base else ""
+                raise ValueError(
+                    f"{i}: unknown arm {arm!r}{hint}; expected one of {', '.join(ARMS)}, or generative:<variant> / classic+generative:<variant>"
+                )
+        return arms
+
     @model_validator(mode="after")
     def _consistent(self) -> Recipe:
-        if any("classic" in arm for arm in self.arms) and self.classic is None:
+        for arm in self.arms:
+            variant = arm.partition(":")[2]
+            if variant and variant not in self.variants:
+                raise ValueError(f"arms: {arm!r} names the variant {variant!r}, which is not among variants {sorted(self.variants)}")
+        if any(arm_base(arm) in ("classic", "classic+generative") for arm in self.arms) and self.classic is None:
             raise ValueError("arms: a 'classic' arm needs a classic section listing the transforms")
-        if self.generator.fit_on == "classic" and self.classic is None:
-            raise ValueError("generator.fit_on: 'classic' needs a classic section listing the transforms")
+        for variant in [None, *self.variants]:
+            gen, where = self.generator_of(variant), "generator" if variant is None else f"variants.{variant}.generator"
+            if gen.fit_on == "classic" and self.classic is None:
+                raise ValueError(f"{where}.fit_on: 'classic' needs a classic section listing the transforms")
+            if gen.unlabelled != "ignore" and "all" in self.subset.values():
+                raise ValueError(f"{where}.unlabelled: subset.shots 'all' labels the whole training part; nothing is left unlabelled")
         if self.baseline is not None and self.baseline not in self.arms:
             raise ValueError(f"baseline: {self.baseline!r} is not among the arms {self.arms}")
         if self.output is None:
@@ -213,7 +259,38 @@ class Recipe(_Section):
         return self
 
     def uses_generator(self) -> bool:
-        return any("generative" in arm for arm in self.arms)
+        return bool(self.generator_variants())
+
+    def generator_variants(self) -> list[str | None]:
+        """The generators the arms use, in arm order: None for the recipe's own, else a variant's name."""
+        used = [self.fitted_by(arm_variant(arm)) for arm in self.arms if arm_base(arm) in _GENERATIVE]
+        return list(dict.fromkeys(used))
+
+    def fitted_by(self, variant: str | None) -> str | None:
+        """Whose generator ``variant``'s arms sample: its own, or (no generator section) the recipe's (None)."""
+        return variant if variant is not None and self.variants[variant].generator is not None else None
+
+    def generator_of(self, variant: str | None) -> GeneratorSection:
+        own = None if variant is None else self.variants[variant].generator
+        return own if own is not None else self.generator
+
+    def filters_of(self, variant: str | None) -> list[Any]:
+        own = None if variant is None else self.variants[variant].filters
+        return own if own is not None else self.filters
+
+    def injection_of(self, variant: str | None) -> InjectionSection:
+        own = None if variant is None else self.variants[variant].injection
+        return own if own is not None else self.injection
+
+
+def arm_base(arm: str) -> str:
+    """The kind of an arm: ``"classic+generative:gmm"`` -> ``"classic+generative"``."""
+    return arm.partition(":")[0]
+
+
+def arm_variant(arm: str) -> str | None:
+    """The variant an arm's generator comes from: ``"generative:gmm"`` -> ``"gmm"``; None for the recipe's own."""
+    return arm.partition(":")[2] or None
 
 
 def load_recipe(recipe: str | os.PathLike | dict[str, Any] | Recipe) -> Recipe:
@@ -299,7 +376,7 @@ def _allowed_keys(loc: list[Any], recipe: dict[str, Any]) -> list[str]:
     candidates: list[type[BaseModel]] = [Recipe]
     node: Any = recipe
     for part in loc:
-        if isinstance(part, str):
+        if isinstance(part, str) and part in model.model_fields:  # not a key of a mapping (variants)
             candidates = _models_in(model.model_fields[part].annotation) or candidates
         node = node[part] if isinstance(node, (dict, list)) else None
         if isinstance(node, dict):
