@@ -181,7 +181,7 @@ class Plan:
                 import imblearn  # noqa: F401
             except ImportError:
                 raise RecipeError("arms: 'smote' needs imbalanced-learn: pip install 'genaug[baselines]'") from None
-        for variant in dict.fromkeys(arm_variant(arm) for arm in recipe.arms if "generative" in arm_base(arm)):
+        for variant in recipe.arm_variants():
             if recipe.injection_of(variant).where == "transform" and spec.modality != "image":
                 where = "injection" if variant is None or recipe.variants[variant].injection is None else f"variants.{variant}.injection"
                 raise RecipeError(f"{where}.where: 'transform' swaps images; this data is {spec.modality} data: use 'mix' or 'hf'")

@@ -261,10 +261,13 @@ class Recipe(_Section):
     def uses_generator(self) -> bool:
         return bool(self.generator_variants())
 
+    def arm_variants(self) -> list[str | None]:
+        """The variants the generative arms name, in arm order: None for the recipe's own sections."""
+        return list(dict.fromkeys(arm_variant(arm) for arm in self.arms if arm_base(arm) in _GENERATIVE))
+
     def generator_variants(self) -> list[str | None]:
         """The generators the arms use, in arm order: None for the recipe's own, else a variant's name."""
-        used = [self.fitted_by(arm_variant(arm)) for arm in self.arms if arm_base(arm) in _GENERATIVE]
-        return list(dict.fromkeys(used))
+        return list(dict.fromkeys(self.fitted_by(variant) for variant in self.arm_variants()))
 
     def fitted_by(self, variant: str | None) -> str | None:
         """Whose generator ``variant``'s arms sample: its own, or (no generator section) the recipe's (None)."""
