@@ -286,3 +286,23 @@ def test_with_accelerate_a_prepared_loader_mixes_in_the_main_process_and_a_mixed
     with pytest.raises(ValueError, match="dataloader: this MixedLoader mixes in the main process"):
         prepared.dataloader
     check(list(accelerator.prepare(mix(plain(), pool, ratio=0.5).dataloader)))
+
+
+def test_mix_follows_a_ratio_schedule_over_epochs(digits_gmm_dir, digits):
+    """linear_decay: the synthetic share falls from the start value to 0, counted over all epochs."""
+    from genaug.inject import linear_decay
+
+    loader = DataLoader(TensorDataset(digits.user_x()[:400], digits.y[:400]), batch_size=100)  # 4 batches per epoch
+    mixed = mix(loader, SamplePool(digits_gmm_dir, batch_size=256), ratio=linear_decay(1.0, steps=6), seed=0)
+    shares = []
+    for _ in range(2):
+        for (x, _), (x_real, _) in zip(mixed, loader):
+            shares.append(float((x != x_real).flatten(1).any(1).double().mean()))
+    expected = [1.0, 5 / 6, 4 / 6, 3 / 6, 2 / 6, 1 / 6, 0.0, 0.0]
+    assert all(abs(s - e) <= 0.11 for s, e in zip(shares, expected)) and shares[-2:] == [0.0, 0.0], shares
+    with pytest.raises(ValueError, match="in_workers: a ratio schedule counts batches in the main process"):
+        mix(loader, SamplePool(digits_gmm_dir), ratio=linear_decay(0.5, steps=10), in_workers=True)
+    with pytest.raises(ValueError, match=r"ratio: the schedule gave 2 for batch 0; expected a share"):
+        mix(loader, SamplePool(digits_gmm_dir), ratio=lambda batch: 2)
+    with pytest.raises(ValueError, match="steps: expected a positive number of batches, got 0"):
+        linear_decay(0.5, steps=0)

@@ -1,6 +1,7 @@
 """Injection: synthetic samples where training happens, all drawn from a `SamplePool`."""
 
-from genaug.inject.mix import MixedLoader, mix
+from genaug.inject.interpolate import LatentInterpolation
+from genaug.inject.mix import MixedLoader, linear_decay, mix
 from genaug.inject.pool import Provenance, Provenances, SampleFilter, SamplePool
 
-__all__ = ["MixedLoader", "Provenance", "Provenances", "SampleFilter", "SamplePool", "mix"]
+__all__ = ["LatentInterpolation", "MixedLoader", "Provenance", "Provenances", "SampleFilter", "SamplePool", "linear_decay", "mix"]

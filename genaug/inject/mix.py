@@ -5,7 +5,9 @@ and length; it replaces a share ``ratio`` of each batch's samples with samples f
 with the labels they were drawn for. ``balance`` decides those labels: ``None`` keeps the label of
 each replaced sample (a same-class swap); ``"uniform"`` or ``{class: weight}`` picks the synthetic
 labels so that the mixed stream approaches that class distribution (rare classes get more
-synthetic samples), using the class frequencies seen in the real batches so far.
+synthetic samples), using the class frequencies seen in the real batches so far. ``ratio`` may also
+be a schedule: a function of the batch number (0, 1, ...) returning the share for that batch, e.g.
+`linear_decay` (synthetic-heavy early, real data alone at the end of training).
 
 Where the mixing runs: for a `torch.utils.data.DataLoader` with worker processes (and a pool on the
 CPU) it runs inside the workers, as part of the loader's ``collate_fn``: each worker has its own
@@ -28,7 +30,7 @@ from torch.utils.data import DataLoader, get_worker_info
 from genaug.inject.core import Balancer
 from genaug.inject.pool import SamplePool
 
-__all__ = ["MixedLoader", "mix"]
+__all__ = ["MixedLoader", "linear_decay", "mix"]
 
 _IMAGE_KEYS = ("image", "pixel_values", "img", "x", "input", "inputs")
 _LABEL_KEYS = ("label", "labels", "y", "target", "targets")
@@ -37,7 +39,7 @@ _LABEL_KEYS = ("label", "labels", "y", "target", "targets")
 def mix(
     loader: Iterable,
     pool: SamplePool,
-    ratio: float = 0.5,
+    ratio: float | Callable[[int], float] = 0.5,
     *,
     balance: None | str | Mapping[int | str, float] = None,
     transform: Callable[[torch.Tensor], torch.Tensor] | None = None,
@@ -51,7 +53,9 @@ def mix(
         loader: any iterable of batches, e.g. a `torch.utils.data.DataLoader` (also one prepared
             by Accelerate). Batches are ``(x, y, ...)`` tuples/lists or dicts.
         pool: the `SamplePool` synthetic samples come from.
-        ratio: expected share of synthetic samples per batch, in [0, 1].
+        ratio: expected share of synthetic samples per batch, in [0, 1]; or a schedule
+            ``ratio(batch_number) -> share`` (batches counted from 0 over all epochs of this
+            MixedLoader; mixing then runs in the main process, where the count is global).
         balance: ``None`` (keep labels), ``"uniform"``, or target weights per class (index or name).
         transform: maps one synthetic sample (user space, as the model's data) to the form of one
             item of ``x`` (e.g. the loader's normalisation). Default: used as is, cast to x's dtype.
@@ -85,7 +89,7 @@ class MixedLoader:
         self,
         loader: Iterable,
         pool: SamplePool,
-        ratio: float,
+        ratio: float | Callable[[int], float],
         *,
         balance: None | str | Mapping[int | str, float] = None,
         transform: Callable[[torch.Tensor], torch.Tensor] | None = None,
@@ -95,8 +99,13 @@ class MixedLoader:
     ) -> None:
         if not isinstance(pool, SamplePool):
             raise TypeError(f"pool: expected a genaug SamplePool, got {type(pool).__name__}")
+        schedule = ratio if callable(ratio) else None
+        if schedule is not None:
+            if in_workers:
+                raise ValueError("in_workers: a ratio schedule counts batches in the main process; pass in_workers=False or a fixed ratio")
+            in_workers, ratio = False, _share(schedule, 0)
         if isinstance(ratio, bool) or not isinstance(ratio, (int, float)) or not 0.0 <= ratio <= 1.0:
-            raise ValueError(f"ratio: expected a share of synthetic samples in [0, 1], got {ratio!r}")
+            raise ValueError(f"ratio: expected a share of synthetic samples in [0, 1] or a schedule ratio(batch) -> share, got {ratio!r}")
         if transform is not None and not callable(transform):
             raise TypeError(f"transform: expected a callable, got {type(transform).__name__}")
         if not isinstance(seed, int) or isinstance(seed, bool):
@@ -107,6 +116,7 @@ class MixedLoader:
         self.loader, self.pool, self.ratio = loader, pool, float(ratio)
         balancer = None if balance is None else Balancer(balance, pool.spec, ratio)
         self.mixer = _Mixer(pool, self.ratio, balancer, transform, keys, seed)
+        self.schedule, self.batches = schedule, 0  # batches mixed so far (the schedule's argument)
         # a DataLoader itself: Accelerate's prepared loaders wrap one (mix before prepare, see `dataloader`)
         workers = issubclass(type(loader), DataLoader) and loader.num_workers > 0
         on_cpu = pool.handle.device.type == "cpu"
@@ -139,7 +149,45 @@ class MixedLoader:
             yield from self._source
             return
         for batch in self._source:
+            if self.schedule is not None:
+                self.mixer.set_ratio(_share(self.schedule, self.batches))
+            self.batches += 1
             yield self.mixer(batch)
+
+
+def linear_decay(start: float, steps: int, end: float = 0.0) -> Callable[[int], float]:
+    """A `mix` schedule: the share falls linearly from ``start`` at batch 0 to ``end`` at batch ``steps`` (and stays there).
+
+    Example:
+        >>> decay = linear_decay(0.5, steps=100)
+        >>> decay(0), decay(50), decay(100), decay(500)
+        (0.5, 0.25, 0.0, 0.0)
+    """
+    for name, value in (("start", start), ("end", end)):
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.0 <= value <= 1.0:
+            raise ValueError(f"{name}: expected a share of synthetic samples in [0, 1], got {value!r}")
+    if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
+        raise ValueError(f"steps: expected a positive number of batches, got {steps!r}")
+    return _LinearDecay(float(start), float(end), steps)
+
+
+class _LinearDecay:
+    def __init__(self, start: float, end: float, steps: int) -> None:
+        self.start, self.end, self.steps = start, end, steps
+
+    def __call__(self, batch: int) -> float:
+        done = min(batch, self.steps) / self.steps
+        return self.start + (self.end - self.start) * done
+
+    def __repr__(self) -> str:
+        return f"linear_decay({self.start}, steps={self.steps}, end={self.end})"
+
+
+def _share(schedule: Callable[[int], float], batch: int) -> float:
+    share = schedule(batch)
+    if isinstance(share, bool) or not isinstance(share, (int, float)) or not 0.0 <= share <= 1.0:
+        raise ValueError(f"ratio: the schedule gave {share!r} for batch {batch}; expected a share of synthetic samples in [0, 1]")
+    return float(share)
 
 
 def _with_mixing_collate(loader: DataLoader, mixer: _Mixer) -> DataLoader:
@@ -184,6 +232,11 @@ class _Mixer:
 
     def __getstate__(self) -> dict[str, Any]:
         return {**self.__dict__, "_owner": None, "_rng": None}
+
+    def set_ratio(self, ratio: float) -> None:
+        self.ratio = ratio
+        if self.balancer is not None:
+            self.balancer.ratio = ratio
 
     def rng(self) -> np.random.Generator:
         info = get_worker_info()

@@ -219,6 +219,9 @@ class SamplePool:
         max_attempts: refills in a row that may all be filtered out before giving up.
         data: optional data (DataSpec, ArraySet, or dataset with a ``.spec``) the samples will
             join; refused now, naming both specs, if the generator does not fit it.
+        sampler: optional ``sampler(model, labels, generator) -> user-space samples`` used instead
+            of ``model.sample`` for each refill, e.g. `LatentInterpolation` (decodes points between
+            real records of the class); its ``check(model)``, if any, runs now. Pickled with the pool.
 
     Example:
         >>> import genaug
@@ -241,6 +244,7 @@ class SamplePool:
         device: str | torch.device | None = None,
         max_attempts: int = 10,
         data: Any = None,
+        sampler: Callable[[Generator, torch.Tensor, torch.Generator], torch.Tensor] | None = None,
     ) -> None:
         for name, value in (("batch_size", batch_size), ("reuse", reuse), ("max_attempts", max_attempts)):
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
@@ -249,7 +253,12 @@ class SamplePool:
             raise TypeError(f"seed: expected an integer, got {type(seed).__name__}")
         if filter is not None and not callable(filter):
             raise TypeError(f"filter: expected a callable filter(x, labels) -> mask, got {type(filter).__name__}")
+        if sampler is not None and not callable(sampler):
+            raise TypeError(f"sampler: expected a callable sampler(model, labels, generator) -> samples, got {type(sampler).__name__}")
         self.handle = ModelHandle(model, device)
+        self.sampler = sampler
+        if sampler is not None and hasattr(sampler, "check"):
+            sampler.check(self.handle.model)
         self.batch_size, self.seed, self.reuse, self.prefetch = batch_size, seed, reuse, bool(prefetch)
         self.filter, self.max_attempts = filter, max_attempts
         self.spec: DataSpec = self.handle.spec
@@ -302,7 +311,13 @@ class SamplePool:
             generator = torch.Generator(self.handle.device).manual_seed(seed)
             labels = torch.full((self.batch_size,), c, dtype=torch.long)
             with torch.no_grad():
-                x = self.model.sample(self.batch_size, labels=labels.to(self.handle.device), generator=generator).cpu()
+                on = labels.to(self.handle.device)
+                if self.sampler is None:
+                    x = self.model.sample(self.batch_size, labels=on, generator=generator).cpu()
+                else:
+                    x = torch.as_tensor(self.sampler(self.model, on, generator)).cpu()
+                    if tuple(x.shape) != (self.batch_size, *self.spec.user_shape()):
+                        raise ValueError(f"sampler: expected {self.batch_size} samples of shape {self.spec.user_shape()}, got {tuple(x.shape)}")
             index = torch.arange(self.batch_size)
             if self.filter is not None:
                 keep = torch.as_tensor(self.filter(x, labels), dtype=torch.bool).reshape(-1)
