@@ -143,7 +143,7 @@ def main() -> None:
         lines.append(f"{g['goal']}. {g['text']}: {status}" + (f" (best: `{g['best']}`)" if g["best"] else ""))
         for arm, by_shots in g["rows"].items():
             lines.append(f"   - `{arm}` vs {g['against']}: " + "; ".join(f"k={k}: {_diff(d)}" for k, d in by_shots.items()))
-    lines.append("4. no test-set leakage: `tests/test_recipes.py::test_generators_and_filters_never_see_test_images` (labelled, classic and pseudo_label fits).")
+    lines.append("4. no test-set leakage: `tests/test_recipes.py::test_generators_and_filters_never_see_test_images` (labelled, classic and pseudo_label fits; filters and interpolation anchors).")
     lines += ["", "Every arm against `none` (`metrics.json`):", "", "```", render_summary_text(metrics), "```"]
     body = "\n".join(lines)
     print(body)

@@ -60,6 +60,10 @@ def tiny(out: Path, **overrides) -> dict:
         ({"variants": {"v": {"generator": {"fit_on": "classic"}}}, "classic": None, "arms": ["none"]}, "variants.v.generator.fit_on: 'classic' needs a classic section"),
         ({"generator": {**FAST_GMM, "unlabelled": "pseudo_label"}, "subset": {"shots": "all"}}, "generator.unlabelled: subset.shots 'all' labels the whole training part"),
         ({"injection": {"where": "loader"}}, "injection.where: Input should be 'mix', 'transform' or 'hf' (got 'loader')"),
+        ({"injection": {"where": "transform", "schedule": "linear_decay"}}, "injection.schedule: 'linear_decay' changes the share per batch, which only where: mix does"),
+        ({"injection": {"interpolation_range": [1, 0]}}, "injection.interpolation_range: expected [low, high] with low <= high, got [1.0, 0.0]"),
+        ({"variants": {"v": {"injection": {"sampler": "interpolate"}}}, "arms": ["none", "generative:v"]},
+         "variants.v.injection.sampler: 'interpolate' needs a family with an encoder (flow, vae); this generator is 'gmm'"),
         ({"subset": {"shots": [5, 0]}}, "subset.shots: expected a positive number of shots per class"),
         ({"classic": None}, "arms: a 'classic' arm needs a classic section"),
         ({"seeds": [0, 0]}, "seeds: values repeat in [0, 0]"),
@@ -287,8 +291,8 @@ def test_vector_recipe_end_to_end(tmp_path):
 
 @pytest.mark.parametrize("fit_on", ["labelled", "classic", "pseudo_label"])
 def test_generators_and_filters_never_see_test_images(tmp_path, monkeypatch, digits, fit_on):
-    """Everything a generator is fitted on and every filter is built from comes from the labelled subset
-    (with ``unlabelled: pseudo_label``, also from the unlabelled rest of the training part)."""
+    """Everything a generator is fitted on, every filter is built from and every interpolation anchor comes from
+    the labelled subset (with ``unlabelled: pseudo_label``, also from the unlabelled rest of the training part)."""
     train, test = digits.train_test_split(0.5, seed=0)
     test_rows = {row.numpy().tobytes() for row in test.x}
     handed = []
@@ -316,6 +320,10 @@ def test_generators_and_filters_never_see_test_images(tmp_path, monkeypatch, dig
         return real_pseudo(recipe, labelled, unlabelled, *args)
 
     monkeypatch.setattr(pseudo_module, "pseudo_labelled", spy_pseudo)
+    interpolate_module = sys.modules["genaug.inject.interpolate"]
+    real_anchors = interpolate_module.LatentInterpolation.__init__
+    monkeypatch.setattr(interpolate_module.LatentInterpolation, "__init__",
+                        lambda self, data, **k: handed.append(("anchors", data.x)) or real_anchors(self, data, **k))
     # the data they are built from is what counts here; a 5-step gmm's samples would not all pass them
     monkeypatch.setattr(filters_module.QualityFilter, "__call__", lambda self, x, labels: torch.ones(len(labels), dtype=torch.bool))
     real_space = FeatureSpace.fit.__func__
@@ -330,18 +338,23 @@ def test_generators_and_filters_never_see_test_images(tmp_path, monkeypatch, dig
     generator = {**FAST_GMM, "fit_on": "classic", "classic_copies": 2} if fit_on == "classic" else {**FAST_GMM}
     if fit_on == "pseudo_label":
         generator.update(unlabelled="pseudo_label", pseudo_confidence=0.5)
-    run(tiny(tmp_path / "leak", arms=["none", "generative"], generator=generator, filters=filters, seeds=[0, 1]), progress=False)
+    # the interpolation sampler's anchors: the records its generator (a VAE of the same fit_on) was fitted on
+    fast_vae = {**generator, "family": "vae", "train": {"steps": 2, "checkpoint_every": 0, "sample_every": 0}}
+    variants = {"between": {"generator": fast_vae, "filters": [], "injection": {"sampler": "interpolate"}}}
+    recipe = tiny(tmp_path / "leak", arms=["none", "generative", "generative:between"], generator=generator, filters=filters,
+                  variants=variants, seeds=[0, 1])
+    run(recipe, progress=False)
     extra = {"labelled", "unlabelled"} if fit_on == "pseudo_label" else set()
-    assert {name for name, _ in handed} == {"fit", "NearCopyFilter", "LikelihoodFilter", *extra} and spaces
+    assert {name for name, _ in handed} == {"fit", "NearCopyFilter", "LikelihoodFilter", "anchors", *extra} and spaces
     train_rows = {row.numpy().tobytes() for row in train.x}
     for name, x in handed + [("space", x) for x in spaces]:
         rows = [row.numpy().tobytes() for row in x]
         assert not (set(rows) & test_rows)
-        if name == "fit" and fit_on == "classic":
+        if name in ("fit", "anchors") and fit_on == "classic":
             assert len(x) == 300 and set(rows[:100]) <= train_rows  # the subset, then two passes of the classic chain
         elif name == "unlabelled":
             assert len(x) == len(train) - 100 and set(rows) <= train_rows  # the rest of the training part
-        elif name == "fit" and fit_on == "pseudo_label":
+        elif name in ("fit", "anchors") and fit_on == "pseudo_label":
             assert 100 < len(x) <= len(train) and set(rows) <= train_rows  # the subset and the kept pseudo-labelled
         else:
             assert len(x) == 100 and set(rows) <= train_rows
@@ -389,6 +402,38 @@ def test_variants_are_arms_of_their_own(tmp_path, monkeypatch):
     variants["kept"]["filters"] = [{"name": "near_copy", "threshold": 0.2}]
     run(recipe, progress=False)
     assert fits == [] and trained[2:] == ["generative:kept"]
+
+
+def test_interpolating_and_decaying_variants(tmp_path, monkeypatch):
+    """sampler: interpolate decodes between the generator's own training records; schedule: linear_decay ends on real data."""
+    fast_vae = {"family": "vae", "train": {"steps": 5, "checkpoint_every": 0, "sample_every": 0}, "pool_batch": 64,
+                "fit_on": "classic", "classic_copies": 2}
+    variants = {"between": {"generator": fast_vae, "injection": {"sampler": "interpolate", "interpolation_range": [0.0, 1.0]}},
+                "decay": {"injection": {"ratio": 1.0, "schedule": "linear_decay"}}}
+    anchors, ratios = [], []
+    interpolate_module, mix_module = sys.modules["genaug.inject.interpolate"], sys.modules["genaug.inject.mix"]  # not the functions
+
+    real_init = interpolate_module.LatentInterpolation.__init__
+    monkeypatch.setattr(interpolate_module.LatentInterpolation, "__init__", lambda self, data, **k: anchors.append(data) or real_init(self, data, **k))
+    real_mixer = mix_module._Mixer.__call__
+    monkeypatch.setattr(mix_module._Mixer, "__call__", lambda self, batch: ratios.append(self.ratio) or real_mixer(self, batch))
+    recipe = tiny(tmp_path / "v", variants=variants, arms=["none", "generative", "generative:between", "generative:decay"])
+    metrics = run(recipe, progress=False)
+    assert [row["arm"] for row in metrics["summary"]] == recipe["arms"]
+    (data,) = anchors  # the VAE's fit data: the 100 labelled digits and two passes through the classic chain
+    fitted = genaug.load(tmp_path / "v" / "k10" / "seed0" / "generator-between")
+    assert len(data) == 300 and fitted.family == "vae" and data.x.shape[1:] == fitted.spec.shape
+    decay = ratios[-40:]  # 40 steps, ratio 1 -> 0; the constant arm mixed 0.5 throughout before it
+    assert ratios[:40] == [0.5] * 40 and decay[0] == 1.0 and decay[-1] == pytest.approx(1 / 40) and decay == sorted(decay, reverse=True)
+
+
+def test_new_injection_fields_at_their_defaults_keep_stored_results_valid():
+    """Results stored before schedule / sampler existed keep their keys; setting one changes the key."""
+    from genaug.recipes.runner import _injection_key
+    from genaug.recipes.schema import InjectionSection
+
+    assert _injection_key(InjectionSection()) == {"where": "mix", "ratio": 0.5, "balance": None}
+    assert _injection_key(InjectionSection(schedule="linear_decay"))["schedule"] == "linear_decay"
 
 
 def test_fit_on_classic_needs_a_classic_chain(tmp_path):

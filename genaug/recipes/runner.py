@@ -10,7 +10,9 @@ downstream model once per arm:
 - ``generative``: the subset with synthetic samples injected where the recipe says: ``mix``
   (`genaug.mix` replaces ``ratio`` of every batch), ``transform`` (`SyntheticSwap` per sample with
   probability ``ratio``) or ``hf`` (`SyntheticRows` appends ``ratio`` synthetic rows per real row to a
-  `datasets.Dataset` once).
+  `datasets.Dataset` once). The pool draws from the generator, or (``sampler: interpolate``) decodes
+  latents between two of its training records of the class; with ``schedule: linear_decay`` the mixed
+  share falls from ``ratio`` to 0 over the downstream training.
 - ``classic+generative``: both (the classic chain sees the real samples; with ``transform`` also the
   swapped-in synthetic ones).
 - ``smote``, ``kde``: the anchors a generator must beat: the subset plus ``oversample.per_record``
@@ -52,7 +54,7 @@ from genaug.data.arrayset import ArraySet
 from genaug.data.sources import load_source
 from genaug.recipes.baselines import OVERSAMPLERS, oversample
 from genaug.recipes.downstream import build_classifier, to_input, train_classifier
-from genaug.recipes.schema import Recipe, RecipeError, arm_base, arm_variant, load_recipe
+from genaug.recipes.schema import InjectionSection, Recipe, RecipeError, arm_base, arm_variant, load_recipe
 from genaug.utils.io import atomic_write_json, atomic_write_text
 
 __all__ = ["labelled_subset", "run"]
@@ -260,6 +262,7 @@ class Cell:
         self.slots = {variant: Slot(variant, self.dir) for variant in self.recipe.generator_variants()}
         self.fit_keys: dict[str | None, str] = {}
         self._subset: ArraySet | None = None
+        self._fit_data: dict[str | None, tuple[ArraySet, dict[str, Any]]] = {}
 
     @property
     def subset(self) -> ArraySet:
@@ -302,7 +305,7 @@ class Cell:
                 parts.append(recipe.classic.model_dump())
             if "generative" in base:
                 filters = [f.model_dump() for f in recipe.filters_of(variant)]
-                parts += [self.fit_keys[recipe.fitted_by(variant)], recipe.injection_of(variant).model_dump(), filters]
+                parts += [self.fit_keys[recipe.fitted_by(variant)], _injection_key(recipe.injection_of(variant)), filters]
             if base in OVERSAMPLERS:
                 parts.append(recipe.oversample.model_dump())
             units.append(Unit(f"{name}/{arm}", self.arm_path(arm), self._key(*parts), lambda arm=arm: self.train_arm(arm)))
@@ -325,15 +328,28 @@ class Cell:
         if not resume:
             atomic_write_text(stamp, fit_key)
         train = {"seed": self.seed, **gen.train, "progress": False}
-        data, result = self.subset, {"n_labelled": len(self.subset)}
-        if gen.unlabelled == "pseudo_label":
-            from genaug.recipes.pseudo import pseudo_labelled
-
-            data, result["pseudo_labels"] = pseudo_labelled(self.recipe, self.subset, self.unlabelled(), gen.pseudo_confidence, self.seed)
-        if gen.fit_on == "classic":
-            data = classic_expanded(self.recipe, data, self.seed, gen.classic_copies)
+        data, result = self.fit_data(slot.variant)
         model = fit(data, gen.family, out=out, train=train, resume=resume, **({} if resume else gen.config))
         return {"family": model.family, "fingerprint": model.fingerprint(), **result}
+
+    def fit_data(self, variant: str | None) -> tuple[ArraySet, dict[str, Any]]:
+        """What ``variant``'s generator is fitted on (and what its fit result reports about that data).
+
+        The labelled subset; with ``unlabelled: pseudo_label`` plus the surely pseudo-labelled rest; with
+        ``fit_on: classic`` followed by passes through the classic chain. Deterministic per cell, so the
+        interpolation sampler's anchors are the records the generator was fitted on.
+        """
+        if variant not in self._fit_data:
+            gen = self.recipe.generator_of(variant)
+            data, result = self.subset, {"n_labelled": len(self.subset)}
+            if gen.unlabelled == "pseudo_label":
+                from genaug.recipes.pseudo import pseudo_labelled
+
+                data, result["pseudo_labels"] = pseudo_labelled(self.recipe, self.subset, self.unlabelled(), gen.pseudo_confidence, self.seed)
+            if gen.fit_on == "classic":
+                data = classic_expanded(self.recipe, data, self.seed, gen.classic_copies)
+            self._fit_data[variant] = data, result
+        return self._fit_data[variant]
 
     def evaluate(self, slot: Slot) -> dict[str, Any]:
         from genaug.evaluate.suite import evaluate
@@ -381,8 +397,14 @@ class Cell:
         slot = self.slots[self.recipe.fitted_by(variant)]
         filters = self._filters(variant, slot)
         chain = None if not filters else AllFilters(filters)
-        gen = self.recipe.generator_of(slot.variant)
-        pool = SamplePool(slot.generator_dir, batch_size=gen.pool_batch, seed=self.seed, reuse=gen.reuse, filter=chain)
+        gen, inj = self.recipe.generator_of(slot.variant), self.recipe.injection_of(variant)
+        sampler = None
+        if inj.sampler == "interpolate":
+            from genaug.inject.interpolate import LatentInterpolation
+
+            low, high = inj.interpolation_range
+            sampler = LatentInterpolation(self.fit_data(slot.variant)[0], low=low, high=high)
+        pool = SamplePool(slot.generator_dir, batch_size=gen.pool_batch, seed=self.seed, reuse=gen.reuse, filter=chain, sampler=sampler)
         return pool, filters or None
 
     def _filters(self, variant: str | None, slot: Slot) -> list[Any]:
@@ -522,9 +544,10 @@ def arm_batches(
     dataset: Dataset = TensorDataset(x, y) if not steps else _PerSample(x, y, _compose(steps))
     loader = DataLoader(dataset, batch_size=min(recipe.downstream.batch_size, len(dataset)), shuffle=True, generator=torch.Generator().manual_seed(seed))
     if generative and inj.where == "mix":
-        from genaug.inject.mix import mix
+        from genaug.inject.mix import linear_decay, mix
 
-        return mix(loader, pool, inj.ratio, balance=inj.balance, transform=lambda s: to_input(spec, s[None])[0], seed=seed, in_workers=False)
+        ratio = inj.ratio if inj.schedule == "constant" else linear_decay(inj.ratio, steps=recipe.downstream.steps)
+        return mix(loader, pool, ratio, balance=inj.balance, transform=lambda s: to_input(spec, s[None])[0], seed=seed, in_workers=False)
     return loader
 
 
@@ -548,6 +571,16 @@ def _hf_appended(subset: ArraySet, pool: Any, ratio: float) -> tuple[torch.Tenso
     rows = SyntheticRows(pool, mode="append", ratio=ratio, columns="x", label_column="label")
     table = table.map(rows, batched=True, with_indices=True, batch_size=len(table), load_from_cache_file=False).with_format("numpy")
     return to_input(spec, table["x"]), torch.as_tensor(table["label"], dtype=torch.long)
+
+
+_KEYED_WHEN_SET = ("schedule", "sampler", "interpolation_range")  # injection fields added after results were first stored
+
+
+def _injection_key(injection: InjectionSection) -> dict[str, Any]:
+    """The injection fields an arm's result depends on; later fields only when set, so stored results stay valid."""
+    fields = InjectionSection.model_fields
+    unset = {name for name in _KEYED_WHEN_SET if getattr(injection, name) == fields[name].default}
+    return injection.model_dump(exclude=unset)
 
 
 def _read_json(path: Path) -> dict[str, Any] | None:

@@ -136,6 +136,21 @@ class InjectionSection(_Section):
     where: Literal["mix", "transform", "hf"] = "mix"  # genaug.mix on the loader / SyntheticSwap per sample / SyntheticRows appended
     ratio: float = Field(0.5, ge=0, le=1)  # synthetic share of each batch (mix), swap probability (transform), appended rows per real row (hf)
     balance: None | Literal["uniform"] | dict[str, float] = None  # class balance of the synthetic labels (mix, transform)
+    # mix only: "constant" ratio, or "linear_decay" from ratio at the first step to 0 at the last (real data alone at the end)
+    schedule: Literal["constant", "linear_decay"] = "constant"
+    # how the pool draws: "draw" from the generator, or "interpolate": decode latents between two of the generator's
+    # training records of the class (families with an encoder: vae, flow), t uniform in interpolation_range
+    sampler: Literal["draw", "interpolate"] = "draw"
+    interpolation_range: tuple[float, float] = (0.0, 1.0)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> InjectionSection:
+        if self.schedule != "constant" and self.where != "mix":
+            raise ValueError(f"schedule: {self.schedule!r} changes the share per batch, which only where: mix does; got where: {self.where!r}")
+        low, high = self.interpolation_range
+        if low > high:
+            raise ValueError(f"interpolation_range: expected [low, high] with low <= high, got {list(self.interpolation_range)}")
+        return self
 
 
 class ClassicSection(_Section):
@@ -240,6 +255,8 @@ class Recipe(_Section):
 
     @model_validator(mode="after")
     def _consistent(self) -> Recipe:
+        from genaug.models.registry import families, get_family
+
         for arm in self.arms:
             variant = arm.partition(":")[2]
             if variant and variant not in self.variants:
@@ -252,6 +269,12 @@ class Recipe(_Section):
                 raise ValueError(f"{where}.fit_on: 'classic' needs a classic section listing the transforms")
             if gen.unlabelled != "ignore" and "all" in self.subset.values():
                 raise ValueError(f"{where}.unlabelled: subset.shots 'all' labels the whole training part; nothing is left unlabelled")
+        for variant in self.arm_variants():
+            family = self.generator_of(self.fitted_by(variant)).family
+            if self.injection_of(variant).sampler == "interpolate" and not get_family(family).has_encoder:
+                where = "injection" if variant is None or self.variants[variant].injection is None else f"variants.{variant}.injection"
+                with_encoder = [name for name in families() if get_family(name).has_encoder]
+                raise ValueError(f"{where}.sampler: 'interpolate' needs a family with an encoder ({', '.join(with_encoder)}); this generator is {family!r}")
         if self.baseline is not None and self.baseline not in self.arms:
             raise ValueError(f"baseline: {self.baseline!r} is not among the arms {self.arms}")
         if self.output is None:
