@@ -185,8 +185,7 @@ class Plan:
                 raise RecipeError("arms: 'smote' needs imbalanced-learn: pip install 'genaug[baselines]'") from None
         for variant in recipe.arm_variants():
             if recipe.injection_of(variant).where == "transform" and spec.modality != "image":
-                where = "injection" if variant is None or recipe.variants[variant].injection is None else f"variants.{variant}.injection"
-                raise RecipeError(f"{where}.where: 'transform' swaps images; this data is {spec.modality} data: use 'mix' or 'hf'")
+                raise RecipeError(f"{recipe.injection_field(variant)}.where: 'transform' swaps images; this data is {spec.modality} data: use 'mix' or 'hf'")
 
     def metrics(self) -> dict[str, Any]:
         from genaug.recipes.stats import summarize

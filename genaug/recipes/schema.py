@@ -258,8 +258,8 @@ class Recipe(_Section):
         from genaug.models.registry import families, get_family
 
         for arm in self.arms:
-            variant = arm.partition(":")[2]
-            if variant and variant not in self.variants:
+            variant = arm_variant(arm)
+            if variant is not None and variant not in self.variants:
                 raise ValueError(f"arms: {arm!r} names the variant {variant!r}, which is not among variants {sorted(self.variants)}")
         if any(arm_base(arm) in ("classic", "classic+generative") for arm in self.arms) and self.classic is None:
             raise ValueError("arms: a 'classic' arm needs a classic section listing the transforms")
@@ -272,7 +272,7 @@ class Recipe(_Section):
         for variant in self.arm_variants():
             family = self.generator_of(self.fitted_by(variant)).family
             if self.injection_of(variant).sampler == "interpolate" and not get_family(family).has_encoder:
-                where = "injection" if variant is None or self.variants[variant].injection is None else f"variants.{variant}.injection"
+                where = self.injection_field(variant)
                 with_encoder = [name for name in families() if get_family(name).has_encoder]
                 raise ValueError(f"{where}.sampler: 'interpolate' needs a family with an encoder ({', '.join(with_encoder)}); this generator is {family!r}")
         if self.baseline is not None and self.baseline not in self.arms:
@@ -307,6 +307,10 @@ class Recipe(_Section):
     def injection_of(self, variant: str | None) -> InjectionSection:
         own = None if variant is None else self.variants[variant].injection
         return own if own is not None else self.injection
+
+    def injection_field(self, variant: str | None) -> str:
+        """Where ``variant``'s injection section is written in the recipe (for error messages)."""
+        return "injection" if variant is None or self.variants[variant].injection is None else f"variants.{variant}.injection"
 
 
 def arm_base(arm: str) -> str:
