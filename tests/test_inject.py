@@ -306,3 +306,99 @@ def test_mix_follows_a_ratio_schedule_over_epochs(digits_gmm_dir, digits):
         mix(loader, SamplePool(digits_gmm_dir), ratio=lambda batch: 2)
     with pytest.raises(ValueError, match="steps: expected a positive number of batches, got 0"):
         linear_decay(0.5, steps=0)
+
+
+def real_rows_seen(batches, real: int, x_all: torch.Tensor) -> list[int]:
+    """Indices into x_all of the first ``real`` rows of every batch (the real samples of extend mode)."""
+    flat = x_all.flatten(1)
+    seen = []
+    for x, _ in batches:
+        for row in x[:real].flatten(1):
+            (match,) = torch.nonzero((flat == row).all(1)).flatten()[:1].tolist()
+            seen.append(match)
+    return seen
+
+
+def test_extend_keeps_every_real_sample_once_and_fills_each_batch_with_synthetic_ones(digits_gmm_dir, digits):
+    x_real, y_real = digits.user_x()[:100], digits.y[:100]
+    unique = torch.unique(x_real.flatten(1), dim=0)
+    assert len(unique) == 100  # so every real row names one record
+    loader = DataLoader(TensorDataset(x_real, y_real), batch_size=20, shuffle=True, generator=torch.Generator().manual_seed(0))
+    mixed = mix(loader, SamplePool(digits_gmm_dir, batch_size=256), ratio=0.5, mode="extend")
+    batches = list(mixed)
+    assert len(mixed) == len(batches) == 10 and loader.batch_size == 20 and len(loader) == 5  # the user's loader is left as it was
+    assert all(x.shape == (20, 8, 8) and x.dtype == x_real.dtype and y.shape == (20,) for x, y in batches)
+    assert sorted(real_rows_seen(batches, 10, x_real)) == list(range(100))  # every real sample, once
+    for x, y in batches:
+        idx = real_rows_seen([(x, y)], 10, x_real)
+        assert torch.equal(y[:10], y_real[idx])  # real labels kept
+        assert set(y[10:].tolist()) <= set(y[:10].tolist())  # balance=None: synthetic labels follow the batch's real ones
+        synthetic = x[10:].flatten(1)
+        assert not (synthetic[:, None] == x_real.flatten(1)[None]).all(-1).any()  # none is a real record
+    # a share that does not divide the batch: 14 real + 6 synthetic; the short last batch gets its share
+    batches = list(mix(loader, SamplePool(digits_gmm_dir, batch_size=256), ratio=0.3, mode="extend"))
+    assert len(batches) == 8 and [len(y) for _, y in batches[:7]] == [20] * 7 and len(batches[-1][1]) in (2, 3)
+    assert sorted(real_rows_seen(batches[:7], 14, x_real) + real_rows_seen(batches[-1:], 2, x_real)) == list(range(100))
+
+
+def test_extend_balances_labels_and_mixes_inside_workers_reproducibly(digits_gmm_dir, digits):
+    keep = torch.cat([torch.nonzero(digits.y == 0).flatten()] + [torch.nonzero(digits.y == c).flatten()[:20] for c in range(1, 10)])
+    data = digits.subset(keep)  # 178 zeros, 20 of each other class
+    loader = DataLoader(TensorDataset(data.user_x(), data.y), batch_size=32, shuffle=True, generator=torch.Generator().manual_seed(0))
+    counts = torch.zeros(10)
+    for _, y in mix(loader, SamplePool(digits_gmm_dir, batch_size=128), ratio=0.5, mode="extend", balance="uniform"):
+        counts += torch.bincount(y, minlength=10)
+    assert counts.sum() == 2 * len(data) and counts[0] / counts.sum() < 0.3 and (counts[1:] / counts.sum()).min() > 0.06
+
+    def in_workers(seed: int) -> tuple[list, bool]:
+        with SamplePool(digits_gmm_dir, batch_size=64, seed=seed) as pool:
+            mixed = mix(two_worker_loader(digits, seed), pool, ratio=0.5, mode="extend", seed=seed)
+            return [(x.clone(), y.clone()) for x, y in mixed], mixed.in_workers
+
+    (a, worked), (b, _), (c, _) = in_workers(0), in_workers(0), in_workers(1)
+    assert worked and len(a) == 20 and all(x.shape == (32, 8, 8) for x, _ in a)
+    assert all(torch.equal(x, u) and torch.equal(y, v) for (x, y), (u, v) in zip(a, b))
+    assert not all(torch.equal(x, u) for (x, _), (u, _) in zip(a, c))
+    assert sorted(real_rows_seen(a, 16, digits.user_x()[:320])) == sorted(
+        real_rows_seen([(x, None) for x, _ in two_worker_loader(digits, 0)], 32, digits.user_x()[:320])
+    )
+
+
+def test_extend_through_accelerate_and_on_bf16_inputs(digits_gmm_dir, digits):
+    from accelerate import Accelerator
+
+    pool = SamplePool(digits_gmm_dir, batch_size=64)
+    x_real, y_real = digits.user_x()[:96].float(), digits.y[:96]
+    mixed = mix(DataLoader(TensorDataset(x_real, y_real), batch_size=32), pool, ratio=0.25, mode="extend")
+    prepared = Accelerator(cpu=True).prepare(mixed.dataloader)  # the re-cut copy mixes in its collate_fn
+    batches = list(prepared)
+    assert len(batches) == 4 and all(x.shape == (32, 8, 8) for x, _ in batches)
+    assert torch.equal(torch.cat([x[:24] for x, _ in batches]), x_real) and torch.equal(torch.cat([y[:24] for _, y in batches]), y_real)
+    half = DataLoader(TensorDataset(x_real.bfloat16(), y_real), batch_size=32)  # the torch path (not numpy)
+    (x, y), *_ = list(mix(half, pool, ratio=0.5, mode="extend", in_workers=False))
+    assert x.dtype == torch.bfloat16 and x.shape == (32, 8, 8) and torch.equal(x[:16], x_real[:16].bfloat16()) and len(y) == 32
+
+
+def test_extend_refuses_what_it_cannot_re_cut_or_fill(digits_gmm_dir, digits):
+    from torch.utils.data import BatchSampler, SequentialSampler
+
+    from genaug.inject import linear_decay
+
+    pool = SamplePool(digits_gmm_dir, batch_size=64)
+    data = TensorDataset(digits.user_x()[:64], digits.y[:64])
+    loader = DataLoader(data, batch_size=16)
+    with pytest.raises(ValueError, match="mode: expected one of 'replace', 'extend', got 'append'"):
+        mix(loader, pool, mode="append")
+    with pytest.raises(ValueError, match="ratio: mode='extend' keeps every real sample, so the synthetic share must be below 1, got 1.0"):
+        mix(loader, pool, ratio=1.0, mode="extend")
+    with pytest.raises(ValueError, match="ratio: mode='extend' re-cuts the loader's batches once"):
+        mix(loader, pool, ratio=linear_decay(0.5, steps=4), mode="extend")
+    with pytest.raises(ValueError, match="mode: 'extend' re-cuts a torch DataLoader's batches .* got list"):
+        mix([(digits.user_x()[:4], digits.y[:4])], pool, mode="extend")
+    custom = DataLoader(data, batch_sampler=BatchSampler(SequentialSampler(data), 16, False))
+    with pytest.raises(ValueError, match="got a DataLoader with batch_size=None"):
+        mix(custom, pool, mode="extend")
+    with_ids = DataLoader(TensorDataset(digits.user_x()[:64], digits.y[:64], torch.arange(64)), batch_size=16)
+    with pytest.raises(ValueError, match=r"other per-sample fields \(item 2\)"):
+        list(mix(with_ids, pool, mode="extend"))
+    assert len(list(mix(with_ids, pool, mode="replace"))) == 4  # replace keeps them: the batch keeps its length

@@ -1,19 +1,32 @@
 """`genaug.mix`: wrap any DataLoader so a share of every batch is synthetic.
 
-The wrapper keeps the loader's batch structure (a tuple/list ``(x, y, ...)`` or a dict), batch size
-and length; it replaces a share ``ratio`` of each batch's samples with samples from a `SamplePool`,
-with the labels they were drawn for. ``balance`` decides those labels: ``None`` keeps the label of
-each replaced sample (a same-class swap); ``"uniform"`` or ``{class: weight}`` picks the synthetic
-labels so that the mixed stream approaches that class distribution (rare classes get more
-synthetic samples), using the class frequencies seen in the real batches so far. ``ratio`` may also
-be a schedule: a function of the batch number (0, 1, ...) returning the share for that batch, e.g.
-`linear_decay` (synthetic-heavy early, real data alone at the end of training).
+The wrapper keeps the loader's batch structure (a tuple/list ``(x, y, ...)`` or a dict) and batch
+size, and a share ``ratio`` of each batch comes from a `SamplePool`, with the labels the samples were
+drawn for. Two modes:
+
+- ``"replace"`` (default): batches and epochs keep their length; a share ``ratio`` of each batch's
+  samples is replaced (those real samples sit out that epoch). ``ratio`` may also be a schedule: a
+  function of the batch number (0, 1, ...) returning the share for that batch, e.g. `linear_decay`
+  (synthetic-heavy early, real data alone at the end of training).
+- ``"extend"``: every real sample is kept. The loader's batches are re-cut (a copy with a smaller
+  batch sampler) to ``round((1 - ratio) * batch_size)`` real samples, and synthetic samples fill
+  each batch back to ``batch_size``, after the real ones. An epoch holds every real sample once in
+  about ``1 / (1 - ratio)`` times as many batches, and the loader loads only the real share of each
+  batch, so at a cheap generator the mixed stream is faster than the plain one.
+
+``balance`` decides the synthetic labels: ``None`` follows the real labels (replace: the label of
+each replaced sample, a same-class swap; extend: the labels of the batch's real samples, each taken
+once while there are enough);
+``"uniform"`` or ``{class: weight}`` picks them so that the mixed stream approaches that class
+distribution (rare classes get more synthetic samples), using the class frequencies seen in the
+real batches so far.
 
 Where the mixing runs: for a `torch.utils.data.DataLoader` with worker processes (and a pool on the
 CPU) it runs inside the workers, as part of the loader's ``collate_fn``: each worker has its own
 pool and stream, generation runs in parallel with the training step, and the main process pays
-nothing per batch. Otherwise it runs in the main process as batches come out of the loader (a
-fixed cost of some tens of microseconds per batch; see BENCHMARKS.md).
+nothing per batch. Otherwise it runs in the main process (a fixed cost of some tens of microseconds
+per batch; see BENCHMARKS.md): as batches come out of the loader, or, in extend mode with a pool on
+the CPU, in the re-cut copy's ``collate_fn``.
 """
 
 from __future__ import annotations
@@ -25,12 +38,14 @@ from typing import Any
 
 import numpy as np
 import torch
-from torch.utils.data import DataLoader, get_worker_info
+from torch.utils.data import BatchSampler, DataLoader, get_worker_info
 
 from genaug.inject.core import Balancer
 from genaug.inject.pool import SamplePool
 
 __all__ = ["MixedLoader", "linear_decay", "mix"]
+
+_MODES = ("replace", "extend")
 
 _IMAGE_KEYS = ("image", "pixel_values", "img", "x", "input", "inputs")
 _LABEL_KEYS = ("label", "labels", "y", "target", "targets")
@@ -41,6 +56,7 @@ def mix(
     pool: SamplePool,
     ratio: float | Callable[[int], float] = 0.5,
     *,
+    mode: str = "replace",
     balance: None | str | Mapping[int | str, float] = None,
     transform: Callable[[torch.Tensor], torch.Tensor] | None = None,
     keys: tuple[str, str] | None = None,
@@ -56,7 +72,14 @@ def mix(
         ratio: expected share of synthetic samples per batch, in [0, 1]; or a schedule
             ``ratio(batch_number) -> share`` (batches counted from 0 over all epochs of this
             MixedLoader; mixing then runs in the main process, where the count is global).
-        balance: ``None`` (keep labels), ``"uniform"``, or target weights per class (index or name).
+        mode: ``"replace"`` (batches and epochs keep their length; the replaced real samples sit out
+            that epoch) or ``"extend"`` (every real sample kept; batches re-cut to the real share
+            and filled up with synthetic samples, so an epoch has about 1 / (1 - ratio) times as
+            many batches). Extend needs a torch DataLoader with a ``batch_size`` (with Accelerate,
+            mix first and prepare `MixedLoader.dataloader`), a fixed ratio below 1, and batches
+            without per-sample fields besides inputs and labels; the share it reaches is the
+            nearest multiple of 1 / batch_size.
+        balance: ``None`` (follow the real labels), ``"uniform"``, or target weights per class (index or name).
         transform: maps one synthetic sample (user space, as the model's data) to the form of one
             item of ``x`` (e.g. the loader's normalisation). Default: used as is, cast to x's dtype.
         keys: for dict batches, the (input, label) keys; default: guessed from common names.
@@ -79,7 +102,7 @@ def mix(
         >>> x.shape, y.shape
         (torch.Size([32, 8, 8]), torch.Size([32]))
     """
-    return MixedLoader(loader, pool, ratio, balance=balance, transform=transform, keys=keys, seed=seed, in_workers=in_workers)
+    return MixedLoader(loader, pool, ratio, mode=mode, balance=balance, transform=transform, keys=keys, seed=seed, in_workers=in_workers)
 
 
 class MixedLoader:
@@ -91,6 +114,7 @@ class MixedLoader:
         pool: SamplePool,
         ratio: float | Callable[[int], float],
         *,
+        mode: str = "replace",
         balance: None | str | Mapping[int | str, float] = None,
         transform: Callable[[torch.Tensor], torch.Tensor] | None = None,
         keys: tuple[str, str] | None = None,
@@ -106,6 +130,13 @@ class MixedLoader:
             in_workers, ratio = False, _share(schedule, 0)
         if isinstance(ratio, bool) or not isinstance(ratio, (int, float)) or not 0.0 <= ratio <= 1.0:
             raise ValueError(f"ratio: expected a share of synthetic samples in [0, 1] or a schedule ratio(batch) -> share, got {ratio!r}")
+        if mode not in _MODES:
+            raise ValueError(f"mode: expected one of {', '.join(map(repr, _MODES))}, got {mode!r}")
+        extend = mode == "extend"
+        if extend and schedule is not None:
+            raise ValueError("ratio: mode='extend' re-cuts the loader's batches once, for a fixed share; a schedule needs mode='replace'")
+        if extend and ratio >= 1.0:
+            raise ValueError(f"ratio: mode='extend' keeps every real sample, so the synthetic share must be below 1, got {ratio!r}")
         if transform is not None and not callable(transform):
             raise TypeError(f"transform: expected a callable, got {type(transform).__name__}")
         if not isinstance(seed, int) or isinstance(seed, bool):
@@ -113,9 +144,11 @@ class MixedLoader:
         spec = getattr(getattr(loader, "dataset", None), "spec", None)
         if spec is not None:
             pool.check_fits(spec, "loader")
-        self.loader, self.pool, self.ratio = loader, pool, float(ratio)
-        balancer = None if balance is None else Balancer(balance, pool.spec, ratio)
-        self.mixer = _Mixer(pool, self.ratio, balancer, transform, keys, seed)
+        self.loader, self.pool, self.ratio, self.mode = loader, pool, float(ratio), mode
+        source, fill = _recut(loader, ratio) if extend else (loader, None)
+        share = fill[1] / sum(fill) if fill else self.ratio  # the synthetic share of a (full) mixed batch
+        balancer = None if balance is None else Balancer(balance, pool.spec, share)
+        self.mixer = _Mixer(pool, share, balancer, transform, keys, seed, fill)
         self.schedule, self.batches = schedule, 0  # batches mixed so far (the schedule's argument)
         # a DataLoader itself: Accelerate's prepared loaders wrap one (mix before prepare, see `dataloader`)
         workers = issubclass(type(loader), DataLoader) and loader.num_workers > 0
@@ -128,24 +161,28 @@ class MixedLoader:
                 f"got a {type(loader).__name__} with num_workers={getattr(loader, 'num_workers', None)} and a pool on {pool.handle.device}"
             )
         self.in_workers = bool(in_workers)
-        self._source = _with_mixing_collate(loader, self.mixer) if self.in_workers else loader
+        # extend without workers and a CPU pool: the re-cut copy's collate_fn mixes (in this process), so
+        # `dataloader` can be prepared by Accelerate like a mixing-in-workers one
+        self._in_collate = self.in_workers or (extend and on_cpu and not workers)
+        self._source = _with_mixing_collate(source, self.mixer) if self._in_collate else source
 
     def __len__(self) -> int:
-        return len(self.loader)
+        return len(self._source)
 
     @property
     def dataloader(self) -> DataLoader:
-        """The copy of the loader that mixes in its workers, e.g. for ``accelerator.prepare`` (in_workers only).
+        """The copy of the loader that mixes in its ``collate_fn``, e.g. for ``accelerator.prepare``.
 
+        It exists when mixing runs in the loader's workers, and in extend mode with a pool on the CPU.
         Example: ``loader = accelerator.prepare(genaug.mix(loader, pool).dataloader)`` mixes in the
         workers of every process's shard.
         """
-        if not self.in_workers:
-            raise ValueError("dataloader: this MixedLoader mixes in the main process (in_workers=False); iterate it instead")
+        if not self._in_collate:
+            raise ValueError("dataloader: this MixedLoader mixes in the main process as batches come out (in_workers=False); iterate it instead")
         return self._source
 
     def __iter__(self) -> Iterator[Any]:
-        if self.in_workers:
+        if self._in_collate:
             yield from self._source
             return
         for batch in self._source:
@@ -190,6 +227,24 @@ def _share(schedule: Callable[[int], float], batch: int) -> float:
     return float(share)
 
 
+def _recut(loader: Iterable, ratio: float) -> tuple[DataLoader, tuple[int, int]]:
+    """A copy of ``loader`` whose batches hold the real share of its batch size, and (real, synthetic) per batch."""
+    if not issubclass(type(loader), DataLoader) or loader.batch_size is None:
+        what = type(loader).__name__ if not isinstance(loader, DataLoader) else "a DataLoader with batch_size=None (a custom batch_sampler)"
+        raise ValueError(
+            f"mode: 'extend' re-cuts a torch DataLoader's batches and needs one built with batch_size=; got {what}. "
+            "With Accelerate, mix first and prepare MixedLoader.dataloader; otherwise use mode='replace'"
+        )
+    size = loader.batch_size
+    real = max(1, round((1.0 - ratio) * size))
+    clone = copy.copy(loader)
+    clone._iterator = None
+    # DataLoader refuses to change these once built (they must not change under running workers); the copy has never run
+    object.__setattr__(clone, "batch_size", real)
+    object.__setattr__(clone, "batch_sampler", BatchSampler(loader.sampler, real, loader.drop_last))
+    return clone, (real, size - real)
+
+
 def _with_mixing_collate(loader: DataLoader, mixer: _Mixer) -> DataLoader:
     """A shallow copy of ``loader`` whose ``collate_fn`` mixes; the copy starts its own workers."""
     clone = copy.copy(loader)
@@ -209,8 +264,10 @@ class _MixingCollate:
 
 
 class _Mixer:
-    """Replaces a share of one batch by synthetic samples, in the process that makes the batch.
+    """Mixes synthetic samples into one batch, in the process that makes the batch.
 
+    ``fill`` is None to replace a share ``ratio`` of each batch, or (real, synthetic) per full batch
+    to extend batches of ``real`` samples by ``synthetic`` ones (a shorter batch gets its share).
     Each process has its own positions/labels RNG: the main process draws from ``seed``, a
     DataLoader worker from ``(seed, worker seed)`` (distinct per worker, fixed by the loader's
     generator), so the same seeds give the same batches.
@@ -224,8 +281,10 @@ class _Mixer:
         transform: Callable[[torch.Tensor], torch.Tensor] | None,
         keys: tuple[str, str] | None,
         seed: int,
+        fill: tuple[int, int] | None = None,
     ) -> None:
         self.pool, self.ratio, self.balancer, self.transform, self.keys, self.seed = pool, ratio, balancer, transform, keys, seed
+        self.fill = fill
         self.num_classes = pool.spec.num_classes
         self._owner: tuple[int, int | None] | None = None
         self._rng: np.random.Generator | None = None
@@ -246,24 +305,42 @@ class _Mixer:
             self._rng = np.random.default_rng(self.seed if info is None else (self.seed, info.seed))
         return self._rng
 
+    def _class_counts(self, labels: np.ndarray) -> np.ndarray:
+        """Counts per class of a batch's labels; ValueError if one is not a class index of the generator."""
+        try:
+            counts = np.bincount(labels, minlength=self.num_classes) if labels.dtype.kind in "iu" else None
+        except (ValueError, TypeError):  # a negative label, or one beyond int64
+            counts = None
+        if counts is None or len(counts) > self.num_classes:
+            raise ValueError(
+                f"labels: batch labels span {labels.min()}..{labels.max()} ({labels.dtype}), "
+                f"but the generator knows classes 0..{self.num_classes - 1}"
+            )
+        return counts
+
     def __call__(self, batch: Any) -> Any:
-        x, y, put = _unpack(batch, self.keys)
+        x, y, put, others = _unpack(batch, self.keys)
         rng = self.rng()
         n = len(y)
-        count = min(n, int(self.ratio * n + rng.random()))  # stochastic rounding: E[count] = ratio * n
+        if self.fill is None:
+            count = min(n, int(self.ratio * n + rng.random()))  # stochastic rounding: E[count] = ratio * n
+        else:
+            real, synthetic = self.fill
+            count = synthetic if n == real else int(n * synthetic / real + rng.random())
         if count == 0:
             return batch
         labels = y.numpy() if y.device.type == "cpu" and not y.requires_grad else y.detach().cpu().numpy()
-        low, high = labels.min(), labels.max()
-        if low < 0 or high >= self.num_classes or labels.dtype.kind not in "iu":
-            raise ValueError(
-                f"labels: batch labels span {low}..{high} ({labels.dtype}), but the generator knows classes 0..{self.num_classes - 1}"
-            )
-        where = rng.permutation(n)[:count]
-        if self.balancer is None:
-            new_labels = labels[where].astype(np.int64, copy=False)
+        seen = self._class_counts(labels)
+        if self.fill is None:
+            where = follow = rng.permutation(n)[:count]
         else:
-            self.balancer.observe(torch.from_numpy(labels))
+            _refuse_per_sample_fields(others, n)
+            # extend: each synthetic sample takes the label of a different real sample of the batch (while there are enough)
+            follow = slice(None) if count == n else rng.permutation(n)[:count] if count < n else rng.integers(0, n, count)
+        if self.balancer is None:
+            new_labels = labels[follow].astype(np.int64, copy=False)
+        else:
+            self.balancer.seen += torch.from_numpy(seen)
             new_labels = self.balancer.pick(torch.from_numpy(rng.random(count))).numpy()
         samples = self.pool.serve(new_labels)
         if self.transform is not None:
@@ -273,29 +350,56 @@ class _Mixer:
                 f"transform: synthetic samples have shape {tuple(samples.shape[1:])} but the batch's inputs have "
                 f"{tuple(x.shape[1:])}; pass transform= to map a sample to the loader's form"
             )
+        same_labels = self.balancer is None and self.fill is None  # a same-class swap leaves y as it was
         if x.device.type == y.device.type == "cpu" and type(x) is torch.Tensor and not x.requires_grad and x.dtype != torch.bfloat16:
             # numpy: a fifth of the per-batch overhead of torch's small indexing ops (see bench_inject.py)
-            x_out, y_out = x.numpy().copy(), labels.copy()
-            x_out[where], y_out[where] = samples.numpy() if isinstance(samples, torch.Tensor) else samples, new_labels
+            samples = samples.numpy() if isinstance(samples, torch.Tensor) else samples
+            x_np = x.numpy()
+            if self.fill is not None:
+                x_out = np.concatenate([x_np, samples.astype(x_np.dtype, copy=False)])
+                y_out = np.concatenate([labels, new_labels.astype(labels.dtype, copy=False)])
+                return put(torch.from_numpy(x_out), torch.from_numpy(y_out))
+            x_out = x_np.copy()
+            x_out[where] = samples
+            if same_labels:
+                return put(torch.from_numpy(x_out), y)
+            y_out = labels.copy()
+            y_out[where] = new_labels
             return put(torch.from_numpy(x_out), torch.from_numpy(y_out))
-        samples = torch.as_tensor(samples)
+        samples = torch.as_tensor(samples).to(device=x.device, dtype=x.dtype)
+        new_y = torch.from_numpy(new_labels).to(device=y.device, dtype=y.dtype)
+        if self.fill is not None:
+            return put(torch.cat([x, samples]), torch.cat([y, new_y]))
         index = torch.from_numpy(where).to(x.device)
-        x = x.index_put((index,), samples.to(device=x.device, dtype=x.dtype))  # out of place: the loader's batch is left as it was
-        y = y.index_put((index.to(y.device),), torch.from_numpy(new_labels).to(device=y.device, dtype=y.dtype))
-        return put(x, y)
+        x = x.index_put((index,), samples)  # out of place: the loader's batch is left as it was
+        return put(x, y if same_labels else y.index_put((index.to(y.device),), new_y))
 
 
-def _unpack(batch: Any, keys: tuple[str, str] | None) -> tuple[torch.Tensor, torch.Tensor, Callable[[torch.Tensor, torch.Tensor], Any]]:
-    """(inputs, labels, put) where ``put(x, y)`` rebuilds a batch of the same structure."""
+def _refuse_per_sample_fields(others: Mapping[str, Any], n: int) -> None:
+    """Extend mode adds samples to a batch: other per-sample fields would have no value for them."""
+    per_sample = [name for name, value in others.items() if isinstance(value, (torch.Tensor, np.ndarray, list, tuple)) and len(value) == n]
+    if per_sample:
+        raise ValueError(
+            f"mode: 'extend' adds synthetic samples to each batch, but the batch has other per-sample fields ({', '.join(per_sample)}) "
+            "with no value for them; drop those fields or use mode='replace'"
+        )
+
+
+def _unpack(
+    batch: Any, keys: tuple[str, str] | None
+) -> tuple[torch.Tensor, torch.Tensor, Callable[[torch.Tensor, torch.Tensor], Any], dict[str, Any]]:
+    """(inputs, labels, put, others): ``put(x, y)`` rebuilds a batch of the same structure; ``others`` names the other fields."""
     if isinstance(batch, Mapping):
         x_key = keys[0] if keys else next((k for k in _IMAGE_KEYS if k in batch), None)
         y_key = keys[1] if keys else next((k for k in _LABEL_KEYS if k in batch), None)
         if x_key not in batch or y_key not in batch:
             raise ValueError(f"keys: dict batches need input and label keys; got keys {sorted(batch)}, pass keys=(input, label)")
-        return batch[x_key], batch[y_key], lambda x, y: type(batch)({**batch, x_key: x, y_key: y})
+        others = {repr(k): v for k, v in batch.items() if k not in (x_key, y_key)}
+        return batch[x_key], batch[y_key], lambda x, y: type(batch)({**batch, x_key: x, y_key: y}), others
     if isinstance(batch, Sequence) and not isinstance(batch, (str, bytes)) and len(batch) >= 2:
         rest = list(batch[2:])
+        others = {f"item {i}": v for i, v in enumerate(rest, start=2)}
         if isinstance(batch, tuple):
-            return batch[0], batch[1], lambda x, y: type(batch)((x, y, *rest)) if type(batch) is tuple else type(batch)(x, y, *rest)
-        return batch[0], batch[1], lambda x, y: [x, y, *rest]
+            return batch[0], batch[1], (lambda x, y: type(batch)((x, y, *rest)) if type(batch) is tuple else type(batch)(x, y, *rest)), others
+        return batch[0], batch[1], lambda x, y: [x, y, *rest], others
     raise ValueError(f"loader: expected batches of (inputs, labels, ...) or dicts, got {type(batch).__name__}")

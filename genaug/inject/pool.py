@@ -411,11 +411,11 @@ class SamplePool:
         n, bank = len(index), self._bank
         counts = np.bincount(index, minlength=self.spec.num_classes)
         grouped = np.argsort(index, kind="stable")  # the requests grouped by class, in request order
-        if bank is None or not (counts <= bank.left).all():  # some class needs its next refill
+        if bank is None or (bank.left.min() < n and (counts > bank.left).any()):  # some class needs its next refill
             return self._take_slowly(index, counts, grouped, provenance)
-        starts = np.cumsum(counts) - counts
-        rank = np.empty(n, dtype=np.int64)
-        rank[grouped] = np.arange(n) - starts[index[grouped]]
+        in_order = index[grouped]
+        rank = np.empty(n, dtype=np.int64)  # each request's place among its class's requests
+        rank[grouped] = np.arange(n) - np.searchsorted(in_order, in_order)
         rows = bank.rows(index, bank.pos[index] + rank)
         out = bank.x[index, rows]
         seeds, within = (bank.seed[index], bank.index[index, rows]) if provenance else (None, None)
