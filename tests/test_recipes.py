@@ -62,6 +62,9 @@ def tiny(out: Path, **overrides) -> dict:
         ({"injection": {"where": "loader"}}, "injection.where: Input should be 'mix', 'transform' or 'hf' (got 'loader')"),
         ({"injection": {"where": "transform", "schedule": "linear_decay"}}, "injection.schedule: 'linear_decay' changes the share per batch, which only where: mix does"),
         ({"injection": {"interpolation_range": [1, 0]}}, "injection.interpolation_range: expected [low, high] with low <= high, got [1.0, 0.0]"),
+        ({"injection": {"where": "hf", "mode": "extend"}}, "injection.mode: 'extend' re-cuts the loader's batches, which only where: mix does"),
+        ({"injection": {"mode": "extend", "ratio": 1.0}}, "injection.mode: 'extend' keeps every real record, so ratio must be below 1; got ratio: 1.0"),
+        ({"injection": {"mode": "extend", "schedule": "linear_decay"}}, "injection.mode: 'extend' re-cuts the batches once, for a constant ratio"),
         ({"variants": {"v": {"injection": {"sampler": "interpolate"}}}, "arms": ["none", "generative:v"]},
          "variants.v.injection.sampler: 'interpolate' needs a family with an encoder (flow, vae); this generator is 'gmm'"),
         ({"subset": {"shots": [5, 0]}}, "subset.shots: expected a positive number of shots per class"),
@@ -434,6 +437,21 @@ def test_new_injection_fields_at_their_defaults_keep_stored_results_valid():
 
     assert _injection_key(InjectionSection()) == {"where": "mix", "ratio": 0.5, "balance": None}
     assert _injection_key(InjectionSection(schedule="linear_decay"))["schedule"] == "linear_decay"
+    assert _injection_key(InjectionSection(mode="extend"))["mode"] == "extend"
+
+
+def test_an_extending_variant_trains_on_every_labelled_record_filled_up_with_synthetic_ones(tmp_path, monkeypatch):
+    """injection.mode: extend: half-size real batches from the labelled subset, synthetic samples after them."""
+    seen = []
+    mix_module = sys.modules["genaug.inject.mix"]
+    real_mixer = mix_module._Mixer.__call__
+    monkeypatch.setattr(mix_module._Mixer, "__call__", lambda self, batch: seen.append((self.fill, len(batch[1]))) or real_mixer(self, batch))
+    recipe = tiny(tmp_path / "e", variants={"kept": {"injection": {"mode": "extend"}}}, arms=["none", "generative:kept"])
+    metrics = run(recipe, progress=False)
+    assert [row["arm"] for row in metrics["summary"]] == recipe["arms"]
+    # batches of 64 (the default), 32 of them real: the 100 labelled digits come as 32 + 32 + 32 + 4 per epoch
+    assert len(seen) == 40 and all(fill == (32, 32) for fill, _ in seen)
+    assert [n for _, n in seen[:8]] == [32, 32, 32, 4] * 2
 
 
 def test_fit_on_classic_needs_a_classic_chain(tmp_path):

@@ -546,7 +546,8 @@ def arm_batches(
         from genaug.inject.mix import linear_decay, mix
 
         ratio = inj.ratio if inj.schedule == "constant" else linear_decay(inj.ratio, steps=recipe.downstream.steps)
-        return mix(loader, pool, ratio, balance=inj.balance, transform=lambda s: to_input(spec, s[None])[0], seed=seed, in_workers=False)
+        to_form = lambda s: to_input(spec, s[None])[0]
+        return mix(loader, pool, ratio, mode=inj.mode, balance=inj.balance, transform=to_form, seed=seed, in_workers=False)
     return loader
 
 
@@ -572,7 +573,7 @@ def _hf_appended(subset: ArraySet, pool: Any, ratio: float) -> tuple[torch.Tenso
     return to_input(spec, table["x"]), torch.as_tensor(table["label"], dtype=torch.long)
 
 
-_KEYED_WHEN_SET = ("schedule", "sampler", "interpolation_range")  # injection fields added after results were first stored
+_KEYED_WHEN_SET = ("schedule", "mode", "sampler", "interpolation_range")  # injection fields added after results were first stored
 
 
 def _injection_key(injection: InjectionSection) -> dict[str, Any]:

@@ -138,6 +138,9 @@ class InjectionSection(_Section):
     balance: None | Literal["uniform"] | dict[str, float] = None  # class balance of the synthetic labels (mix, transform)
     # mix only: "constant" ratio, or "linear_decay" from ratio at the first step to 0 at the last (real data alone at the end)
     schedule: Literal["constant", "linear_decay"] = "constant"
+    # mix only: "replace" a share of each batch, or "extend": keep every real record, batches of the real share
+    # filled up with synthetic samples (genaug.mix's mode; the same number of optimizer steps either way)
+    mode: Literal["replace", "extend"] = "replace"
     # how the pool draws: "draw" from the generator, or "interpolate": decode latents between two of the generator's
     # training records of the class (families with an encoder: vae, flow), t uniform in interpolation_range
     sampler: Literal["draw", "interpolate"] = "draw"
@@ -147,6 +150,13 @@ class InjectionSection(_Section):
     def _consistent(self) -> InjectionSection:
         if self.schedule != "constant" and self.where != "mix":
             raise ValueError(f"schedule: {self.schedule!r} changes the share per batch, which only where: mix does; got where: {self.where!r}")
+        if self.mode == "extend":
+            if self.where != "mix":
+                raise ValueError(f"mode: 'extend' re-cuts the loader's batches, which only where: mix does; got where: {self.where!r}")
+            if self.schedule != "constant":
+                raise ValueError(f"mode: 'extend' re-cuts the batches once, for a constant ratio; got schedule: {self.schedule!r}")
+            if self.ratio >= 1:
+                raise ValueError(f"mode: 'extend' keeps every real record, so ratio must be below 1; got ratio: {self.ratio}")
         low, high = self.interpolation_range
         if low > high:
             raise ValueError(f"interpolation_range: expected [low, high] with low <= high, got {list(self.interpolation_range)}")
