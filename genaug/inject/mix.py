@@ -237,18 +237,23 @@ def _recut(loader: Iterable, ratio: float) -> tuple[DataLoader, tuple[int, int]]
         )
     size = loader.batch_size
     real = max(1, round((1.0 - ratio) * size))
-    clone = copy.copy(loader)
-    clone._iterator = None
+    clone = _unstarted_copy(loader)
     # DataLoader refuses to change these once built (they must not change under running workers); the copy has never run
     object.__setattr__(clone, "batch_size", real)
     object.__setattr__(clone, "batch_sampler", BatchSampler(loader.sampler, real, loader.drop_last))
     return clone, (real, size - real)
 
 
-def _with_mixing_collate(loader: DataLoader, mixer: _Mixer) -> DataLoader:
-    """A shallow copy of ``loader`` whose ``collate_fn`` mixes; the copy starts its own workers."""
+def _unstarted_copy(loader: DataLoader) -> DataLoader:
+    """A shallow copy of ``loader`` that starts its own workers (a persistent-workers loader shares none with it)."""
     clone = copy.copy(loader)
-    clone._iterator = None  # a persistent-workers loader shares no running workers with its copy
+    clone._iterator = None
+    return clone
+
+
+def _with_mixing_collate(loader: DataLoader, mixer: _Mixer) -> DataLoader:
+    """A shallow copy of ``loader`` whose ``collate_fn`` mixes."""
+    clone = _unstarted_copy(loader)
     clone.collate_fn = _MixingCollate(loader.collate_fn, mixer)
     return clone
 
@@ -334,7 +339,7 @@ class _Mixer:
         if self.fill is None:
             where = follow = rng.permutation(n)[:count]
         else:
-            _refuse_per_sample_fields(others, n)
+            _refuse_per_sample_fields(others(), n)
             # extend: each synthetic sample takes the label of a different real sample of the batch (while there are enough)
             follow = slice(None) if count == n else rng.permutation(n)[:count] if count < n else rng.integers(0, n, count)
         if self.balancer is None:
@@ -387,18 +392,18 @@ def _refuse_per_sample_fields(others: Mapping[str, Any], n: int) -> None:
 
 def _unpack(
     batch: Any, keys: tuple[str, str] | None
-) -> tuple[torch.Tensor, torch.Tensor, Callable[[torch.Tensor, torch.Tensor], Any], dict[str, Any]]:
-    """(inputs, labels, put, others): ``put(x, y)`` rebuilds a batch of the same structure; ``others`` names the other fields."""
+) -> tuple[torch.Tensor, torch.Tensor, Callable[[torch.Tensor, torch.Tensor], Any], Callable[[], dict[str, Any]]]:
+    """(inputs, labels, put, others): ``put(x, y)`` rebuilds a batch of the same structure; ``others()`` names the other fields."""
     if isinstance(batch, Mapping):
         x_key = keys[0] if keys else next((k for k in _IMAGE_KEYS if k in batch), None)
         y_key = keys[1] if keys else next((k for k in _LABEL_KEYS if k in batch), None)
         if x_key not in batch or y_key not in batch:
             raise ValueError(f"keys: dict batches need input and label keys; got keys {sorted(batch)}, pass keys=(input, label)")
-        others = {repr(k): v for k, v in batch.items() if k not in (x_key, y_key)}
+        others = lambda: {repr(k): v for k, v in batch.items() if k not in (x_key, y_key)}
         return batch[x_key], batch[y_key], lambda x, y: type(batch)({**batch, x_key: x, y_key: y}), others
     if isinstance(batch, Sequence) and not isinstance(batch, (str, bytes)) and len(batch) >= 2:
         rest = list(batch[2:])
-        others = {f"item {i}": v for i, v in enumerate(rest, start=2)}
+        others = lambda: {f"item {i}": v for i, v in enumerate(rest, start=2)}
         if isinstance(batch, tuple):
             return batch[0], batch[1], (lambda x, y: type(batch)((x, y, *rest)) if type(batch) is tuple else type(batch)(x, y, *rest)), others
         return batch[0], batch[1], lambda x, y: [x, y, *rest], others
