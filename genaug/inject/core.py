@@ -345,7 +345,11 @@ class Balancer:
 
     def observe(self, labels: torch.Tensor) -> None:
         """Count real labels (class indices)."""
-        self.seen += torch.bincount(labels.reshape(-1).long().cpu(), minlength=len(self.seen)).double()
+        self.observe_counts(torch.bincount(labels.reshape(-1).long().cpu(), minlength=len(self.seen)))
+
+    def observe_counts(self, counts: torch.Tensor | np.ndarray) -> None:
+        """Count real labels already counted per class (a caller that has the bincount)."""
+        self.seen += torch.as_tensor(counts, dtype=torch.float64)
 
     def weights(self) -> torch.Tensor:
         if self.seen.sum() == 0 or self.ratio == 0:

@@ -345,7 +345,7 @@ class _Mixer:
         if self.balancer is None:
             new_labels = labels[follow].astype(np.int64, copy=False)
         else:
-            self.balancer.seen += torch.from_numpy(seen)
+            self.balancer.observe_counts(seen)
             new_labels = self.balancer.pick(torch.from_numpy(rng.random(count))).numpy()
         samples = self.pool.serve(new_labels)
         if self.transform is not None:
