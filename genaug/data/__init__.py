@@ -1,4 +1,4 @@
-"""Data layer: `DataSpec`, `ArraySet` and the sources that build them."""
+"""Data layer: `DataSpec`, `ArraySet` and the sources that build them (images, vectors, time series)."""
 
 from genaug.data.arrayset import ArraySet, from_arrays, validate_labels
 from genaug.data.sources import (
@@ -12,6 +12,18 @@ from genaug.data.sources import (
     load_bundled,
     load_source,
 )
+from genaug.data.series import (
+    SeriesArrays,
+    from_ts,
+    from_ucr_tsv,
+    load_mnist1d,
+    load_ucr,
+    make_mnist1d,
+    read_ts,
+    read_ucr_tsv,
+    ucr_names,
+    ucr_path,
+)
 from genaug.data.spec import DataSpec
 
 __all__ = [
@@ -19,13 +31,23 @@ __all__ = [
     "IMAGE_EXTENSIONS",
     "ArraySet",
     "DataSpec",
+    "SeriesArrays",
     "from_arrays",
     "from_hf_dataset",
     "from_hf_disk",
     "from_image_folder",
     "from_npz",
     "from_torch_dataset",
+    "from_ts",
+    "from_ucr_tsv",
     "load_bundled",
+    "load_mnist1d",
     "load_source",
+    "load_ucr",
+    "make_mnist1d",
+    "read_ts",
+    "read_ucr_tsv",
+    "ucr_names",
+    "ucr_path",
     "validate_labels",
 ]

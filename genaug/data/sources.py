@@ -1,9 +1,10 @@
 """Data sources: everything a user may hand genaug becomes one validated `ArraySet`.
 
 `load_source(name)` resolves the one-string names the CLI takes: ``digits``, ``wine``,
-``breast_cancer``, a ``.npz`` file, an image folder, or a folder written by
-``datasets.Dataset.save_to_disk``. Each source only reads its format into arrays and ends in
-`from_arrays`, which does the shared validation (empty data, NaN/inf, labels).
+``breast_cancer``, ``mnist1d`` and ``ucr:NAME`` (time series, `genaug.data.series`), a ``.npz``,
+``.ts`` or ``.tsv`` file, an image folder, or a folder written by ``datasets.Dataset.save_to_disk``.
+Each source only reads its format into arrays and ends in `from_arrays`, which does the shared
+validation (empty data, NaN/inf, labels).
 
 Images read with PIL stay in the layout they were read in: ``(H, W)`` uint8 for grayscale,
 ``(H, W, C)`` uint8 for colour, so ``ArraySet.user_x()`` gives back what the files held.
@@ -23,6 +24,7 @@ import torch
 from PIL import Image
 
 from genaug.data.arrayset import ArraySet, from_arrays
+from genaug.data.series import SERIES_NAMES, SERIES_SUFFIXES, from_series_file, load_series_name
 from genaug.data.spec import Layout
 
 if TYPE_CHECKING:
@@ -44,7 +46,10 @@ BUNDLED = ("digits", "wine", "breast_cancer")
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp")
 # files `save_to_disk` writes: a Dataset folder holds the first two, a DatasetDict folder the last
 _HF_MARKERS = ("state.json", "dataset_info.json", "dataset_dict.json")
-_ACCEPTED = f"one of {list(BUNDLED)}, a .npz file, an image folder (one sub-folder per class) or a save_to_disk folder"
+_ACCEPTED = (
+    f"one of {list(BUNDLED)}, mnist1d[:test|:all], ucr:NAME[:test], a .npz file, a .ts or .tsv file of time "
+    "series, an image folder (one sub-folder per class) or a save_to_disk folder"
+)
 
 
 def load_bundled(name: str) -> ArraySet:
@@ -430,10 +435,13 @@ def load_source(source: str | os.PathLike, **options: Any) -> ArraySet:
     """Resolve a one-string data source (what ``genaug fit --data`` takes) into an `ArraySet`.
 
     Args:
-        source: ``digits``, ``wine`` or ``breast_cancer``; a ``.npz`` file (`from_npz`); a folder
-            written by ``save_to_disk`` (`from_hf_disk`); a folder with one sub-folder per class
-            (`from_image_folder`).
-        **options: keyword arguments of the loader the source resolves to (none for bundled sets).
+        source: ``digits``, ``wine`` or ``breast_cancer``; ``mnist1d[:train|:test|:all]``
+            (`load_mnist1d`); ``ucr:NAME[:train|:test]``, a UCR set aeon ships (`load_ucr`); a
+            ``.npz`` file (`from_npz`); a ``.ts`` (`from_ts`) or ``.tsv`` (`from_ucr_tsv`) file of
+            time series; a folder written by ``save_to_disk`` (`from_hf_disk`); a folder with one
+            sub-folder per class (`from_image_folder`).
+        **options: keyword arguments of the loader the source resolves to (none for bundled sets;
+            ``missing=`` and ``lengths=`` for series files and UCR sets).
 
     Returns:
         The validated `ArraySet`.
@@ -447,9 +455,13 @@ def load_source(source: str | os.PathLike, **options: Any) -> ArraySet:
         if options:
             raise TypeError(f"options: the bundled data set {text!r} takes no options, got {sorted(options)}")
         return load_bundled(text)
+    if text.partition(":")[0] in SERIES_NAMES:
+        return load_series_name(text, **options)
     path = Path(text).expanduser()
     if path.is_file() and path.suffix.lower() == ".npz":
         return from_npz(path, **options)
+    if path.is_file() and path.suffix.lower() in SERIES_SUFFIXES:
+        return from_series_file(path, **options)
     if path.is_dir():
         if any((path / marker).is_file() for marker in _HF_MARKERS):
             return from_hf_disk(path, **options)
