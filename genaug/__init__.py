@@ -8,13 +8,12 @@ Example:
     torch.Size([16, 8, 8])
 """
 
-__version__ = "0.1.0"
-
-from genaug.data import ArraySet, DataSpec, from_arrays, load_source  # noqa: E402
-from genaug.models import Generator, create, families, load  # noqa: E402
-from genaug.evaluate import bits_per_dim, evaluate  # noqa: E402
-from genaug.inject import SamplePool, mix  # noqa: E402
-from genaug.train import TrainConfig, Trainer, fit  # noqa: E402
+from genaug.utils.version import __version__
+from genaug.data import ArraySet, DataSpec, from_arrays, load_source
+from genaug.models import Generator, create, families, load
+from genaug.evaluate import bits_per_dim, evaluate
+from genaug.inject import SamplePool, mix
+from genaug.train import TrainConfig, Trainer, fit
 
 __all__ = [
     "ArraySet",
@@ -39,7 +38,7 @@ _SUBMODULES = ("albumentations", "detect", "hf", "transforms")  # imported on fi
 
 
 def __getattr__(name: str):
-    """``genaug.hf``, ``genaug.transforms``, ``genaug.albumentations`` without importing them up front."""
+    """``genaug.hf``, ``genaug.transforms``, ``genaug.albumentations``, ``genaug.detect`` without importing them up front."""
     if name in _SUBMODULES:
         import importlib
 

@@ -101,7 +101,6 @@ def _cmd_fit(args: argparse.Namespace) -> int:
 
 def _cmd_sample(args: argparse.Namespace) -> int:
     import genaug
-    from genaug.utils.grid import save_sample_grid
     from genaug.utils.io import atomic_path
 
     if args.n < 0:
@@ -110,8 +109,6 @@ def _cmd_sample(args: argparse.Namespace) -> int:
         raise ValueError(f"--out: expected a path ending in .npz, got {args.out}")
     model = genaug.load(args.model)
     spec = model.spec
-    if args.grid is not None and spec.modality != "image":
-        raise ValueError(f"--grid: sample grids need image data; this model's data are {spec.modality}s")
     labels = parse_labels(args.labels, args.n, spec.class_names)
     generator = torch.Generator().manual_seed(args.seed)
     resolved = model.resolve_labels(args.n, labels, generator=generator)
@@ -119,7 +116,7 @@ def _cmd_sample(args: argparse.Namespace) -> int:
     with atomic_path(args.out, suffix=".npz") as tmp, open(tmp, "wb") as f:
         np.savez(f, x=x, y=resolved.cpu().numpy(), class_names=np.array(spec.class_names))
     if args.grid is not None:
-        save_sample_grid(spec, spec.to_model(x), args.grid, nrow=min(10, max(1, args.n)))
+        spec.save_samples(spec.to_model(x), args.grid, nrow=min(10, max(1, args.n)))
     logger.info("wrote %d samples to %s", args.n, args.out)
     return 0
 
@@ -251,7 +248,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--labels", default=None, help="3 | 0,3,7 | balanced | class names (default: training proportions)")
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     p.add_argument("--out", required=True, type=Path, help="output FILE.npz with x (user space, shaped like the data) and y")
-    p.add_argument("--grid", type=Path, default=None, help="also write the samples as a PNG grid (images only)")
+    p.add_argument("--grid", type=Path, default=None, help="also draw the samples into a PNG (an image grid, line plots of sequences, ...)")
     p.set_defaults(run=_cmd_sample)
 
     p = sub.add_parser("eval", help="evaluate a fitted generator: likelihood, fidelity, diversity, memorization, filters",

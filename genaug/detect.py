@@ -24,7 +24,6 @@ Example:
 
 from __future__ import annotations
 
-import math
 import numbers
 import os
 from collections.abc import Callable, Mapping, Sequence
@@ -35,10 +34,11 @@ import torch
 
 from genaug.data.arrayset import ArraySet, as_numpy
 from genaug.data.spec import DataSpec
-from genaug.evaluate.likelihood import log_likelihoods, to_bits_per_dim
-from genaug.inject.core import ModelHandle, check_value_range, from_form
-from genaug.inject.hf import _check_columns, _is_number, _sample_form, resolve_columns
+from genaug.evaluate.likelihood import anomaly_scores, fpr_threshold
+from genaug.inject.columns import check_columns, is_number, resolve_columns, sample_form
+from genaug.inject.core import check_value_range, from_form
 from genaug.models.base import Generator
+from genaug.models.handle import ModelHandle
 
 __all__ = ["OUTLIER_COLUMN", "SCORE_COLUMN", "AnomalyDetector", "auroc"]
 
@@ -116,12 +116,7 @@ class AnomalyDetector:
                 ``(N, *spec.user_shape())`` (numpy array, tensor or nested lists), as the model's
                 training data looked.
         """
-        values = self._user_values(x)
-        z = self.spec.to_model(self.spec.user_layout(values))
-        log_p, _ = log_likelihoods(self.model, z, draws=self.draws, seed=self.seed, batch_size=self.batch_size)
-        scores = to_bits_per_dim(self.spec, log_p).numpy()
-        scores[_outside_range(values, self.spec).numpy()] = math.inf
-        return scores
+        return anomaly_scores(self.model, self._user_values(x), draws=self.draws, seed=self.seed, batch_size=self.batch_size)
 
     def fit(self, train: SamplesLike, *, fpr: float = 0.05) -> AnomalyDetector:
         """Set ``threshold`` to the ``1 - fpr`` quantile of the scores of ``train`` (inliers); returns self.
@@ -137,7 +132,7 @@ class AnomalyDetector:
         if isinstance(fpr, bool) or not isinstance(fpr, numbers.Real) or not 0.0 < fpr < 1.0:
             raise ValueError(f"fpr: expected a false-positive rate in (0, 1), got {fpr!r}")
         scores = self.score(train)
-        self.threshold = float(np.quantile(scores, 1.0 - float(fpr), method="higher"))
+        self.threshold = fpr_threshold(scores, fpr)
         self.fpr = float(fpr)
         return self
 
@@ -280,18 +275,6 @@ def _likelihood_families() -> list[str]:
     return [name for name in families() if get_family(name).has_likelihood]
 
 
-def _outside_range(values: torch.Tensor, spec: DataSpec) -> torch.Tensor:
-    """Samples (user units, canonical layout) with a value `spec.to_model` would clip: bool (N,).
-
-    Grid values round to the nearest level, so half a step beyond either end still lands on the grid.
-    """
-    if spec.scaling == "standard":
-        return torch.zeros(len(values), dtype=torch.bool)
-    lo, hi = spec.value_range
-    slack = (hi - lo) / (spec.levels - 1) / 2 if spec.scaling == "grid" else 1e-6 * (hi - lo)
-    return ((values < lo - slack) | (values > hi + slack)).flatten(1).any(1)
-
-
 def _as_array(x: Any) -> np.ndarray:
     """A batch given as a tensor, an array or nested lists, as a real-valued numpy array."""
     array = as_numpy(x)
@@ -327,7 +310,7 @@ class _DatasetScorer:
         keep_inliers: bool,
     ) -> None:
         self.detector = detector
-        self.column = _check_columns(column, detector.spec)
+        self.column = check_columns(column, detector.spec)
         self.value_range = check_value_range(value_range, detector.spec)
         self.keep_inliers = keep_inliers
 
@@ -353,7 +336,7 @@ class _DatasetScorer:
         features = []
         for name in column:
             values = list(batch[name])
-            bad = [i for i, v in enumerate(values) if not _is_number(v)]
+            bad = [i for i, v in enumerate(values) if not is_number(v)]
             if bad:
                 raise ValueError(
                     f"columns: column {name!r} must hold one number per row; row {bad[0]} holds {values[bad[0]]!r}"
@@ -367,7 +350,7 @@ class _DatasetScorer:
             raise ValueError(f"columns: a cell of column {column!r} is empty (None); expected a sample")
         if isinstance(value, list | tuple):
             value = np.asarray(value)
-        form = _sample_form(value, self.detector.spec, self.value_range, f"columns: column {column!r}")
+        form = sample_form(value, self.detector.spec, self.value_range, f"columns: column {column!r}")
         return from_form(value, form, self.detector.spec)
 
     def __repr__(self) -> str:

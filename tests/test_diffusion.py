@@ -25,10 +25,10 @@ def trained(digits):
     torch.manual_seed(0)
     model = genaug.create("diffusion", digits.spec, **TINY)
     x, y = digits.x[:400], digits.y[:400]
-    before = model.validation_step(x, y, generator=gen(0))["loss"].item()
+    before = model.validation_step({"x": x, "label": y}, generator=gen(0))["loss"].item()
     config = TrainConfig(steps=100, batch_size=64, lr=2e-3, ema_decay=0, val_fraction=0, checkpoint_every=0, sample_every=0)
     model = Trainer(model, digits, config).fit()
-    after = model.validation_step(x, y, generator=gen(0))["loss"].item()
+    after = model.validation_step({"x": x, "label": y}, generator=gen(0))["loss"].item()
     return model, before, after
 
 
@@ -83,7 +83,7 @@ def test_the_model_turns_an_exact_network_output_into_the_clean_sample(digits, p
     model = Diffusion(digits.spec, DiffusionConfig(**{**TINY, "prediction": prediction, "guidance": guidance}))
     x0 = digits.x[:6]
     model.net = OracleNet(x0, prediction, noise_schedule("cosine", 1000))
-    torch.testing.assert_close(model.sample_model(digits.y[:6], generator=gen(0)), x0, atol=1e-4, rtol=0)
+    torch.testing.assert_close(model.sample_model({"label": digits.y[:6]}, generator=gen(0)), x0, atol=1e-4, rtol=0)
 
 
 @pytest.mark.parametrize("eta", [0.0, 1.0])
@@ -124,7 +124,7 @@ def test_guidance_zero_ignores_the_label_and_one_ignores_the_null_class(trained)
     original = model.config
 
     def draw(label: int) -> torch.Tensor:
-        return model.sample_model(torch.full((8,), label), generator=gen(3))
+        return model.sample_model({"label": torch.full((8,), label)}, generator=gen(3))
 
     try:
         model.configure_sampling(guidance=0.0)
@@ -187,10 +187,10 @@ def test_odd_sized_colour_images_train_and_sample(prediction):
     data = genaug.from_arrays(x, np.arange(12) % 2)
     assert data.spec.shape == (3, 7, 9)
     model = Diffusion(data.spec, DiffusionConfig(channels=8, levels=3, blocks=1, prediction=prediction, schedule="linear", sample_steps=4))
-    out = model.training_step(data.x, data.y, step=0, group="main", generator=gen(0))
+    out = model.training_step({"x": data.x, "label": data.y}, step=0, group="main", generator=gen(0))
     out["loss"].backward()
     assert torch.isfinite(out["loss"]) and all(p.grad is not None for p in model.net.parameters())
-    z = model.sample_model(torch.tensor([0, 1, 1]), generator=gen(1))
+    z = model.sample_model({"label": torch.tensor([0, 1, 1])}, generator=gen(1))
     assert z.shape == (3, 3, 7, 9) and z.abs().max() <= 1.0  # x0 is clipped on grid data
     assert model.sample(5, generator=gen(1)).shape == (5, 7, 9, 3)
 
@@ -199,9 +199,9 @@ def test_vectors_train_and_sample_unclipped():
     data = genaug.load_source("wine")
     model = Diffusion(data.spec, DiffusionConfig(hidden=16, depth=2, sample_steps=4))
     with torch.autocast("cpu", dtype=torch.bfloat16):
-        loss = model.training_step(data.x[:32], data.y[:32], step=0, group="main", generator=gen(0))["loss"]
+        loss = model.training_step({"x": data.x[:32], "label": data.y[:32]}, step=0, group="main", generator=gen(0))["loss"]
     assert loss.dtype == torch.float32 and torch.isfinite(loss)
-    z = model.sample_model(torch.zeros(40, dtype=torch.long), generator=gen(1))
+    z = model.sample_model({"label": torch.zeros(40, dtype=torch.long)}, generator=gen(1))
     assert z.shape == (40, 13) and z.abs().max() > 1.0  # standardized data is not clipped to [-1, 1]
 
 
@@ -209,7 +209,7 @@ def test_training_uses_only_the_given_generator(digits):
     """Same generator seed, same loss: noise, timesteps and label dropout all come from it."""
     model = Diffusion(digits.spec, DiffusionConfig(**TINY))
     x, y = digits.x[:16], digits.y[:16]
-    a = model.training_step(x, y, step=0, group="main", generator=gen(4))["loss"]
+    a = model.training_step({"x": x, "label": y}, step=0, group="main", generator=gen(4))["loss"]
     torch.manual_seed(123)
-    b = model.training_step(x, y, step=0, group="main", generator=gen(4))["loss"]
+    b = model.training_step({"x": x, "label": y}, step=0, group="main", generator=gen(4))["loss"]
     assert a.item() == b.item() and math.isfinite(a.item())

@@ -28,7 +28,7 @@ def perturbed_flow(data: ArraySet, **config) -> Flow:
     """An initialised flow with every weight nudged, so no coupling is the identity."""
     torch.manual_seed(0)
     model = genaug.create("flow", data.spec, **{**SMALL, **config})
-    model.init_from_data(data.x, data.y, generator=gen(0))
+    model.init_from_data({"x": data.x, "label": data.y}, generator=gen(0))
     with torch.no_grad():
         for p in model.parameters():
             p.add_(0.1 * torch.randn_like(p))
@@ -139,7 +139,7 @@ def test_samples_are_decoded_tempered_base_noise(digits):
     model = perturbed_flow(digits, temperature=0.7)
     labels = torch.arange(10)
     with torch.no_grad():
-        z = model.sample_model(labels, generator=gen(5))
+        z = model.sample_model({"label": labels}, generator=gen(5))
         expected = model.decode(0.7 * torch.randn(10, digits.spec.dim, generator=gen(5)), labels)
     torch.testing.assert_close(z, expected)
     assert z.shape == (10, 1, 8, 8) and (z.abs() < model.support_limit).all()
@@ -147,7 +147,7 @@ def test_samples_are_decoded_tempered_base_noise(digits):
 
 def test_init_from_data_standardises_the_input(digits):
     model = genaug.create("flow", digits.spec, **SMALL)
-    model.init_from_data(digits.x, digits.y, generator=gen(0))
+    model.init_from_data({"x": digits.x, "label": digits.y}, generator=gen(0))
     z = digits.spec.dequantize(digits.x, gen(6))
     logit, _ = model.layers[0](z, None)
     h, _ = model.layers[1](logit, None)  # the per-pixel actnorm
@@ -169,7 +169,7 @@ def test_bad_latents_and_out_of_range_inputs_are_refused(digits):
 def test_bf16_autocast_keeps_the_loss_in_float32(digits):
     model = perturbed_flow(digits).train()
     with torch.autocast(device_type="cpu", dtype=torch.bfloat16):
-        out = model.training_step(digits.x[:16], digits.y[:16], step=0, group="main", generator=gen(7))
+        out = model.training_step({"x": digits.x[:16], "label": digits.y[:16]}, step=0, group="main", generator=gen(7))
     assert out["loss"].dtype == torch.float32 and torch.isfinite(out["loss"])
     out["loss"].backward()
     assert all(torch.isfinite(p.grad).all() for p in model.parameters() if p.grad is not None)
@@ -190,7 +190,7 @@ def test_short_training_beats_the_uniform_model_on_held_out_digits(digits):
 
     config = {"scales": 2, "flow_steps": 2, "channels": 16}
     untrained = genaug.create("flow", train.spec, **config)
-    untrained.init_from_data(train.x, train.y, generator=gen(0))
+    untrained.init_from_data({"x": train.x, "label": train.y}, generator=gen(0))
     model = genaug.fit(train, "flow", train={"steps": 150, "val_fraction": 0.0, "ema_decay": 0.99}, **config)
     before, after = bits_per_dim(untrained), bits_per_dim(model)
     assert after < min(before - 0.1, 2.5), (before, after)

@@ -125,7 +125,7 @@ def test_shapes_and_finite_losses_on_odd_colour_images_and_vectors(which, reques
         out = model(x, y, step=0, group=group, generator=gen(0))
         assert out["loss"].shape == () and torch.isfinite(out["loss"])
         out["loss"].backward()
-    z = model.sample_model(y, generator=gen(0))
+    z = model.sample_model({"label": y}, generator=gen(0))
     assert z.shape == x.shape and z.dtype == torch.float32
     if data.spec.modality == "image":
         assert z.abs().max() <= 1.0  # tanh output

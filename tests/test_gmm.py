@@ -85,11 +85,11 @@ def test_em_iterations_match_sklearn_from_the_same_start(halves, covariance_type
     k, steps = 3, 20
     config = dict(n_components=k, covariance_type=covariance_type, reg_covar=reg_covar, dequantize=False, tol=1e-12)
     model = genaug.create("gmm", train.spec, **config)
-    model.init_from_data(train.x, train.y, generator=torch.Generator().manual_seed(0))
+    model.init_from_data({"x": train.x, "label": train.y}, generator=torch.Generator().manual_seed(0))
     start = {name: tensor.clone() for name, tensor in model.state_dict().items()}
     with torch.no_grad():
         for step in range(steps):
-            model.training_step(train.x, train.y, step=step, group=None, generator=torch.Generator())
+            model.training_step({"x": train.x, "label": train.y}, step=step, group=None, generator=torch.Generator())
     ours = model.log_prob(test.x.double(), test.y).numpy()
     (xtr, ytr), (xte, yte) = flat(train), flat(test)
     theirs = np.zeros(len(yte))
@@ -147,14 +147,14 @@ def test_both_covariance_types_fit_and_sample(halves, covariance_type):
     c, k, d = 10, 3, 64
     assert model.means.shape == (c, k, d)
     assert model.covariances.shape == ((c, k, d, d) if covariance_type == "full" else (c, k, d))
-    z = model.sample_model(torch.arange(10).repeat(3), generator=torch.Generator().manual_seed(0))
+    z = model.sample_model({"label": torch.arange(10).repeat(3)}, generator=torch.Generator().manual_seed(0))
     assert z.shape == (30, 1, 8, 8) and z.dtype == torch.float32 and torch.isfinite(z).all()
     assert torch.isfinite(model.log_prob(train.x)).all()
 
 
 def test_sample_labels_are_honoured(fitted):
     labels = torch.arange(10).repeat_interleave(20)
-    z = fitted.sample_model(labels, generator=torch.Generator().manual_seed(1))
+    z = fitted.sample_model({"label": labels}, generator=torch.Generator().manual_seed(1))
     per_class = torch.stack([fitted.log_prob(z, torch.full_like(labels, c)) for c in range(10)], 1)
     assert (per_class.argmax(1) == labels).float().mean() >= 0.95
 
@@ -205,11 +205,11 @@ def test_em_converges_and_should_stop_triggers(halves):
     model = genaug.create("gmm", train.spec, n_components=3, covariance_type="diag")
     assert model.optimizer_groups() == []
     assert GaussianMixture.train_defaults["batch_size"] == 0 and GaussianMixture.train_defaults["val_fraction"] == 0.0
-    model.init_from_data(train.x, train.y, generator=torch.Generator().manual_seed(0))
+    model.init_from_data({"x": train.x, "label": train.y}, generator=torch.Generator().manual_seed(0))
     nll = []
     with torch.no_grad():
         for step in range(200):
-            logs = model.training_step(train.x, train.y, step=step, group=None, generator=torch.Generator())
+            logs = model.training_step({"x": train.x, "label": train.y}, step=step, group=None, generator=torch.Generator())
             nll.append(logs["nll"].item())
             if model.should_stop():
                 break
@@ -225,18 +225,18 @@ def test_statistics_are_summed_before_the_m_step(halves, monkeypatch):
     """Two shards whose statistics are summed give the same update as the whole data set."""
     train, _ = halves
     whole = genaug.create("gmm", train.spec, n_components=2)
-    whole.init_from_data(train.x, train.y, generator=torch.Generator().manual_seed(0))
+    whole.init_from_data({"x": train.x, "label": train.y}, generator=torch.Generator().manual_seed(0))
     first, second = (genaug.create("gmm", train.spec, n_components=2) for _ in range(2))
     first.load_state_dict(whole.state_dict())
     second.load_state_dict(whole.state_dict())
     shard = train.y < 5  # the second shard has no sample of classes 0..4 at all
     sent: list[torch.Tensor] = []
     monkeypatch.setattr(gmm, "all_reduce_sum", lambda t: sent.append(t.clone()) or t)
-    second.training_step(train.x[~shard], train.y[~shard], step=0, group=None, generator=torch.Generator())
+    second.training_step({"x": train.x[~shard], "label": train.y[~shard]}, step=0, group=None, generator=torch.Generator())
     monkeypatch.setattr(gmm, "all_reduce_sum", lambda t: t.add_(sent[0]))
-    logs = first.training_step(train.x[shard], train.y[shard], step=0, group=None, generator=torch.Generator())
+    logs = first.training_step({"x": train.x[shard], "label": train.y[shard]}, step=0, group=None, generator=torch.Generator())
     monkeypatch.undo()
-    expected = whole.training_step(train.x, train.y, step=0, group=None, generator=torch.Generator())
+    expected = whole.training_step({"x": train.x, "label": train.y}, step=0, group=None, generator=torch.Generator())
     torch.testing.assert_close(logs["nll"], expected["nll"])
     for name, tensor in whole.state_dict().items():
         torch.testing.assert_close(first.state_dict()[name], tensor, rtol=1e-9, atol=1e-9, msg=name)
@@ -248,7 +248,7 @@ def test_class_with_fewer_samples_than_components(digits):
     model = genaug.create("gmm", data.spec, n_components=4)
     fit_em(model, data.x, data.y, max_steps=20, seed=0)
     assert torch.isinf(model.log_weights[3]).sum() == 2 and torch.isfinite(model.log_weights[3]).sum() == 2
-    z = model.sample_model(torch.full((200,), 3), generator=torch.Generator().manual_seed(0))
+    z = model.sample_model({"label": torch.full((200,), 3)}, generator=torch.Generator().manual_seed(0))
     assert torch.isfinite(z).all()
     assert torch.isfinite(model.log_prob(data.x)).all() and torch.isfinite(model.log_prob(data.x, data.y)).all()
     # only the two fitted components are sampled: every sample lies near one of the two class-3 points
@@ -294,8 +294,8 @@ def test_bad_input_is_refused(digits):
     nan[0, 0, 0, 0] = math.nan
     hooks = {
         "log_prob": lambda x, y: model.log_prob(x, y),
-        "init": lambda x, y: model.init_from_data(x, y, generator=torch.Generator()),
-        "step": lambda x, y: model.training_step(x, y, step=0, group=None, generator=torch.Generator()),
+        "init": lambda x, y: model.init_from_data({"x": x, "label": y}, generator=torch.Generator()),
+        "step": lambda x, y: model.training_step({"x": x, "label": y}, step=0, group=None, generator=torch.Generator()),
     }
     for name, hook in hooks.items():
         with pytest.raises(ValueError, match="shape"):

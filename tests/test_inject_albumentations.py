@@ -12,8 +12,8 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 
 import genaug
+from genaug.albumentations import LatentJitter, SyntheticSwap
 from genaug.inject import SamplePool
-from genaug.inject.albumentations import LatentJitter, SyntheticSwap
 
 
 def fit_gmm(data, folder):
@@ -204,7 +204,7 @@ def test_to_dict_from_dict_and_save_load_round_trip_to_identical_outputs(models,
 
     d = A.to_dict(build())
     swap, jitter = d["transform"]["transforms"]
-    assert swap["__class_fullname__"] == "genaug.inject.albumentations.SyntheticSwap"
+    assert swap["__class_fullname__"] == "genaug.albumentations.SyntheticSwap"
     assert swap["model"] == str(models["digits"]) and swap["balance"] == {0: 1.0, "9": 2.0}
     assert jitter["model"] == str(models["vae"]) and jitter["sigma"] == 0.3
     A.save(build(), tmp_path / "pipeline.json")

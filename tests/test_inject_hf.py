@@ -9,8 +9,7 @@ import torch
 from PIL import Image
 
 import genaug
-from genaug.inject import hf_dataset
-from genaug.hf import SyntheticRows, generate_dataset
+from genaug.hf import SyntheticRows, _dataset, generate_dataset
 
 COLOURS = ("red", "green", "blue")  # class c: channel c bright
 
@@ -340,7 +339,7 @@ def test_generate_dataset_refuses_to_overwrite_and_replaces_atomically(tmp_path,
     with pytest.raises(ValueError, match="is not a dataset folder"):
         generate_dataset(digits_gmm_dir, 12, tmp_path / "notes", overwrite=True)
 
-    encode, calls = hf_dataset._TableLayout.encode, []
+    encode, calls = _dataset._TableLayout.encode, []
 
     def failing(self, x, info):  # the third chunk fails, after two were written
         calls.append(len(x))
@@ -348,7 +347,7 @@ def test_generate_dataset_refuses_to_overwrite_and_replaces_atomically(tmp_path,
             raise RuntimeError("disk full")
         return encode(self, x, info)
 
-    monkeypatch.setattr(hf_dataset._TableLayout, "encode", failing)
+    monkeypatch.setattr(_dataset._TableLayout, "encode", failing)
     with pytest.raises(RuntimeError, match="disk full"):
         generate_dataset(digits_gmm_dir, 30, target, chunk_size=5, seed=9, overwrite=True)
     monkeypatch.undo()

@@ -14,7 +14,7 @@ from torchvision.transforms import v2
 
 import genaug
 from genaug.inject import SamplePool
-from genaug.inject.transforms import LatentJitter, SyntheticSwap
+from genaug.transforms import LatentJitter, SyntheticSwap
 
 
 @pytest.fixture(scope="module")
@@ -201,6 +201,6 @@ def test_colour_channels_land_in_the_right_place_for_every_container(tmp_path):
 def test_integration_modules_are_reachable_from_the_package():
     assert genaug.transforms.SyntheticSwap is SyntheticSwap
     assert callable(genaug.hf.generate_dataset) and callable(genaug.hf.SyntheticRows)
-    assert genaug.albumentations.LatentJitter.__module__ == "genaug.inject.albumentations"
+    assert genaug.albumentations.LatentJitter.__module__ == "genaug.albumentations"
     with pytest.raises(AttributeError, match="no attribute 'nope'"):
         genaug.nope

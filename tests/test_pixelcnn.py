@@ -140,7 +140,7 @@ def test_samples_follow_the_density_and_are_batched():
     features = model.net.features
     model.net.features = lambda x, labels: calls.append(len(x)) or features(x, labels)
     labels = torch.ones(20000, dtype=torch.long)
-    x = model.sample_model(labels, generator=gen(0))
+    x = model.sample_model({"label": labels}, generator=gen(0))
     assert calls == [20000, 20000]  # H * W passes, every sample in each
     points = every_grid_point(spec)
     with torch.no_grad():
@@ -148,8 +148,8 @@ def test_samples_follow_the_density_and_are_batched():
     index = (spec.bin_index(x).long().view(len(x), 2) * torch.tensor([3, 1])).sum(1)
     freq = torch.bincount(index, minlength=9).float() / len(x)
     torch.testing.assert_close(freq, expected, atol=0.015, rtol=0)
-    assert torch.equal(x, model.sample_model(labels, generator=gen(0)))
-    assert not torch.equal(x, model.sample_model(labels, generator=gen(1)))
+    assert torch.equal(x, model.sample_model({"label": labels}, generator=gen(0)))
+    assert not torch.equal(x, model.sample_model({"label": labels}, generator=gen(1)))
 
 
 def test_rgb_images_fit_and_sample_in_the_users_space():
@@ -188,8 +188,8 @@ def test_tiny_fit_learns_digits_better_than_uniform():
     assert bpd < 2.6, bpd  # measured 2.11; a Gaussian mixture scores 2.82, uniform 4.088
     fresh = genaug.create("pixelcnn", data.spec, channels=16, layers=3, head=32)
     with torch.no_grad():
-        before = fresh.training_step(test.x[:300], test.y[:300], step=0, group="main", generator=gen(0))["loss"]
-        after = model.training_step(test.x[:300], test.y[:300], step=0, group="main", generator=gen(0))["loss"]
+        before = fresh.training_step({"x": test.x[:300], "label": test.y[:300]}, step=0, group="main", generator=gen(0))["loss"]
+        after = model.training_step({"x": test.x[:300], "label": test.y[:300]}, step=0, group="main", generator=gen(0))["loss"]
     assert after < before - 1.0
 
 
@@ -197,7 +197,7 @@ def test_training_step_under_bf16_autocast_gives_a_float32_loss():
     data = genaug.load_source("digits")
     model = genaug.create("pixelcnn", data.spec, channels=8, layers=2, head=8)
     with torch.autocast("cpu", dtype=torch.bfloat16):
-        loss = model.training_step(data.x[:16], data.y[:16], step=0, group="main", generator=gen(0))["loss"]
+        loss = model.training_step({"x": data.x[:16], "label": data.y[:16]}, step=0, group="main", generator=gen(0))["loss"]
     assert loss.dtype == torch.float32 and torch.isfinite(loss)
     loss.backward()
 

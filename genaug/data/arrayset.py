@@ -1,4 +1,4 @@
-"""`ArraySet`: a labelled data set held in memory in model space, with its `DataSpec`.
+"""`ArraySet`: a data set held in memory in model space, with its named conditions and its `DataSpec`.
 
 Every source ends in `from_arrays`, which validates at the edge: empty data, NaN/inf, ragged shapes,
 non-integer or out-of-range labels raise a `ValueError` that names the problem.
@@ -6,13 +6,14 @@ non-integer or out-of-range labels raise a `ValueError` that names the problem.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import numpy as np
 import torch
 
+from genaug.data.conditions import get_condition_kind
 from genaug.data.spec import DataSpec, Layout, Modality
 
 __all__ = ["ArraySet", "as_numpy", "from_arrays", "validate_labels"]
@@ -20,7 +21,11 @@ __all__ = ["ArraySet", "as_numpy", "from_arrays", "validate_labels"]
 
 @dataclass(frozen=True)
 class ArraySet:
-    """Samples in model space (float32, canonical layout), integer labels, and their spec.
+    """Samples in model space (float32, canonical layout), their conditions, and their spec.
+
+    Every sample has the categorical condition ``"label"`` (``y``); the spec may declare more, whose
+    per-sample values ``cond`` holds by name (model space). `tensors` gives them all as one dict,
+    the form the Trainer's batches take.
 
     Example:
         >>> from genaug.data import load_source
@@ -30,19 +35,30 @@ class ArraySet:
     """
 
     x: torch.Tensor  # (N, *spec.shape) float32, model space
-    y: torch.Tensor  # (N,) int64 class indices
+    y: torch.Tensor  # (N,) int64 class indices: the "label" condition
     spec: DataSpec
+    cond: Mapping[str, torch.Tensor] = field(default_factory=dict)  # the spec's other conditions, (N, ...) each
 
     def __post_init__(self) -> None:
         assert self.x.shape[1:] == self.spec.shape and self.x.shape[0] == self.y.shape[0]
+        assert set(self.cond) == set(self.spec.conditions) and all(len(v) == len(self.y) for v in self.cond.values())
 
     def __len__(self) -> int:
         return int(self.y.shape[0])
 
+    @property
+    def conditions(self) -> dict[str, torch.Tensor]:
+        """Every named condition per sample: ``{"label": y, **cond}``."""
+        return {"label": self.y, **self.cond}
+
+    def tensors(self) -> dict[str, torch.Tensor]:
+        """The samples and their conditions as one dict, ``{"x": x, "label": y, **cond}`` (a Trainer batch)."""
+        return {"x": self.x, **self.conditions}
+
     def subset(self, index: torch.Tensor | np.ndarray | Sequence[int]) -> ArraySet:
         """The rows ``index`` (the spec, class counts included, is kept: it describes the source)."""
         index = torch.as_tensor(np.asarray(index), dtype=torch.long)
-        return ArraySet(self.x[index], self.y[index], self.spec)
+        return ArraySet(self.x[index], self.y[index], self.spec, {k: v[index] for k, v in self.cond.items()})
 
     def split(self, fraction: float, seed: int = 0) -> tuple[ArraySet, ArraySet]:
         """Stratified split into (rest, held_out) with about ``fraction`` of each class held out.
@@ -114,7 +130,9 @@ class ArraySet:
                     f"data: values in [{canonical.min().item():g}, {canonical.max().item():g}] are not on the model's grid of "
                     f"{spec.levels} levels over {list(spec.value_range)}"
                 )
-        return ArraySet(spec.to_model(spec.user_layout(canonical)), lookup[self.y], spec)
+        if spec.conditions != self.spec.conditions:
+            raise ValueError(f"data: its conditions {self.spec.conditions} differ from the model's {spec.conditions}")
+        return ArraySet(spec.to_model(spec.user_layout(canonical)), lookup[self.y], spec, dict(self.cond))
 
 
 def validate_labels(
@@ -171,16 +189,21 @@ def from_arrays(
     levels: int | None | Literal["auto"] = "auto",
     value_range: tuple[float, float] | None = None,
     feature_names: Sequence[str] | None = None,
+    conditions: Mapping[str, Any] | None = None,
 ) -> ArraySet:
     """Build a validated `ArraySet` from arrays in the user's space.
 
     Args:
         x: ``(N, D)`` vectors, ``(N, H, W)`` grayscale images, ``(N, C, H, W)`` or ``(N, H, W, C)``
-            images, in any real dtype.
+            images, in any real dtype; with ``modality="sequence"``, ``(N, T)``, ``(N, C, T)`` or
+            ``(N, T, C)`` sequences.
         y: ``(N,)`` integer class indices or string class names; ``None`` for unlabelled data (one class).
         class_names: names of the classes, in index order.
         modality, layout, levels, value_range: override what `DataSpec.infer` would guess.
         feature_names: column names of vector data.
+        conditions: further named conditions, one value per sample each: strings or integers
+            (a categorical condition over the sorted unique values) or float arrays (an ``array``
+            condition of their per-sample shape, taken as model space).
 
     Example:
         >>> import numpy as np
@@ -202,6 +225,7 @@ def from_arrays(
     if feature_names is not None and (x.ndim != 2 or len(feature_names) != x.shape[1]):
         raise ValueError(f"feature_names: expected {x.shape[1] if x.ndim == 2 else 'no'} names for x of shape {x.shape}")
     counts = np.bincount(labels, minlength=len(names)).tolist()
+    declared, values = _declare_conditions(conditions or {}, len(x))
     spec = DataSpec.infer(
         x,
         names,
@@ -211,5 +235,29 @@ def from_arrays(
         levels=levels,
         value_range=value_range,
         feature_names=list(feature_names) if feature_names is not None else None,
+        conditions=declared,
     )
-    return ArraySet(spec.to_model(x), torch.from_numpy(labels), spec)
+    return ArraySet(spec.to_model(x), torch.from_numpy(labels), spec, values)
+
+
+def _declare_conditions(conditions: Mapping[str, Any], n: int) -> tuple[dict[str, dict[str, Any]], dict[str, torch.Tensor]]:
+    """Declarations and model-space values of user-given named conditions (see `from_arrays`)."""
+    declared, values = {}, {}
+    for name, given in conditions.items():
+        if name in ("label", "x"):
+            raise ValueError(f"conditions: {name!r} is reserved (the labels are y=); name the condition otherwise")
+        array = as_numpy(given, f"conditions.{name}")
+        if len(array) != n:
+            raise ValueError(f"conditions.{name}: expected one value per sample ({n}), got {len(array)}")
+        if array.dtype.kind in "USOiub" and array.ndim == 1:
+            unique = sorted({str(v) for v in array}, key=lambda v: (not v.lstrip("-").isdigit(), int(v) if v.lstrip("-").isdigit() else 0, v))
+            declared[name] = {"kind": "categorical", "names": unique}
+            array = np.asarray([str(v) for v in array])
+        elif array.dtype.kind == "f":
+            declared[name] = {"kind": "array", "shape": list(array.shape[1:])}
+        else:
+            raise ValueError(f"conditions.{name}: expected strings, integers or float arrays, got dtype {array.dtype}")
+        kind = get_condition_kind(declared[name]["kind"])
+        kind.check(declared[name], f"conditions.{name}")
+        values[name] = kind.batch(declared[name], array, f"conditions.{name}")
+    return declared, values

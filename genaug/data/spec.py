@@ -1,8 +1,10 @@
 """`DataSpec`: what the user's data looks like, and the exact map between it and model space.
 
-Models see float32 tensors in a canonical layout, ``(N, C, H, W)`` for images and ``(N, D)`` for
-vectors, scaled to about [-1, 1]. A `DataSpec` remembers how to go back, so a synthetic sample looks
-like a real one: same dtype, same layout, same range, on the same discrete grid.
+Models see float32 tensors in the canonical layout of the data's modality (`genaug.modalities`):
+``(N, C, H, W)`` for images, ``(N, C, T)`` for sequences, ``(N, D)`` for vectors, scaled to about
+[-1, 1]. A `DataSpec` remembers how to go back, so a synthetic sample looks like a real one: same
+dtype, same layout, same range, on the same discrete grid. What depends on the modality (layouts,
+the default value space) is asked of ``spec.kind``, the registered `Modality`.
 
 Three scalings:
 - ``grid``: values on ``levels`` equally spaced steps from ``value_range[0]`` to ``value_range[1]``
@@ -16,16 +18,20 @@ Three scalings:
 from __future__ import annotations
 
 import math
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 import torch
 from pydantic import BaseModel, ConfigDict, model_validator
 
+from genaug.data.conditions import get_condition_kind
+from genaug.modalities import Modality as ModalityKind
+from genaug.modalities import get_modality, modalities
+
 __all__ = ["DataSpec", "infer_layout", "numpy_dtype_to_torch"]
 
-Modality = Literal["image", "vector"]
-Layout = Literal["CHW", "HWC", "HW", "D"]
+Modality = str  # a registered modality's name: "image", "vector", "sequence", ...
+Layout = str  # a layout of that modality: "CHW", "HWC", "HW", "D", "CT", "TC", "T", ...
 
 
 def numpy_dtype_to_torch(dtype: str | np.dtype) -> torch.dtype:
@@ -34,31 +40,32 @@ def numpy_dtype_to_torch(dtype: str | np.dtype) -> torch.dtype:
 
 
 def infer_layout(shape: tuple[int, ...], modality: Modality | None = None) -> Layout:
-    """Guess the per-sample layout of a batch of shape ``(N, ...)``.
+    """Guess the per-sample layout of a batch of shape ``(N, ...)``, asking the modalities.
 
-    ``(N, D)`` is a vector, ``(N, H, W)`` a grayscale image, ``(N, C, H, W)`` or ``(N, H, W, C)``
-    an image with 1, 3 or 4 channels (channels first when both readings fit, as in torch).
+    Undeclared data: ``(N, D)`` is a vector, ``(N, H, W)`` a grayscale image, ``(N, C, H, W)`` or
+    ``(N, H, W, C)`` an image with 1, 3 or 4 channels (channels first when both readings fit, as in
+    torch). Sequences (and other modalities that cannot be told from a shape) must be declared.
     """
-    ndim = len(shape) - 1
-    if ndim == 1:
-        if modality == "image":
-            raise ValueError(f"x: image data needs (N, H, W) or (N, C, H, W); got shape {tuple(shape)}")
-        return "D"
-    if modality == "vector":
-        raise ValueError(f"x: vector data needs shape (N, D); got shape {tuple(shape)}")
-    if ndim == 2:
-        return "HW"
-    if ndim == 3:
-        first, last = shape[1], shape[3]
-        if first in (1, 3, 4):
-            return "CHW"
-        if last in (1, 3, 4):
-            return "HWC"
-        raise ValueError(
-            f"x: cannot tell the channel axis of shape {tuple(shape)}; expected 1, 3 or 4 channels "
-            "first (N, C, H, W) or last (N, H, W, C)"
-        )
-    raise ValueError(f"x: expected a batch of vectors (N, D) or images (N, [C,] H, W); got shape {tuple(shape)}")
+    if modality is not None:
+        return get_modality(modality).infer_layout(tuple(shape))
+    for name in modalities():
+        layout = get_modality(name).claim(tuple(shape))
+        if layout is not None:
+            return layout
+    raise ValueError(
+        f"x: expected a batch of vectors (N, D) or images (N, [C,] H, W); got shape {tuple(shape)} "
+        "(declare modality='sequence' for time series)"
+    )
+
+
+def modality_of_layout(layout: Layout, modality: Modality | None) -> Modality:
+    """The modality a layout belongs to (the declared one when given)."""
+    if modality is not None:
+        return modality
+    for name in modalities():
+        if layout in get_modality(name).layouts:
+            return name
+    raise ValueError(f"layout: {layout!r} is no layout of the modalities {modalities()}")
 
 
 def _decimals(column: np.ndarray, most: int = 7) -> int | None:
@@ -88,8 +95,8 @@ class DataSpec(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    modality: Modality
-    shape: tuple[int, ...]  # canonical per-sample shape: (C, H, W) or (D,)
+    modality: Modality  # a registered modality (genaug.modalities.modalities())
+    shape: tuple[int, ...]  # canonical per-sample shape: (C, H, W), (C, T), (D,), ...
     class_names: tuple[str, ...]
     class_counts: tuple[int, ...] | None = None  # training frequencies, for unlabelled sampling
     dtype: str = "float32"  # numpy dtype name of the user's data
@@ -103,12 +110,18 @@ class DataSpec(BaseModel):
     feature_max: tuple[float, ...] | None = None  # standard: observed per-feature maximum
     decimals: tuple[int | None, ...] | None = None  # standard: decimals each feature was given with (None: any)
     feature_names: tuple[str, ...] | None = None  # vectors: column names, e.g. from a table
+    # named conditions besides "label" (whose classes are class_names): {name: {"kind": ..., ...}}, see data/conditions.py
+    conditions: dict[str, dict[str, Any]] = {}
 
     @model_validator(mode="after")
     def _check(self) -> DataSpec:
-        want = 3 if self.modality == "image" else 1
-        if len(self.shape) != want or any(s <= 0 for s in self.shape):
-            raise ValueError(f"shape: {self.modality} data needs {want} positive dims, got {self.shape}")
+        kind = get_modality(self.modality)
+        kind.check_shape(self.shape)
+        kind.check_layout(self.layout, self.shape)
+        for name, declared in self.conditions.items():
+            if name == "label" or not isinstance(declared, dict):
+                raise ValueError(f"conditions.{name}: expected a {{'kind': ...}} declaration under a name other than 'label'")
+            get_condition_kind(declared.get("kind", "")).check(declared, f"conditions.{name}")
         if not self.class_names:
             raise ValueError("class_names: at least one class is needed")
         if len(set(self.class_names)) != len(self.class_names):
@@ -121,21 +134,26 @@ class DataSpec(BaseModel):
         if self.scaling == "grid" and (self.levels is None or self.levels < 2):
             raise ValueError(f"levels: a grid needs at least 2 levels, got {self.levels}")
         if self.scaling == "standard":
-            d = self.shape[0] if self.modality == "vector" else math.prod(self.shape)
+            d = math.prod(self.shape)
             for name in ("loc", "scale", "feature_min", "feature_max", "decimals"):
                 value = getattr(self, name)
                 if value is None or len(value) != d:
                     raise ValueError(f"{name}: standard scaling needs {d} per-feature values, got {value}")
             if any(s <= 0 for s in self.scale):
                 raise ValueError("scale: every per-feature scale must be > 0")
-        expected_layouts = {"image": ("CHW", "HWC", "HW"), "vector": ("D",)}[self.modality]
-        if self.layout not in expected_layouts:
-            raise ValueError(f"layout: {self.modality} data takes one of {expected_layouts}, got {self.layout!r}")
-        if self.layout == "HW" and self.shape[0] != 1:
-            raise ValueError(f"layout: 'HW' means one channel, but shape is {self.shape}")
         return self
 
     # ------------------------------------------------------------------ facts
+    @property
+    def kind(self) -> ModalityKind:
+        """The registered `Modality` of the data: ask it whatever depends on the modality."""
+        return get_modality(self.modality)
+
+    @property
+    def condition_names(self) -> tuple[str, ...]:
+        """Every named condition: ``"label"`` first, then the declared ones."""
+        return ("label", *self.conditions)
+
     @property
     def num_classes(self) -> int:
         return len(self.class_names)
@@ -156,12 +174,7 @@ class DataSpec(BaseModel):
 
     def user_shape(self) -> tuple[int, ...]:
         """Per-sample shape in the user's layout."""
-        if self.layout == "HW":
-            return self.shape[1:]
-        if self.layout == "HWC":
-            c, h, w = self.shape
-            return (h, w, c)
-        return self.shape
+        return self.kind.user_shape(self.shape, self.layout)
 
     def class_index(self, label: int | str) -> int:
         """The class index of ``label`` (an index or a class name); ValueError if unknown."""
@@ -194,18 +207,11 @@ class DataSpec(BaseModel):
         """User layout (N, *user_shape) -> canonical layout (N, *shape)."""
         if tuple(x.shape[1:]) != self.user_shape():
             raise ValueError(f"x: expected samples of shape {self.user_shape()} ({self.layout}), got {tuple(x.shape[1:])}")
-        if self.layout == "HW":
-            return x.unsqueeze(1)
-        if self.layout == "HWC":
-            return x.permute(0, 3, 1, 2)
-        return x
+        return self.kind.to_canonical(x, self.layout)
 
     def user_layout(self, x: torch.Tensor) -> torch.Tensor:
-        if self.layout == "HW":
-            return x.squeeze(1)
-        if self.layout == "HWC":
-            return x.permute(0, 2, 3, 1).contiguous()
-        return x
+        """Canonical layout (N, *shape) -> the user's layout (N, *user_shape)."""
+        return self.kind.from_canonical(x, self.layout)
 
     def _per_feature(self, values: tuple[float, ...], like: torch.Tensor) -> torch.Tensor:
         return torch.tensor(values, dtype=like.dtype, device=like.device).reshape(self.shape)
@@ -266,8 +272,12 @@ class DataSpec(BaseModel):
         return torch.floor((z.to(torch.float64) + 1.0) / 2.0 * self.levels)
 
     def to_unit(self, z: torch.Tensor) -> torch.Tensor:
-        """Model space -> [0, 1] floats for display (images only)."""
+        """Model space -> [0, 1] floats for display."""
         return ((z.float() + 1.0) / 2.0).clamp(0.0, 1.0)
+
+    def save_samples(self, z: torch.Tensor, path: Any, *, nrow: int = 8) -> None:
+        """Draw model-space samples for people into one PNG, as the modality draws them."""
+        self.kind.save_samples(self, z, path, nrow=nrow)
 
     # ------------------------------------------------------------------ inference
     @classmethod
@@ -282,51 +292,55 @@ class DataSpec(BaseModel):
         levels: int | None | Literal["auto"] = "auto",
         value_range: tuple[float, float] | None = None,
         feature_names: list[str] | None = None,
+        conditions: dict[str, dict[str, Any]] | None = None,
     ) -> DataSpec:
         """Infer the spec of a finite batch ``x`` of shape ``(N, ...)`` in the user's layout.
 
-        Images: ``uint8`` data is an 8-bit grid (256 levels, 0..255); integer-valued data a grid
-        from its minimum to its maximum; other floats are continuous in [0, 1] when they fit there,
-        else in their observed range. Vectors: standardized per feature. ``levels`` and
-        ``value_range`` override the guess (``levels=None`` forces continuous).
+        The modality (declared, or guessed from the shape: vectors and images) gives the layout and
+        the default value space: images' ``uint8`` data are an 8-bit grid (256 levels, 0..255),
+        integer-valued images and sequences a grid from their minimum to their maximum, other floats
+        continuous in their range ([0, 1] for images that fit there); vectors are standardized per
+        feature. ``levels`` and ``value_range`` override the guess (``levels=None`` forces continuous).
         """
         x = np.asarray(x)
         layout = layout or infer_layout(x.shape, modality)
-        modality = "vector" if layout == "D" else "image"
-        if layout == "HW":
-            shape = (1, *x.shape[1:])
-        elif layout == "HWC":
-            shape = (x.shape[3], x.shape[1], x.shape[2])
-        else:
-            shape = tuple(x.shape[1:])
+        modality = modality_of_layout(layout, modality)
+        kind = get_modality(modality)
+        kind.check_layout(layout, kind.canonical_shape(tuple(x.shape[1:]), layout))
         common = dict(
             modality=modality,
-            shape=shape,
+            shape=kind.canonical_shape(tuple(x.shape[1:]), layout),
             class_names=tuple(class_names),
             class_counts=tuple(int(c) for c in class_counts) if class_counts is not None else None,
             dtype=x.dtype.name,
             layout=layout,
             feature_names=tuple(feature_names) if feature_names is not None else None,
+            conditions=dict(conditions or {}),
         )
-        lo, hi = (float(x.min()), float(x.max())) if value_range is None else value_range
+        lo, hi = (float(x.min()), float(x.max())) if value_range is None else (float(value_range[0]), float(value_range[1]))
         integral = np.issubdtype(x.dtype, np.integer) or bool(np.all(np.mod(x, 1) == 0))
         if levels == "auto":
-            if x.dtype == np.uint8 and value_range is None:
-                levels, lo, hi = 256, 0.0, 255.0
-            elif modality == "image" and integral and hi > lo:
-                levels = int(round(hi - lo)) + 1
+            guess = kind.default_values(x, lo, hi, integral) if value_range is None else None
+            if guess is not None and guess["scaling"] != "grid":
+                return cls._continuous(x, guess, common)
+            if guess is not None:
+                levels, (lo, hi) = guess["levels"], guess["value_range"]
+            elif integral and hi > lo and kind.default_values(x, lo, hi, integral)["scaling"] == "grid":
+                levels = int(round(hi - lo)) + 1  # a declared range over integer data: the integer grid
             else:
                 levels = None
         if levels is not None:
             if hi <= lo:
                 hi = lo + levels - 1  # constant data: keep the integer grid
             return cls(scaling="grid", value_range=(lo, hi), levels=int(levels), **common)
-        if modality == "image":
-            if value_range is None and lo >= 0.0 and hi <= 1.0:
-                lo, hi = 0.0, 1.0
-            if hi <= lo:
-                hi = lo + 1.0
-            return cls(scaling="range", value_range=(lo, hi), **common)
+        if value_range is not None or kind.default_values(x, lo, hi, integral)["scaling"] != "standard":
+            return cls(scaling="range", value_range=(lo, hi if hi > lo else lo + 1.0), **common)
+        return cls._continuous(x, {"scaling": "standard"}, common)
+
+    @classmethod
+    def _continuous(cls, x: np.ndarray, guess: dict[str, Any], common: dict[str, Any]) -> DataSpec:
+        if guess["scaling"] == "range":
+            return cls(scaling="range", value_range=tuple(guess["value_range"]), **common)
         flat = x.reshape(len(x), -1).astype(np.float64)
         std = flat.std(axis=0)
         return cls(

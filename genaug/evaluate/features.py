@@ -2,8 +2,8 @@
 
 Frechet distance, KID, precision/recall and the other sample metrics need an embedding in which
 distances mean something. The usual one, a pretrained Inception, cannot be downloaded here and knows
-nothing of 8x8 digits or tabular rows, so genaug trains a small classifier on the real data (a CNN
-for images, an MLP for vectors) and uses the ``dim`` activations that feed its class head.
+nothing of 8x8 digits, time series or tabular rows, so genaug trains a small classifier on the real data
+(the modality's feature body: a CNN for images, a 1-D CNN for sequences, an MLP for vectors) and uses the ``dim`` activations that feed its class head.
 
 The trained space is cached as a folder ``cache_dir/<key>/`` of ``config.json`` + ``model.safetensors``
 (no pickle), ``key`` being a hash of the training data and the settings, so a second evaluation of the
@@ -38,6 +38,7 @@ from torch import nn
 
 from genaug.data.arrayset import ArraySet
 from genaug.data.spec import DataSpec
+from genaug.modalities import Standardized
 from genaug.utils.io import atomic_path, atomic_write_json
 
 __all__ = ["FeatureConfig", "FeatureSpace"]
@@ -74,40 +75,6 @@ class FeatureConfig:
             raise ValueError(f"held_out: expected a fraction in (0, 1), got {self.held_out!r}")
 
 
-class _ConvBody(nn.Module):
-    """(N, C, H, W) -> (N, dim): three 3x3 conv blocks (the last two stride 2), global average pool, linear."""
-
-    def __init__(self, channels: int, width: int, dim: int) -> None:
-        super().__init__()
-        self.convs = nn.Sequential(
-            nn.Conv2d(channels, width, 3, padding=1),
-            nn.SiLU(),
-            nn.Conv2d(width, 2 * width, 3, stride=2, padding=1),
-            nn.SiLU(),
-            nn.Conv2d(2 * width, 4 * width, 3, stride=2, padding=1),
-            nn.SiLU(),
-        )
-        self.project = nn.Sequential(nn.Linear(4 * width, dim), nn.SiLU())
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        h = self.convs(x).mean(dim=(2, 3))  # (N, 4 * width): global average pool, any H, W
-        return self.project(h)
-
-
-class _MLPBody(nn.Module):
-    """(N, D) -> (N, dim): standardize with the training data's statistics, then two SiLU layers."""
-
-    def __init__(self, in_dim: int, width: int, dim: int) -> None:
-        super().__init__()
-        self.register_buffer("mean", torch.zeros(in_dim))
-        self.register_buffer("std", torch.ones(in_dim))
-        hidden = max(width, 2 * dim)
-        self.layers = nn.Sequential(nn.Linear(in_dim, hidden), nn.SiLU(), nn.Linear(hidden, dim), nn.SiLU())
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.layers((x - self.mean) / self.std)
-
-
 class FeatureSpace(nn.Module):
     """A classifier of the real data; its penultimate activations are the features of every sample metric.
 
@@ -129,10 +96,7 @@ class FeatureSpace(nn.Module):
         self.spec = spec
         self.config = config or FeatureConfig()
         self.val_accuracy = val_accuracy
-        if spec.modality == "image":
-            self.body: nn.Module = _ConvBody(spec.shape[0], self.config.width, self.config.dim)
-        else:
-            self.body = _MLPBody(spec.dim, self.config.width, self.config.dim)
+        self.body: nn.Module = spec.kind.feature_body(spec.shape, width=self.config.width, dim=self.config.dim)
         self.head = nn.Linear(self.config.dim, spec.num_classes)
         # features are centred and divided by one number, both set from the real data given to fit, so
         # that their average per-feature variance is 1: metric values compare across data sets, and
@@ -312,7 +276,7 @@ def _train(data: ArraySet, config: FeatureConfig) -> FeatureSpace:
     with torch.random.fork_rng(devices=[]):  # seed the weight initialisation without touching global state
         torch.manual_seed(config.seed)
         space = FeatureSpace(data.spec, config)
-    if isinstance(space.body, _MLPBody):
+    if isinstance(space.body, Standardized):  # dense bodies standardize their inputs with the training data's statistics
         flat = train.x.reshape(len(train), -1)
         space.body.mean.copy_(flat.mean(dim=0))
         space.body.std.copy_(flat.std(dim=0, correction=0).clamp_min(1e-6))

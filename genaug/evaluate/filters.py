@@ -34,6 +34,7 @@ from genaug.data.arrayset import ArraySet
 from genaug.evaluate.likelihood import log_likelihoods
 from genaug.evaluate.memorization import nearest, record_spacing
 from genaug.models.base import Generator
+from genaug.models.handle import ModelHandle
 
 if TYPE_CHECKING:
     from genaug.evaluate.features import FeatureSpace
@@ -138,8 +139,6 @@ class LikelihoodFilter(QualityFilter):
 
     def __init__(self, model: Generator | str | os.PathLike, train: ArraySet, *, quantile: float = 0.05, seed: int = 0) -> None:
         super().__init__()
-        from genaug.inject.core import ModelHandle  # inject sits before evaluate; imported here to keep the module light
-
         device = model.device if isinstance(model, Generator) else None  # an in-memory model stays where it is
         self.handle = ModelHandle(model, device=device)
         if not self.handle.model.has_likelihood:

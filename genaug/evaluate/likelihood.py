@@ -8,6 +8,8 @@ are uniformly dequantized inside their bins and the density is expressed per gri
 which for digits is the density of ``x + U[0, 1)`` on the 0..17 scale: a uniform model scores
 log2(17) = 4.088, and a discrete model (PixelCNN) scores exactly its ``-log2 P(x) / D``. On
 continuous data the same formula gives bits/dim of the density in the data's own units.
+
+`anomaly_scores` and `fpr_threshold` are the scoring and calibration behind `genaug.detect`.
 """
 
 from __future__ import annotations
@@ -15,13 +17,14 @@ from __future__ import annotations
 import math
 from dataclasses import asdict, dataclass
 
+import numpy as np
 import torch
 
 from genaug.data.arrayset import ArraySet
 from genaug.data.spec import DataSpec
 from genaug.models.base import Generator
 
-__all__ = ["LikelihoodResult", "bits_per_dim", "log_likelihoods", "to_bits_per_dim"]
+__all__ = ["LikelihoodResult", "anomaly_scores", "bits_per_dim", "fpr_threshold", "log_likelihoods", "outside_range", "to_bits_per_dim"]
 
 
 @dataclass(frozen=True)
@@ -142,3 +145,45 @@ def log_likelihoods(
 def to_bits_per_dim(spec: DataSpec, log_likelihood: torch.Tensor) -> torch.Tensor:
     """Model-space log densities -> bits per dimension in the data's units (lower is better)."""
     return -(log_likelihood + spec.log_det_to_data()) / (spec.dim * math.log(2))
+
+
+def anomaly_scores(model: Generator, values: torch.Tensor, *, draws: int = 1, seed: int = 0, batch_size: int = 256) -> np.ndarray:
+    """Per-sample anomaly scores, -log2 p(x) / D under the model's marginal: float64 (N,); higher is more anomalous.
+
+    Args:
+        model: a fitted generator with ``has_likelihood``.
+        values: samples in the user's units, canonical layout: float64 (N, *spec.shape).
+        draws, seed, batch_size: as `log_likelihoods` takes them.
+
+    Samples with a value outside the model's value range (`outside_range`) score ``+inf``.
+    """
+    spec = model.spec
+    z = spec.to_model(spec.user_layout(values))
+    log_p, _ = log_likelihoods(model, z, draws=draws, seed=seed, batch_size=batch_size)
+    scores = to_bits_per_dim(spec, log_p).numpy()
+    scores[outside_range(values, spec).numpy()] = math.inf
+    return scores
+
+
+def fpr_threshold(scores: np.ndarray, fpr: float) -> float:
+    """The threshold that flags at most ``fpr`` of inlier ``scores``: their ``1 - fpr`` quantile.
+
+    The quantile is one of the scores (numpy's ``method="higher"``), so at most ``fpr`` of them lie above it.
+
+    Example:
+        >>> fpr_threshold(np.arange(10.0), 0.2)
+        8.0
+    """
+    return float(np.quantile(scores, 1.0 - float(fpr), method="higher"))
+
+
+def outside_range(values: torch.Tensor, spec: DataSpec) -> torch.Tensor:
+    """Samples (user units, canonical layout) with a value `spec.to_model` would clip: bool (N,).
+
+    Grid values round to the nearest level, so half a step beyond either end still lands on the grid.
+    """
+    if spec.scaling == "standard":
+        return torch.zeros(len(values), dtype=torch.bool)
+    lo, hi = spec.value_range
+    slack = (hi - lo) / (spec.levels - 1) / 2 if spec.scaling == "grid" else 1e-6 * (hi - lo)
+    return ((values < lo - slack) | (values > hi + slack)).flatten(1).any(1)

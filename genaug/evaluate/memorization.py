@@ -30,7 +30,6 @@ from dataclasses import asdict, dataclass
 import torch
 
 from genaug.data.spec import DataSpec
-from genaug.utils.grid import save_sample_grid
 
 __all__ = ["Memorization", "NearestRecords", "memorization", "nearest", "nearest_records", "record_spacing", "save_nearest_pairs"]
 
@@ -151,8 +150,9 @@ def save_nearest_pairs(
     """Render the ``k`` samples closest to a training record beside that record, as one PNG.
 
     ``samples`` and ``train`` are model-space images; each pair is (sample, its closest training
-    record), the closest (smallest ratio) first, ``pairs_per_row`` pairs per row. Vectors are drawn
-    as one-row images, one pixel per feature. Returns (sample row, training row, ratio) per pair.
+    record), the closest (smallest ratio) first, ``pairs_per_row`` pairs per row, drawn as the data's
+    modality draws pairs (images side by side, sequences overlaid, vectors as rows of cells).
+    Returns (sample row, training row, ratio) per pair.
     ``found``: ``nearest_records(samples, train)`` if already computed.
     """
     if isinstance(k, bool) or not isinstance(k, int) or k < 1:
@@ -160,12 +160,5 @@ def save_nearest_pairs(
     found = nearest_records(samples, train) if found is None else found
     order = torch.argsort(found.ratio)[:k]
     pairs = [(int(i), int(found.index[i]), float(found.ratio[i])) for i in order]
-    left = samples[order]
-    right = train[found.index[order]]
-    images = torch.stack([left, right], dim=1).reshape(-1, *spec.shape)
-    shown = spec
-    if spec.modality != "image":  # a (D,) vector of z-scores becomes a 1 x D grey image, -3..3 as black..white
-        images = (images.reshape(len(images), 1, 1, -1) / 3.0).clamp(-1.0, 1.0)
-        shown = DataSpec(modality="image", shape=(1, 1, spec.dim), class_names=spec.class_names, layout="CHW", scaling="range", value_range=(0.0, 1.0))
-    save_sample_grid(shown, images, path, nrow=2 * pairs_per_row)
+    spec.kind.save_pairs(spec, samples[order], train[found.index[order]], path, per_row=pairs_per_row)
     return pairs

@@ -13,7 +13,7 @@ from genaug.evaluate.conditional import class_agreement
 from genaug.evaluate.features import FeatureSpace
 from genaug.evaluate.fidelity import fidelity
 from genaug.evaluate.filters import ConfidenceFilter, LikelihoodFilter
-from genaug.evaluate.likelihood import LikelihoodResult, log_likelihoods, to_bits_per_dim
+from genaug.evaluate.likelihood import LikelihoodResult, anomaly_scores, fpr_threshold, log_likelihoods, to_bits_per_dim
 from genaug.evaluate.memorization import memorization, nearest_records, save_nearest_pairs
 from genaug.models.base import Generator
 
@@ -112,7 +112,6 @@ def _filter_shares(model: Generator, train: ArraySet, space: FeatureSpace, sampl
 
 def _anomaly_calibration(model: Generator, train: ArraySet, held_out_bits: torch.Tensor, seed: int, draws: int, fpr: float = 0.05) -> dict[str, float]:
     """How a `genaug.detect` threshold fitted on the training records for ``fpr`` transfers to held-out data (its scores given)."""
-    from genaug.detect import AnomalyDetector  # genaug.detect imports this package: imported on use
-
-    detector = AnomalyDetector(model, seed=seed, draws=draws).fit(train, fpr=fpr)
-    return {"fpr": fpr, "threshold_bits_per_dim": detector.threshold, "held_out_flagged": float((held_out_bits > detector.threshold).double().mean())}
+    values = train.spec.canonical(train.user_x()).to(torch.float64)  # as AnomalyDetector.fit reads an ArraySet
+    threshold = fpr_threshold(anomaly_scores(model, values, draws=draws, seed=seed), fpr)
+    return {"fpr": fpr, "threshold_bits_per_dim": threshold, "held_out_flagged": float((held_out_bits > threshold).double().mean())}

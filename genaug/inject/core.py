@@ -1,4 +1,4 @@
-"""What every injector shares: the model handle, sample forms, label leaves, balancing and jitter.
+"""What every injector shares: sample forms, label leaves, balancing and jitter.
 
 An injector meets samples in the form its pipeline gives them: a torch tensor or
 ``tv_tensors.Image`` (CHW or HW), a PIL image, a numpy array (HWC or HW, as albumentations uses),
@@ -16,10 +16,8 @@ them); PIL images are 0..255. Otherwise values keep the model's own range (digit
 from __future__ import annotations
 
 import numbers
-import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
@@ -31,7 +29,6 @@ from genaug.models.base import Generator
 __all__ = [
     "Balancer",
     "Form",
-    "ModelHandle",
     "check_fits",
     "check_value_range",
     "from_form",
@@ -43,48 +40,7 @@ __all__ = [
 ]
 
 
-# ---------------------------------------------------------------------------------------- model
-class ModelHandle:
-    """A generator given as a model folder or in memory; pickles as its folder, reloads lazily.
-
-    Worker processes (``spawn`` or ``fork``) receive the folder and load the model on first use,
-    never a pickle of the weights. An in-memory model without a folder is pickled whole.
-    """
-
-    def __init__(self, model: Generator | str | os.PathLike, device: str | torch.device | None = None) -> None:
-        if isinstance(model, Generator):
-            self.folder, self._model = None, model
-        elif isinstance(model, (str, os.PathLike)):
-            from genaug.models.registry import load
-
-            self.folder = Path(model)
-            self._model = load(self.folder)  # fail now, in the main process, if the folder is bad
-        else:
-            raise TypeError(f"model: expected a model folder or a genaug Generator, got {type(model).__name__}")
-        self.device = torch.device(device) if device is not None else torch.device("cpu")
-        self._model = self._model.to(self.device).eval()
-        self.spec: DataSpec = self._model.spec
-        self.family: str = self._model.family
-        self.fingerprint: str = self._model.fingerprint()
-
-    @property
-    def model(self) -> Generator:
-        if self._model is None:
-            from genaug.models.registry import load
-
-            self._model = load(self.folder).to(self.device).eval()
-        return self._model
-
-    def __getstate__(self) -> dict[str, Any]:
-        state = self.__dict__.copy()
-        if self.folder is not None:
-            state["_model"] = None
-        return state
-
-    def __repr__(self) -> str:
-        return f"{self.family} model ({self.folder if self.folder is not None else 'in memory'})"
-
-
+# ---------------------------------------------------------------------------------------- data
 def spec_of(data: Any) -> DataSpec:
     """The `DataSpec` of ``data``: a DataSpec, an ArraySet, or anything with a ``.spec``."""
     spec = data if isinstance(data, DataSpec) else getattr(data, "spec", None)

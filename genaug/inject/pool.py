@@ -37,9 +37,10 @@ import numpy as np
 import torch
 
 from genaug.data.spec import DataSpec
-from genaug.inject.core import ModelHandle, check_fits
+from genaug.inject.core import check_fits
 from genaug.models.base import Generator
-from genaug.train.trainer import derive_seed
+from genaug.models.handle import ModelHandle
+from genaug.utils.seeding import derive_seed
 
 __all__ = ["Provenance", "Provenances", "SampleFilter", "SamplePool"]
 

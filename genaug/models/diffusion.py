@@ -6,7 +6,8 @@ Salimans & Ho, "Progressive Distillation for Fast Sampling of Diffusion Models",
 (v-prediction); Ho & Salimans, "Classifier-Free Diffusion Guidance", 2022 (label dropout, guidance);
 Song, Meng & Ermon, "Denoising Diffusion Implicit Models", ICLR 2021 (the sampler).
 
-Images use a small UNet (`genaug.models.unet`), vectors a residual MLP. Samples come from DDIM with
+The denoiser is the modality's block: a small UNet over images and sequences (`genaug.nn.unet`), a
+residual MLP over vectors. Samples come from DDIM with
 ``sample_steps`` steps; a guidance scale w other than 0 or 1 mixes the conditional and unconditional
 outputs as ``uncond + w * (cond - uncond)``, both from one batched forward pass per step.
 ``sample_steps``, ``eta``, ``guidance`` and ``clip_x0`` are only read at sampling time, so
@@ -35,9 +36,8 @@ import torch.nn.functional as F
 from pydantic import Field, model_validator
 
 from genaug.data.spec import DataSpec
-from genaug.models.base import Generator, GeneratorConfig, rand, randn
+from genaug.models.base import Cond, Generator, GeneratorConfig, rand, randn
 from genaug.models.registry import register
-from genaug.models.unet import DenoiserMLP, UNet
 
 __all__ = ["Diffusion", "DiffusionConfig", "ddim_sample", "noise_schedule"]
 
@@ -51,8 +51,8 @@ class DiffusionConfig(GeneratorConfig):
     prediction: Literal["eps", "v"] = "v"  # network target: the noise, or v = alpha * eps - sigma * x0
     schedule: Literal["cosine", "linear"] = "cosine"  # how alpha_bar falls from 1 to 0 over the timesteps
     timesteps: int = Field(1000, ge=2)  # training timesteps T of the discrete forward process
-    channels: int = Field(32, ge=1)  # images: UNet width at full resolution (x1, x2, x4 per level)
-    levels: int = Field(2, ge=1)  # images: UNet resolutions (each halves height and width)
+    channels: int = Field(32, ge=1)  # images, sequences: UNet width at full resolution (x1, x2, x4 per level)
+    levels: int = Field(2, ge=1)  # images, sequences: UNet resolutions (each halves every size)
     blocks: int = Field(1, ge=1)  # images: residual blocks per resolution
     hidden: int = Field(256, ge=1)  # vectors: width of the residual MLP
     depth: int = Field(3, ge=1)  # vectors: residual MLP blocks
@@ -147,11 +147,11 @@ class Diffusion(Generator):
     def __init__(self, spec: DataSpec, config: DiffusionConfig | None = None) -> None:
         super().__init__(spec, config)
         cfg = self.config
-        k = spec.num_classes
-        if spec.modality == "image":
-            self.net = UNet(spec.shape, num_classes=k, channels=cfg.channels, levels=cfg.levels, blocks=cfg.blocks, dropout=cfg.dropout)
-        else:
-            self.net = DenoiserMLP(spec.dim, num_classes=k, hidden=cfg.hidden, depth=cfg.depth, dropout=cfg.dropout)
+        self.net = spec.kind.denoiser(
+            spec.shape, channels=cfg.channels, levels=cfg.levels, blocks=cfg.blocks, hidden=cfg.hidden, depth=cfg.depth, dropout=cfg.dropout
+        )
+        # the label table has one row more than there are classes: the "no class" of guidance
+        self.embed_conditions(self.net.cond_dim, null_label=True)
         # float32 copy of the schedule for training; it follows the config, so it is not saved
         self.register_buffer("alpha_bar", noise_schedule(cfg.schedule, cfg.timesteps).float(), persistent=False)
 
@@ -176,41 +176,43 @@ class Diffusion(Generator):
         """(N,) per-sample values -> (N, 1, ...) to scale samples of shape (N, *spec.shape)."""
         return values.view(-1, *[1] * len(self.spec.shape))
 
-    def denoising_loss(self, x0: torch.Tensor, labels: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
+    def denoising_loss(self, x0: torch.Tensor, cond: Cond, generator: torch.Generator | None) -> torch.Tensor:
         """Mean squared error of the network's prediction (noise or v) at a random timestep per sample."""
         n, cfg = len(x0), self.config
         t = (rand((n,), generator, x0.device) * cfg.timesteps).long().clamp(max=cfg.timesteps - 1)  # (N,)
         eps = randn(x0.shape, generator, x0.device)
         a = self._broadcast(self.alpha_bar[t])
         x_t = a.sqrt() * x0 + (1 - a).sqrt() * eps
-        out = self.net(x_t, t, labels)
+        out = self.net(x_t, t, self.condition_vector(cond))
         target = eps if cfg.prediction == "eps" else a.sqrt() * eps - (1 - a).sqrt() * x0
         with torch.autocast(device_type=x0.device.type, enabled=False):
             return F.mse_loss(out.float(), target.float())
 
-    def training_step(self, x, labels, *, step, group, generator):
+    def training_step(self, batch, *, step, group, generator):
         # Classifier-free guidance: some labels become the null class, so one network also learns p(x).
+        labels = batch["label"]
         drop = rand((len(labels),), generator, labels.device) < self.config.label_dropout
         labels = torch.where(drop, torch.full_like(labels, self.null_label), labels)
-        return {"loss": self.denoising_loss(x, labels, generator)}
+        return {"loss": self.denoising_loss(batch["x"], self.with_label(batch, labels), generator)}
 
     @torch.no_grad()
-    def validation_step(self, x, labels, *, generator):
-        return {"loss": self.denoising_loss(x, labels, generator)}
+    def validation_step(self, batch, *, generator):
+        return {"loss": self.denoising_loss(batch["x"], batch, generator)}
 
     # ------------------------------------------------------------------ generation
-    def _predictor(self, labels: torch.Tensor, alpha_bar: torch.Tensor) -> Predictor:
-        """The guided denoiser ``(x_t, t) -> (x0, eps)`` for these labels (one forward pass per call)."""
+    def _predictor(self, cond: Cond, alpha_bar: torch.Tensor) -> Predictor:
+        """The guided denoiser ``(x_t, t) -> (x0, eps)`` for these conditions (one forward pass per call)."""
         cfg = self.config
         w = cfg.guidance
+        labels = cond["label"]
         null = torch.full_like(labels, self.null_label)
         # w = 1 needs only the conditional output and w = 0 only the unconditional one
         asked = [labels] if w == 1 else [null] if w == 0 else [labels, null]
-        batch_labels = torch.cat(asked)
+        vector = self.condition_vector({k: torch.cat([v] * len(asked)) if k != "label" else torch.cat(asked) for k, v in cond.items()})
 
         def predict(x: torch.Tensor, t: int) -> tuple[torch.Tensor, torch.Tensor]:
-            steps = torch.full((len(batch_labels),), t, device=x.device, dtype=torch.long)
-            out = self.net(x.repeat(len(asked), *[1] * (x.ndim - 1)), steps, batch_labels).float()
+            steps = torch.full((len(vector),), t, device=x.device, dtype=torch.long)
+            out = self.net(x.repeat(len(asked), *[1] * (x.ndim - 1)), steps, vector).float()
             if len(asked) == 2:
                 cond, uncond = out.chunk(2)
                 out = uncond + w * (cond - uncond)
@@ -223,11 +225,11 @@ class Diffusion(Generator):
         return predict
 
     @torch.no_grad()
-    def sample_model(self, labels: torch.Tensor, *, generator: torch.Generator | None = None) -> torch.Tensor:
+    def sample_model(self, cond: Cond, *, generator: torch.Generator | None = None) -> torch.Tensor:
         cfg = self.config
-        labels = labels.to(self.device)
-        x = randn((len(labels), *self.spec.shape), generator, self.device)
+        cond = {k: v.to(self.device) for k, v in cond.items()}
+        x = randn((len(cond["label"]), *self.spec.shape), generator, self.device)
         clip = cfg.clip_x0 if cfg.clip_x0 is not None else self.spec.scaling in ("grid", "range")
         schedule = noise_schedule(cfg.schedule, cfg.timesteps).to(self.device)  # float64: exact x0 <-> eps maps
-        predict = self._predictor(labels, schedule)
+        predict = self._predictor(cond, schedule)
         return ddim_sample(predict, x, schedule, cfg.sample_steps, eta=cfg.eta, clip=clip, generator=generator)

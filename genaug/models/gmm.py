@@ -22,7 +22,7 @@ import torch
 from pydantic import Field
 
 from genaug.data.spec import DataSpec
-from genaug.models.base import Generator, GeneratorConfig, OptimizerGroup, rand, randn
+from genaug.models.base import Cond, Generator, GeneratorConfig, OptimizerGroup, rand, randn
 from genaug.models.registry import register
 from genaug.utils.dist import all_reduce_sum
 
@@ -74,6 +74,7 @@ class GaussianMixture(Generator):
     family: ClassVar[str] = "gmm"
     config_class: ClassVar[type[GeneratorConfig]] = GMMConfig
     has_likelihood: ClassVar[bool] = True
+    condition_kinds: ClassVar[tuple[str, ...]] = ()  # one mixture per class: the label is its only condition
     # EM sees the whole shard at every step; steps caps the EM iterations, tol stops them earlier.
     train_defaults: ClassVar[dict[str, Any]] = {
         "batch_size": 0,
@@ -125,13 +126,13 @@ class GaussianMixture(Generator):
         """log w_ck + log N(x | mean_ck, cov_ck): (n, D) -> (n, K); unused components give -inf."""
         return self._log_gauss(x, c) + self.log_weights[c].double()
 
-    def log_prob(self, z: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
+    def log_prob(self, z: torch.Tensor, cond=None) -> torch.Tensor:
         """Exact log density of model-space samples, per sample: (N,), in ``z``'s float dtype.
 
-        With ``labels``: ``log p(z | c)``; without: ``log sum_c prior_c p(z | c)`` with the
+        With labels: ``log p(z | c)``; without: ``log sum_c prior_c p(z | c)`` with the
         training class frequencies as prior.
         """
-        labels = self.check_input(z, labels, name="z")
+        labels = self.check_input(z, cond, name="z").get("label")
         x = z.reshape(len(z), -1).to(self.means.device, torch.float64)
         if labels is not None:
             out = torch.empty(len(x), dtype=torch.float64, device=x.device)
@@ -145,9 +146,9 @@ class GaussianMixture(Generator):
         return out.to(z.dtype if z.dtype.is_floating_point else torch.float32)
 
     @torch.no_grad()
-    def sample_model(self, labels: torch.Tensor, *, generator: torch.Generator | None = None) -> torch.Tensor:
+    def sample_model(self, cond: Cond, *, generator: torch.Generator | None = None) -> torch.Tensor:
         """One sample per label: a component by its weight, then Gaussian noise. (N, *spec.shape) float32."""
-        labels = torch.as_tensor(labels, device=self.means.device).long()
+        labels = torch.as_tensor(cond["label"], device=self.means.device).long()
         n, d = len(labels), self.spec.dim
         u = rand((n,), generator, self.means.device, dtype=torch.float64)
         noise = randn((n, d), generator, self.means.device, dtype=torch.float64)
@@ -221,18 +222,19 @@ class GaussianMixture(Generator):
         self.covariances.copy_(torch.where(cov_live, cov, self.covariances.double()))
         self.scale.copy_(torch.where(cov_live, scale, self.scale.double()))
 
-    def _flatten(self, x: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        labels = self.check_input(x, labels)
+    def _flatten(self, data: Cond) -> tuple[torch.Tensor, torch.Tensor]:
+        x = data["x"]
+        labels = self.check_input(x, data["label"])["label"]
         return x.reshape(len(x), -1).to(self.means.device, torch.float64), labels.to(self.means.device)
 
     @torch.no_grad()
-    def init_from_data(self, x: torch.Tensor, labels: torch.Tensor, *, generator: torch.Generator) -> None:
+    def init_from_data(self, data: Cond, *, generator: torch.Generator) -> None:
         """k-means++ seeding and Lloyd iterations per class, then parameters from the hard assignments.
 
         Deterministic given ``generator``'s seed; every process must call it with the same data
         and seed, so that all of them start EM from the same mixture.
         """
-        x, labels = self._flatten(x, labels)
+        x, labels = self._flatten(data)
         counts = torch.bincount(labels, minlength=self.spec.num_classes)
         if (counts == 0).any():
             c = int(torch.nonzero(counts == 0)[0])
@@ -253,9 +255,7 @@ class GaussianMixture(Generator):
         self.converged.fill_(False)
 
     @torch.no_grad()
-    def training_step(
-        self, x: torch.Tensor, labels: torch.Tensor, *, step: int, group: str | None, generator: torch.Generator
-    ) -> dict[str, torch.Tensor]:
+    def training_step(self, batch: Cond, *, step: int, group: str | None, generator: torch.Generator) -> dict[str, torch.Tensor]:
         """One EM iteration on this process's whole shard ``x`` (model space, bin centres).
 
         The E-step runs locally; N_k, the centred first and second moments, the log-likelihood
@@ -263,7 +263,7 @@ class GaussianMixture(Generator):
         uses only those sums. Returns ``nll`` (mean negative log-likelihood before the update) and
         ``lower_bound_change`` (``inf`` at the first step).
         """
-        x, labels = self._flatten(x, labels)
+        x, labels = self._flatten(batch)
         c_all, k, d = self.means.shape
         nk = torch.zeros(c_all, k, dtype=torch.float64, device=x.device)
         first = torch.zeros(c_all, k, d, dtype=torch.float64, device=x.device)

@@ -8,44 +8,37 @@ Example:
 
 from __future__ import annotations
 
-import json
 import os
-from pathlib import Path
 from typing import Any
 
 import torch
-from pydantic import ValidationError
-from safetensors import SafetensorError
-from safetensors.torch import load_file
 
 from genaug.data.spec import DataSpec
-from genaug.models.base import FORMAT_VERSION, Generator
+from genaug.models.base import FAMILIES, Generator, load_folder
 
 __all__ = ["create", "families", "get_family", "load", "register"]
-
-_FAMILIES: dict[str, type[Generator]] = {}
 
 
 def register(cls: type[Generator]) -> type[Generator]:
     """Class decorator: make a `Generator` subclass available under ``cls.family``."""
     if not cls.family:
         raise TypeError(f"{cls.__name__}: set the class attribute 'family' before registering")
-    if cls.family in _FAMILIES and _FAMILIES[cls.family] is not cls:
-        raise ValueError(f"family {cls.family!r} is already registered by {_FAMILIES[cls.family].__name__}")
-    _FAMILIES[cls.family] = cls
+    if cls.family in FAMILIES and FAMILIES[cls.family] is not cls:
+        raise ValueError(f"family {cls.family!r} is already registered by {FAMILIES[cls.family].__name__}")
+    FAMILIES[cls.family] = cls
     return cls
 
 
 def families() -> list[str]:
     """Names of every registered family, sorted."""
-    return sorted(_FAMILIES)
+    return sorted(FAMILIES)
 
 
 def get_family(name: str) -> type[Generator]:
     """The `Generator` class registered as ``name``."""
-    if name not in _FAMILIES:
+    if name not in FAMILIES:
         raise ValueError(f"family: unknown family {name!r}; expected one of {families()}")
-    return _FAMILIES[name]
+    return FAMILIES[name]
 
 
 def create(name: str, spec: DataSpec, **config: Any) -> Generator:
@@ -68,40 +61,6 @@ def load(directory: str | os.PathLike, *, device: str | torch.device | None = No
     """Load a generator saved by ``save_pretrained`` (``config.json`` + ``model.safetensors``).
 
     Nothing is unpickled. A missing, corrupt or mismatched file raises an error that names it.
+    ``Generator.from_pretrained`` does the same and also takes a Hugging Face Hub repository id.
     """
-    directory = Path(directory)
-    config_path, weights_path = directory / "config.json", directory / "model.safetensors"
-    if not config_path.is_file():
-        raise FileNotFoundError(f"{directory}: no config.json here; not a genaug model folder")
-    if not weights_path.is_file():
-        raise FileNotFoundError(f"{directory}: no model.safetensors here; the model was not saved completely")
-    try:
-        meta = json.loads(config_path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as err:
-        raise ValueError(f"{config_path}: corrupt config file, not valid JSON ({err})") from None
-    if not isinstance(meta, dict) or meta.get("format") != "genaug":
-        raise ValueError(f"{config_path}: not a genaug config (expected \"format\": \"genaug\")")
-    if meta.get("format_version") != FORMAT_VERSION:
-        raise ValueError(f"{config_path}: format_version {meta.get('format_version')!r} is not supported (expected {FORMAT_VERSION})")
-    cls = get_family(meta.get("family"))
-    try:
-        spec = DataSpec.model_validate(meta.get("spec"))
-        config = cls.config_class.model_validate(meta.get("config"))
-    except ValidationError as err:
-        raise ValueError(f"{config_path}: invalid spec or config: {err}") from None
-    model = cls(spec, config)
-    try:
-        state = load_file(str(weights_path))
-    except (SafetensorError, OSError, ValueError) as err:
-        raise ValueError(f"{weights_path}: corrupt weights file ({err})") from None
-    expected = model.state_dict()
-    missing, unexpected = expected.keys() - state.keys(), state.keys() - expected.keys()
-    wrong = [k for k in expected.keys() & state.keys() if expected[k].shape != state[k].shape]
-    if missing or unexpected or wrong:
-        raise ValueError(
-            f"{weights_path}: weights do not match the {cls.family!r} config "
-            f"(missing {sorted(missing)[:5]}, unexpected {sorted(unexpected)[:5]}, wrong shape {wrong[:5]})"
-        )
-    model.load_state_dict(state)
-    model.eval()
-    return model.to(device) if device is not None else model
+    return load_folder(directory, device=device)

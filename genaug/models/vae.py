@@ -4,7 +4,8 @@ Kingma & Welling, "Auto-Encoding Variational Bayes", ICLR 2014; conditional form
 "Learning Structured Output Representation using Deep Conditional Generative Models", NeurIPS 2015;
 importance-weighted bound from Burda et al., "Importance Weighted Autoencoders", ICLR 2016.
 
-Images use conv encoder/decoder (`genaug.models.nets`), vectors MLPs. The decoder is Gaussian with a
+The encoder and decoder are the blocks of the data's modality (conv nets over images and sequences,
+MLPs over vectors). The decoder is Gaussian with a
 learned per-dimension scale, trained on dequantized data when the data sit on a grid, so
 ``log_prob`` is a lower bound on the same continuous density the exact families report.
 
@@ -25,8 +26,7 @@ from pydantic import Field
 from torch import nn
 
 from genaug.data.spec import DataSpec
-from genaug.models.base import Generator, GeneratorConfig, randn
-from genaug.models.nets import MLP, ConvDecoder, ConvEncoder
+from genaug.models.base import Cond, Generator, GeneratorConfig, randn
 from genaug.models.registry import register
 
 __all__ = ["VAE", "VAEConfig"]
@@ -38,16 +38,16 @@ class VAEConfig(GeneratorConfig):
     """Architecture and objective of the VAE."""
 
     latent_dim: int = Field(16, ge=1)  # size of the latent code
-    channels: int = Field(32, ge=1)  # images: width of the first conv stage (doubles per stage)
-    hidden: int = Field(256, ge=1)  # vectors: hidden units per MLP layer
-    depth: int = Field(2, ge=0)  # images: stride-2 stages; vectors: hidden layers
+    channels: int = Field(32, ge=1)  # conv blocks (images, sequences): width of the first stage (doubles per stage)
+    hidden: int = Field(256, ge=1)  # dense blocks (vectors): hidden units per MLP layer
+    depth: int = Field(2, ge=0)  # conv blocks: stride-2 stages; dense blocks: hidden layers
     label_dim: int = Field(16, ge=1)  # size of the learned class embedding
     beta: float = Field(1.0, gt=0)  # weight of the KL term (1 = the true ELBO)
     kl_warmup: int = Field(500, ge=0)  # steps over which the KL weight ramps from 0 to beta
     min_log_scale: float = -7.0  # floor of the decoder's log standard deviation
     dequantize: bool = True  # train on uniformly dequantized grid data
     iw_samples: int = Field(32, ge=1)  # importance samples for log_prob (1 = plain ELBO)
-    sample_noise: bool | None = None  # add decoder noise to samples; None: for vectors only
+    sample_noise: bool | None = None  # add decoder noise to samples; None: as the modality says (tables: yes)
 
 
 @register
@@ -64,19 +64,15 @@ class VAE(Generator):
     def __init__(self, spec: DataSpec, config: VAEConfig | None = None) -> None:
         super().__init__(spec, config)
         cfg = self.config
-        self.embed = nn.Embedding(spec.num_classes, cfg.label_dim)
-        if spec.modality == "image":
-            self.encoder = ConvEncoder(spec.shape, 2 * cfg.latent_dim, channels=cfg.channels, depth=cfg.depth, cond_dim=cfg.label_dim)
-            self.decoder = ConvDecoder(cfg.latent_dim, spec.shape, channels=cfg.channels, depth=cfg.depth, cond_dim=cfg.label_dim)
-        else:
-            d = spec.dim
-            self.encoder = _FlatCond(MLP(d + cfg.label_dim, 2 * cfg.latent_dim, hidden=cfg.hidden, depth=cfg.depth))
-            self.decoder = _FlatCond(MLP(cfg.latent_dim + cfg.label_dim, d, hidden=cfg.hidden, depth=cfg.depth))
+        cond_dim = self.embed_conditions(cfg.label_dim)
+        widths = dict(channels=cfg.channels, hidden=cfg.hidden, depth=cfg.depth, cond_dim=cond_dim)
+        self.encoder = spec.kind.encoder(spec.shape, 2 * cfg.latent_dim, **widths)
+        self.decoder = spec.kind.decoder(cfg.latent_dim, spec.shape, **widths)
         self.log_scale = nn.Parameter(torch.full(spec.shape, math.log(0.1)))  # decoder std, per dimension
 
     # ------------------------------------------------------------------ pieces
-    def _posterior(self, z: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        mean, log_var = self.encoder(z, self.embed(labels)).chunk(2, dim=1)  # (N, L) each
+    def _posterior(self, z: torch.Tensor, cond: Cond) -> tuple[torch.Tensor, torch.Tensor]:
+        mean, log_var = self.encoder(z, self.condition_vector(cond)).chunk(2, dim=1)  # (N, L) each
         return mean, log_var.clamp(-12.0, 8.0)
 
     def _decoder_log_scale(self) -> torch.Tensor:
@@ -88,31 +84,32 @@ class VAE(Generator):
         per_dim = -0.5 * ((z - mean) * torch.exp(-log_scale)) ** 2 - log_scale - 0.5 * _LOG_2PI
         return per_dim.flatten(1).sum(1)
 
-    def encode(self, z: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
+    def encode(self, z: torch.Tensor, cond=None) -> torch.Tensor:
         """Posterior mean of the latent code: (N, latent_dim)."""
-        labels = self.labels_or_most_frequent(self.check_input(z, labels), len(z), z.device)
-        return self._posterior(z, labels)[0]
+        cond = self.labels_or_most_frequent(self.check_input(z, cond), len(z), z.device)
+        return self._posterior(z, cond)[0]
 
-    def decode(self, latent: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
+    def decode(self, latent: torch.Tensor, cond=None) -> torch.Tensor:
         """Decoder mean in model space: (N, *spec.shape)."""
         if latent.ndim != 2 or latent.shape[1] != self.config.latent_dim:
             raise ValueError(f"latent: expected shape (N, {self.config.latent_dim}), got {tuple(latent.shape)}")
-        labels = self.labels_or_most_frequent(labels, len(latent), latent.device)
-        return self.decoder(latent, self.embed(labels))
+        cond = self.labels_or_most_frequent(self.conditions(cond, len(latent), latent.device), len(latent), latent.device)
+        return self.decoder(latent, self.condition_vector(cond))
 
     # ------------------------------------------------------------------ objective
-    def elbo_terms(self, z: torch.Tensor, labels: torch.Tensor, generator: torch.Generator | None) -> tuple[torch.Tensor, torch.Tensor]:
+    def elbo_terms(self, z: torch.Tensor, cond: Cond, generator: torch.Generator | None) -> tuple[torch.Tensor, torch.Tensor]:
         """Reconstruction log-likelihood and KL per sample, one posterior draw: (N,), (N,)."""
-        mean, log_var = self._posterior(z, labels)
+        mean, log_var = self._posterior(z, cond)
         eps = randn(mean.shape, generator, mean.device, mean.dtype)
         latent = mean + torch.exp(0.5 * log_var) * eps
-        rec = self._log_likelihood(z, self.decoder(latent, self.embed(labels)))
+        rec = self._log_likelihood(z, self.decoder(latent, self.condition_vector(cond)))
         kl = 0.5 * (mean**2 + log_var.exp() - 1.0 - log_var).sum(1)
         return rec, kl
 
-    def training_step(self, x, labels, *, step, group, generator):
+    def training_step(self, batch, *, step, group, generator):
+        x = batch["x"]
         z = self.spec.dequantize(x, generator) if self.config.dequantize else x
-        rec, kl = self.elbo_terms(z, labels, generator)
+        rec, kl = self.elbo_terms(z, batch, generator)
         cfg = self.config
         weight = cfg.beta * min(1.0, step / cfg.kl_warmup) if cfg.kl_warmup else cfg.beta
         per_dim = self.spec.dim
@@ -120,32 +117,32 @@ class VAE(Generator):
         return {"loss": loss, "rec": -rec.mean().detach() / per_dim, "kl": kl.mean().detach() / per_dim}
 
     @torch.no_grad()
-    def validation_step(self, x, labels, *, generator):
+    def validation_step(self, batch, *, generator):
+        x = batch["x"]
         z = self.spec.dequantize(x, generator) if self.config.dequantize else x
-        rec, kl = self.elbo_terms(z, labels, generator)
+        rec, kl = self.elbo_terms(z, batch, generator)
         return {"loss": -(rec - kl).mean() / self.spec.dim}
 
     @torch.no_grad()
-    def log_prob(
-        self, z: torch.Tensor, labels: torch.Tensor | None = None, *, generator: torch.Generator | None = None
-    ) -> torch.Tensor:
+    def log_prob(self, z: torch.Tensor, cond=None, *, generator: torch.Generator | None = None) -> torch.Tensor:
         """Importance-weighted lower bound on log p(z | label) (or log p(z)) with ``iw_samples`` draws.
 
         The importance draws come from ``generator`` (default: a fixed seed, so the bound is
         deterministic).
         """
-        labels = self.check_input(z, labels)
+        cond = self.check_input(z, cond)
         # Every class sees the same importance draws, so the marginal bound is consistent with
         # the conditional ones (log p(z) >= log p(c) + bound(z | c) holds term by term).
         seed = 0 if generator is None else int(torch.randint(2**62, (1,), generator=generator))
-        if labels is not None:
-            return self._iwae(z, labels, seed)
-        return self.marginal_over_classes(lambda c: self._iwae(z, c, seed), len(z), z.device)
+        if "label" in cond:
+            return self._iwae(z, cond, seed)
+        return self.marginal_over_classes(lambda c: self._iwae(z, c, seed), cond, len(z), z.device)
 
-    def _iwae(self, z: torch.Tensor, labels: torch.Tensor, seed: int) -> torch.Tensor:
+    def _iwae(self, z: torch.Tensor, cond: Cond, seed: int) -> torch.Tensor:
         k = self.config.iw_samples
         generator = torch.Generator(z.device).manual_seed(seed)
-        mean, log_var = self._posterior(z, labels)
+        mean, log_var = self._posterior(z, cond)
+        vector = self.condition_vector(cond)
         std = torch.exp(0.5 * log_var)
         weights = []
         for _ in range(k):
@@ -153,26 +150,15 @@ class VAE(Generator):
             latent = mean + std * eps
             log_q = (-0.5 * eps**2 - 0.5 * log_var - 0.5 * _LOG_2PI).sum(1)
             log_prior = (-0.5 * latent**2 - 0.5 * _LOG_2PI).sum(1)
-            weights.append(self._log_likelihood(z, self.decoder(latent, self.embed(labels))) + log_prior - log_q)
+            weights.append(self._log_likelihood(z, self.decoder(latent, vector)) + log_prior - log_q)
         return torch.logsumexp(torch.stack(weights), dim=0) - math.log(k)
 
     # ------------------------------------------------------------------ generation
     @torch.no_grad()
-    def sample_model(self, labels: torch.Tensor, *, generator: torch.Generator | None = None) -> torch.Tensor:
-        latent = randn((len(labels), self.config.latent_dim), generator, self.device)
-        mean = self.decoder(latent, self.embed(labels.to(self.device)))
-        noisy = self.config.sample_noise if self.config.sample_noise is not None else self.spec.modality == "vector"
+    def sample_model(self, cond: Cond, *, generator: torch.Generator | None = None) -> torch.Tensor:
+        latent = randn((len(cond["label"]), self.config.latent_dim), generator, self.device)
+        mean = self.decoder(latent, self.condition_vector({k: v.to(self.device) for k, v in cond.items()}))
+        noisy = self.config.sample_noise if self.config.sample_noise is not None else self.spec.kind.sample_noise
         if noisy:
             mean = mean + self._decoder_log_scale().exp() * randn(mean.shape, generator, mean.device, mean.dtype)
         return mean
-
-
-class _FlatCond(nn.Module):
-    """Adapts an MLP to the (x, condition) call of the conv nets by concatenating both."""
-
-    def __init__(self, mlp: MLP) -> None:
-        super().__init__()
-        self.mlp = mlp
-
-    def forward(self, x: torch.Tensor, cond: torch.Tensor) -> torch.Tensor:
-        return self.mlp(torch.cat([x.flatten(1), cond], dim=1))

@@ -1,8 +1,9 @@
 """Invertible layers of the ``flow`` family, each with an exact log-determinant.
 
 Every layer maps ``forward(x, cond) -> (y, log|det dy/dx|)`` per sample, and back with
-``inverse(y, cond) -> x``. ``x`` is an image batch ``(N, C, H, W)`` or a vector batch ``(N, D)``;
-``cond`` is the class embedding ``(N, E)`` that only the coupling networks read.
+``inverse(y, cond) -> x``. ``x`` is a batch of channels over any number of spatial axes,
+``(N, C, *spatial)`` (images ``(N, C, H, W)``, sequences ``(N, C, T)``), or of vectors ``(N, D)``;
+``cond`` is the condition embedding ``(N, E)`` that only the coupling networks read.
 
 The main path (what is inverted) keeps the input's dtype (float32, or float64 for exact checks)
 even under autocast: only the coupling networks may run in bf16, and their outputs are cast back
@@ -30,8 +31,11 @@ __all__ = [
     "InvertibleLinear",
     "Logit",
     "Squeeze",
+    "can_squeeze",
+    "channel_mask",
     "checkerboard",
     "coupling_net",
+    "split_mask",
 ]
 
 
@@ -141,24 +145,54 @@ class InvertibleLinear(FlowLayer):
 
 
 class Squeeze(FlowLayer):
-    """(N, C, H, W) -> (N, 4C, H/2, W/2): each 2x2 patch becomes 4 channels (volume preserving)."""
+    """(N, C, *S) -> (N, C * 2^k, *S / 2): each 2 x ... x 2 patch of the k spatial axes becomes channels.
+
+    Volume preserving. Images: (N, C, H, W) -> (N, 4C, H/2, W/2); sequences: (N, C, T) -> (N, 2C, T/2).
+    """
 
     def forward(self, x, cond):
-        n, c, h, w = x.shape
-        y = x.view(n, c, h // 2, 2, w // 2, 2).permute(0, 1, 3, 5, 2, 4).reshape(n, 4 * c, h // 2, w // 2)
+        n, c, *size = x.shape
+        k = len(size)
+        split = [v for s in size for v in (s // 2, 2)]  # (S1/2, 2, S2/2, 2, ...)
+        order = [0, 1, *[3 + 2 * i for i in range(k)], *[2 + 2 * i for i in range(k)]]
+        y = x.reshape(n, c, *split).permute(order).reshape(n, c * 2**k, *[s // 2 for s in size])
         return y, x.new_zeros(n)
 
     def inverse(self, y, cond):
-        n, c4, h, w = y.shape
-        c = c4 // 4
-        return y.view(n, c, 2, 2, h, w).permute(0, 1, 4, 2, 5, 3).reshape(n, c, 2 * h, 2 * w)
+        n, ck, *size = y.shape
+        k = len(size)
+        c = ck // 2**k
+        inverse = [0, 1]
+        for i in range(k):
+            inverse += [2 + k + i, 2 + i]  # (S_i/2, 2) pairs back in place
+        return y.reshape(n, c, *[2] * k, *size).permute(inverse).reshape(n, c, *[2 * s for s in size])
 
 
-def checkerboard(shape: tuple[int, int, int], parity: int) -> torch.Tensor:
-    """(C, H, W) mask: 1 where ``(i + j) % 2 == parity``, on every channel."""
-    c, h, w = shape
-    grid = (torch.arange(h)[:, None] + torch.arange(w)[None, :]) % 2 == parity
-    return grid.float().expand(c, h, w).clone()
+def can_squeeze(shape: tuple[int, ...]) -> bool:
+    """Whether `Squeeze` applies to samples of ``shape`` (C, *S): every spatial size even."""
+    return len(shape) > 1 and all(s % 2 == 0 for s in shape[1:])
+
+
+def checkerboard(shape: tuple[int, ...], parity: int) -> torch.Tensor:
+    """(C, *S) mask: 1 where the sum of the spatial indices is ``parity`` mod 2, on every channel."""
+    c, *size = shape
+    total = torch.zeros(size, dtype=torch.long)
+    for axis, s in enumerate(size):
+        total = total + torch.arange(s).view(*[s if a == axis else 1 for a in range(len(size))])
+    return (total % 2 == parity).float().expand(c, *size).clone()
+
+
+def channel_mask(shape: tuple[int, ...]) -> torch.Tensor:
+    """(C, *S) mask keeping the first half of the channels (the mixing before it decides what is kept)."""
+    mask = torch.zeros(shape)
+    mask[: shape[0] // 2] = 1.0
+    return mask
+
+
+def split_mask(dim: int, parity: int) -> torch.Tensor:
+    """(D,) mask keeping the first half of the features (parity 0) or the second (parity 1)."""
+    mask = (torch.arange(dim) < (dim + 1) // 2).float()
+    return mask if parity == 0 else 1.0 - mask
 
 
 class AffineCoupling(FlowLayer):
@@ -193,22 +227,23 @@ class AffineCoupling(FlowLayer):
 
 
 class _ConvNet(nn.Module):
-    """(kept, mask, cond) images -> 2C channels (scale and shift): 3x3, 1x1, 3x3 convolutions."""
+    """(kept, mask, cond) over 1 or 2 spatial axes -> 2C channels (scale and shift): k, 1, k convolutions (k = 3)."""
 
-    def __init__(self, channels: int, hidden: int, cond_dim: int, dropout: float) -> None:
+    def __init__(self, channels: int, hidden: int, cond_dim: int, dropout: float, dims: int) -> None:
         super().__init__()
+        conv = {1: nn.Conv1d, 2: nn.Conv2d}[dims]
         self.body = nn.Sequential(
-            nn.Conv2d(2 * channels + cond_dim, hidden, 3, padding=1),
+            conv(2 * channels + cond_dim, hidden, 3, padding=1),
             nn.SiLU(),
-            nn.Conv2d(hidden, hidden, 1),
+            conv(hidden, hidden, 1),
             nn.SiLU(),
             nn.Dropout(dropout),
-            _zero(nn.Conv2d(hidden, 2 * channels, 3, padding=1)),
+            _zero(conv(hidden, 2 * channels, 3, padding=1)),
         )
 
     def forward(self, kept: torch.Tensor, mask: torch.Tensor, cond: torch.Tensor) -> torch.Tensor:
-        n, _, h, w = kept.shape
-        cond_map = cond[:, :, None, None].expand(n, cond.shape[1], h, w)  # (N, E, H, W)
+        n, _, *size = kept.shape
+        cond_map = cond.view(n, cond.shape[1], *[1] * len(size)).expand(n, cond.shape[1], *size)  # (N, E, *S)
         return self.body(torch.cat([kept, mask, cond_map.to(kept.dtype)], dim=1))
 
 
@@ -230,7 +265,7 @@ class _MLPNet(nn.Module):
         return self.body(torch.cat([kept, mask, cond.to(kept.dtype)], dim=1))
 
 
-def _zero(layer: nn.Conv2d | nn.Linear) -> nn.Module:
+def _zero(layer: nn.Module) -> nn.Module:
     """Zero the last layer, so every coupling starts as the identity (Glow)."""
     nn.init.zeros_(layer.weight)
     nn.init.zeros_(layer.bias)
@@ -238,8 +273,8 @@ def _zero(layer: nn.Conv2d | nn.Linear) -> nn.Module:
 
 
 def coupling_net(shape: tuple[int, ...], hidden: int, cond_dim: int, dropout: float) -> nn.Module:
-    """The scale-and-shift network of a coupling on samples of ``shape`` ((C, H, W) or (D,))."""
-    if len(shape) == 3:
-        return _ConvNet(shape[0], hidden, cond_dim, dropout)
+    """The scale-and-shift network of a coupling on samples of ``shape``: convolutional over (C, *S), dense over (D,)."""
+    if len(shape) > 1:
+        return _ConvNet(shape[0], hidden, cond_dim, dropout, dims=len(shape) - 1)
     return _MLPNet(shape[0], hidden, cond_dim, dropout)
 

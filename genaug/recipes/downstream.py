@@ -1,9 +1,11 @@
 """The downstream model a recipe trains once per arm and seed, and how it is trained and scored.
 
-Inputs: images as floats in [0, 1] (the data's value range mapped there: digits are ``x / 16``),
-vectors in the data's standardized model space. Built-in models: ``cnn`` (conv32-conv64-maxpool-linear,
-the few-shot digits protocol), ``mlp`` and ``logreg``; any ``package.module:factory`` called as
-``factory(in_shape=..., num_classes=..., **model_args)`` that returns an ``nn.Module`` of logits.
+Inputs and built-in models are the modality's (`genaug.modalities`): images as floats in [0, 1] (the
+data's value range mapped there: digits are ``x / 16``) for ``cnn`` (conv32-conv64-maxpool-linear, the
+few-shot digits protocol); sequences in model space for ``fcn`` (Wang et al. 2017); vectors in the
+data's standardized model space; ``mlp`` and ``logreg`` for every modality; ``auto`` is the
+modality's default. Any ``package.module:factory`` is called as
+``factory(in_shape=..., num_classes=..., **model_args)`` and must return an ``nn.Module`` of logits.
 """
 
 from __future__ import annotations
@@ -33,10 +35,7 @@ def to_input(spec: DataSpec, x_user: torch.Tensor | np.ndarray) -> torch.Tensor:
         (torch.Size([2, 1, 8, 8]), True)
     """
     x = torch.as_tensor(np.asarray(x_user) if not isinstance(x_user, torch.Tensor) else x_user)
-    if spec.modality == "image":
-        lo, hi = spec.value_range
-        return ((spec.canonical(x).to(torch.float64) - lo) / (hi - lo)).to(torch.float32)
-    return spec.to_model(x)
+    return spec.kind.classifier_input(spec, x)
 
 
 def build_classifier(spec: DataSpec, model: str = "auto", model_args: dict[str, Any] | None = None) -> nn.Module:
@@ -50,41 +49,16 @@ def build_classifier(spec: DataSpec, model: str = "auto", model_args: dict[str, 
     """
     args = dict(model_args or {})
     in_shape, classes = tuple(spec.shape), spec.num_classes
+    if ":" in model:
+        return _imported(model, in_shape, classes, args)
     if model == "auto":
-        model = "cnn" if spec.modality == "image" else "mlp"
-    if model == "cnn":
-        if spec.modality != "image":
-            raise ValueError(f"downstream.model: 'cnn' needs image data, got {spec.modality} data of shape {in_shape}; use 'mlp' or 'logreg'")
-        return _cnn(in_shape, classes, **args)
-    if model == "mlp":
-        return _mlp(in_shape, classes, **args)
-    if model == "logreg":
-        if args:
-            raise ValueError(f"downstream.model_args: 'logreg' takes no arguments, got {sorted(args)}")
-        return nn.Sequential(nn.Flatten(), nn.Linear(int(np.prod(in_shape)), classes))
-    return _imported(model, in_shape, classes, args)
-
-
-def _cnn(in_shape: tuple[int, ...], classes: int, width: int = 32) -> nn.Module:
-    channels, height, width_px = in_shape
-    return nn.Sequential(
-        nn.Conv2d(channels, width, 3, padding=1),
-        nn.ReLU(),
-        nn.Conv2d(width, 2 * width, 3, padding=1),
-        nn.ReLU(),
-        nn.MaxPool2d(2),
-        nn.Flatten(),
-        nn.Linear(2 * width * (height // 2) * (width_px // 2), classes),
-    )
-
-
-def _mlp(in_shape: tuple[int, ...], classes: int, hidden: int = 128, depth: int = 2) -> nn.Module:
-    layers: list[nn.Module] = [nn.Flatten()]
-    width = int(np.prod(in_shape))
-    for _ in range(depth):
-        layers += [nn.Linear(width, hidden), nn.ReLU()]
-        width = hidden
-    return nn.Sequential(*layers, nn.Linear(width, classes))
+        model = spec.kind.default_classifier
+    if model not in spec.kind.classifiers():
+        raise ValueError(
+            f"downstream.model: {model!r} does not take {spec.modality} data of shape {in_shape}; "
+            f"expected one of {['auto', *spec.kind.classifiers()]} or 'package.module:factory'"
+        )
+    return spec.kind.classifier(model, in_shape, classes, **args)
 
 
 def _imported(path: str, in_shape: tuple[int, ...], classes: int, args: dict[str, Any]) -> nn.Module:

@@ -22,6 +22,7 @@ import torch
 from genaug.data.arrayset import ArraySet
 from genaug.recipes.downstream import build_classifier, to_input, train_classifier
 from genaug.recipes.schema import Recipe
+from genaug.recipes.streams import arm_batches
 
 __all__ = ["pseudo_labelled"]
 
@@ -32,8 +33,6 @@ def pseudo_labelled(recipe: Recipe, labelled: ArraySet, unlabelled: ArraySet, mi
     Returns the joined set and a report: ``n_unlabelled``, ``n_kept``, ``kept_per_class`` and
     ``accuracy`` (of the kept pseudo-labels, against the true labels: reported only).
     """
-    from genaug.recipes.runner import arm_batches
-
     if len(unlabelled) == 0:
         raise ValueError("unlabelled: no records left to pseudo-label (every training record is in the labelled subset)")
     spec, down = labelled.spec, recipe.downstream

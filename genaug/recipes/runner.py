@@ -39,22 +39,22 @@ import logging
 import os
 import shutil
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
-from torch.utils.data import DataLoader, Dataset, TensorDataset
 from tqdm.auto import tqdm
 from tqdm.contrib.logging import logging_redirect_tqdm
 
 from genaug.data.arrayset import ArraySet
 from genaug.data.sources import load_source
-from genaug.recipes.baselines import OVERSAMPLERS, oversample
+from genaug.recipes.baselines import OVERSAMPLERS
 from genaug.recipes.downstream import build_classifier, to_input, train_classifier
 from genaug.recipes.schema import InjectionSection, Recipe, RecipeError, arm_base, arm_variant, load_recipe
+from genaug.recipes.streams import arm_batches, classic_chain
 from genaug.utils.io import atomic_write_json, atomic_write_text
 
 __all__ = ["labelled_subset", "run"]
@@ -184,8 +184,11 @@ class Plan:
             except ImportError:
                 raise RecipeError("arms: 'smote' needs imbalanced-learn: pip install 'genaug[baselines]'") from None
         for variant in recipe.arm_variants():
-            if recipe.injection_of(variant).where == "transform" and spec.modality != "image":
-                raise RecipeError(f"{recipe.injection_field(variant)}.where: 'transform' swaps images; this data is {spec.modality} data: use 'mix' or 'hf'")
+            if recipe.injection_of(variant).where == "transform" and spec.kind.classifier_range(spec) is None:
+                raise RecipeError(
+                    f"{recipe.injection_field(variant)}.where: 'transform' swaps samples in the classifier's value range; "
+                    f"this {spec.modality} data is standardized and has none: use 'mix' or 'hf'"
+                )
 
     def metrics(self) -> dict[str, Any]:
         from genaug.recipes.stats import summarize
@@ -353,7 +356,6 @@ class Cell:
     def evaluate(self, slot: Slot) -> dict[str, Any]:
         from genaug.evaluate.suite import evaluate
         from genaug.models.registry import load
-        from genaug.utils.grid import save_sample_grid
 
         model = load(slot.generator_dir)
         spec = model.spec
@@ -367,11 +369,10 @@ class Cell:
             pairs=slot.pairs_path,
         )
         report["pairs"]["path"] = slot.pairs_path.name
-        if spec.modality == "image":
-            per_class = 10
-            labels = torch.arange(spec.num_classes).repeat_interleave(per_class)
-            samples = model.sample(len(labels), labels=labels, generator=torch.Generator().manual_seed(self.seed))
-            save_sample_grid(spec, spec.to_model(samples), slot.grid_path, nrow=per_class)
+        per_class = 10
+        labels = torch.arange(spec.num_classes).repeat_interleave(per_class)
+        samples = model.sample(len(labels), labels=labels, generator=torch.Generator().manual_seed(self.seed))
+        spec.save_samples(spec.to_model(samples), slot.grid_path, nrow=per_class)
         return report
 
     def train_arm(self, arm: str) -> dict[str, Any]:
@@ -459,118 +460,15 @@ class AllFilters:
         return keep
 
 
-# ---------------------------------------------------------------------- training streams
-def classic_chain(recipe: Recipe, seed: int) -> Callable[[torch.Tensor], torch.Tensor]:
-    """The recipe's classic chain as one function of a (C, H, W) float tensor in [0, 1]."""
-    classic = recipe.classic
-    assert classic is not None
-    steps = [(name, args) for item in classic.transforms for name, args in item.items()]
-    if classic.library == "torchvision":
-        from torchvision.transforms import v2
-
-        built = [_build(v2, "torchvision.transforms.v2", name, args, i) for i, (name, args) in enumerate(steps)]
-        return v2.Compose(built)
-    import albumentations as A
-
-    pipeline = A.Compose([_build(A, "albumentations", name, args, i) for i, (name, args) in enumerate(steps)], seed=seed)
-
-    def apply(x: torch.Tensor) -> torch.Tensor:
-        image = np.ascontiguousarray(x.permute(1, 2, 0).numpy())  # (H, W, C) float32, as albumentations expects
-        return torch.from_numpy(np.ascontiguousarray(pipeline(image=image)["image"])).permute(2, 0, 1)
-
-    return apply
-
-
+# ---------------------------------------------------------------------- classic chain
 def classic_expanded(recipe: Recipe, subset: ArraySet, seed: int, copies: int) -> ArraySet:
     """``subset`` followed by ``copies`` passes of it through the recipe's classic chain (model space)."""
     spec, chain = subset.spec, classic_chain(recipe, seed)
     torch.manual_seed(seed)  # torchvision's transforms draw from the global generator
     x = to_input(spec, subset.user_x())
     passes = [x] + [torch.stack([chain(sample) for sample in x]) for _ in range(copies)]
-    lo, hi = spec.value_range
-    user = spec.user_layout(torch.cat(passes).to(torch.float64) * (hi - lo) + lo)
+    user = spec.kind.classifier_to_user(spec, torch.cat(passes))
     return ArraySet(spec.to_model(user), subset.y.repeat(len(passes)), spec)
-
-
-def _build(module: Any, module_name: str, name: str, args: dict[str, Any], index: int) -> Any:
-    cls = getattr(module, name, None)
-    if not isinstance(cls, type):
-        raise RecipeError(f"classic.transforms.{index}: {module_name} has no transform {name!r}")
-    try:
-        return cls(**args)
-    except Exception as err:  # the library's own check of the arguments
-        raise RecipeError(f"classic.transforms.{index}.{name}: {err}") from None
-
-
-class _PerSample(Dataset):
-    """(input, label) pairs through a per-sample function (classic chain, synthetic swap)."""
-
-    def __init__(self, x: torch.Tensor, y: torch.Tensor, fn: Callable[[tuple[torch.Tensor, int]], tuple[torch.Tensor, int]]) -> None:
-        self.x, self.y, self.fn = x, y, fn
-
-    def __len__(self) -> int:
-        return len(self.y)
-
-    def __getitem__(self, i: int) -> tuple[torch.Tensor, int]:
-        return self.fn((self.x[i], int(self.y[i])))
-
-
-def arm_batches(
-    arm: str, recipe: Recipe, subset: ArraySet, pool: Any, seed: int, *, injection: Any = None
-) -> Iterable[tuple[torch.Tensor, torch.Tensor]]:
-    """The (input, label) batches the downstream model trains on in ``arm`` (a base arm, see the module docstring).
-
-    ``injection``: the generative arms' injection section (default: the recipe's own).
-    """
-    spec, inj = subset.spec, injection or recipe.injection
-    x, y = to_input(spec, subset.user_x()), subset.y
-    generative, classic = "generative" in arm, "classic" in arm
-    if generative and inj.where == "hf":
-        x, y = _hf_appended(subset, pool, inj.ratio)
-    if arm in OVERSAMPLERS:
-        per_class = max(1, round(recipe.oversample.per_record * len(subset) / len(torch.unique(y))))
-        x_new, y_new = oversample(arm, subset, per_class, seed=seed, k_neighbors=recipe.oversample.k_neighbors)
-        x, y = torch.cat([x, to_input(spec, x_new)]), torch.cat([y, torch.from_numpy(y_new)])
-    steps: list[Callable[[tuple[torch.Tensor, int]], tuple[torch.Tensor, int]]] = []
-    if generative and inj.where == "transform":
-        from genaug.inject.transforms import SyntheticSwap
-
-        swap = SyntheticSwap(pool, p=inj.ratio, balance=inj.balance, value_range=(0.0, 1.0))
-        steps.append(lambda item: (lambda out: (out[0], int(out[1])))(swap(item)))
-    if classic:
-        chain = classic_chain(recipe, seed)
-        steps.append(lambda item: (chain(item[0]), item[1]))
-    dataset: Dataset = TensorDataset(x, y) if not steps else _PerSample(x, y, _compose(steps))
-    loader = DataLoader(dataset, batch_size=min(recipe.downstream.batch_size, len(dataset)), shuffle=True, generator=torch.Generator().manual_seed(seed))
-    if generative and inj.where == "mix":
-        from genaug.inject.mix import linear_decay, mix
-
-        ratio = inj.ratio if inj.schedule == "constant" else linear_decay(inj.ratio, steps=recipe.downstream.steps)
-        to_form = lambda s: to_input(spec, s[None])[0]
-        return mix(loader, pool, ratio, mode=inj.mode, balance=inj.balance, transform=to_form, seed=seed, in_workers=False)
-    return loader
-
-
-def _compose(steps: list[Callable[[Any], Any]]) -> Callable[[Any], Any]:
-    def apply(item: Any) -> Any:
-        for step in steps:
-            item = step(item)
-        return item
-
-    return apply
-
-
-def _hf_appended(subset: ArraySet, pool: Any, ratio: float) -> tuple[torch.Tensor, torch.Tensor]:
-    """The subset as a `datasets.Dataset` with ``ratio`` synthetic rows per real row appended by `SyntheticRows`."""
-    import datasets
-
-    from genaug.inject.hf import SyntheticRows
-
-    spec = subset.spec
-    table = datasets.Dataset.from_dict({"x": subset.user_x().numpy(), "label": subset.y.numpy()})
-    rows = SyntheticRows(pool, mode="append", ratio=ratio, columns="x", label_column="label")
-    table = table.map(rows, batched=True, with_indices=True, batch_size=len(table), load_from_cache_file=False).with_format("numpy")
-    return to_input(spec, table["x"]), torch.as_tensor(table["label"], dtype=torch.long)
 
 
 _KEYED_WHEN_SET = ("schedule", "mode", "sampler", "interpolation_range")  # injection fields added after results were first stored

@@ -164,7 +164,8 @@ class InjectionSection(_Section):
 
 
 class ClassicSection(_Section):
-    library: Literal["torchvision", "albumentations"] = "torchvision"
+    # torchvision's v2 transforms, albumentations', or genaug.transforms' (the time-series augmentations of sequences)
+    library: Literal["torchvision", "albumentations", "genaug"] = "torchvision"
     # the chain, in order: each item {TransformName: {argument: value}}, e.g. {RandomAffine: {degrees: 10}}
     transforms: list[dict[str, dict[str, Any]]] = Field(min_length=1)
 
@@ -178,7 +179,8 @@ class ClassicSection(_Section):
 
 
 class DownstreamSection(_Section):
-    # "auto" (cnn for images, mlp for vectors), "cnn", "mlp", "logreg", or "package.module:factory" called as
+    # "auto" (the modality's: cnn for images, fcn for sequences, mlp for vectors), a built-in name of the data's modality
+    # ("cnn", "fcn", "mlp", "logreg"), or "package.module:factory" called as
     # factory(in_shape=..., num_classes=..., **model_args) -> torch.nn.Module
     model: str = "auto"
     model_args: dict[str, Any] = {}
@@ -191,8 +193,11 @@ class DownstreamSection(_Section):
     @field_validator("model")
     @classmethod
     def _model(cls, model: str) -> str:
-        if model not in ("auto", "cnn", "mlp", "logreg") and ":" not in model:
-            raise ValueError(f"unknown model {model!r}; expected 'auto', 'cnn', 'mlp', 'logreg' or an import path 'package.module:factory'")
+        from genaug.modalities import get_modality, modalities
+
+        known = ["auto", *dict.fromkeys(name for m in modalities() for name in get_modality(m).classifiers())]
+        if model not in known and ":" not in model:
+            raise ValueError(f"unknown model {model!r}; expected one of {known} or an import path 'package.module:factory'")
         return model
 
 

@@ -14,7 +14,6 @@ Runs under ``python``, ``accelerate launch`` and ``torchrun`` alike (gloo on CPU
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
 import logging
 import math
@@ -28,7 +27,7 @@ import torch
 from accelerate import Accelerator, DataLoaderConfiguration, DistributedDataParallelKwargs
 from accelerate.data_loader import skip_first_batches
 from accelerate.state import AcceleratorState, GradientState
-from torch.utils.data import DataLoader, Sampler, TensorDataset
+from torch.utils.data import DataLoader, Dataset, Sampler
 from tqdm.auto import tqdm
 
 from genaug.data.arrayset import ArraySet
@@ -36,18 +35,12 @@ from genaug.models.base import Generator
 from genaug.train import checkpoint as ckpt
 from genaug.train.config import TrainConfig
 from genaug.train.ema import EMA
-from genaug.utils.grid import save_sample_grid
 from genaug.utils.io import atomic_write_json, atomic_write_text
+from genaug.utils.seeding import derive_seed
 
 __all__ = ["Trainer"]
 
 logger = logging.getLogger(__name__)
-
-
-def derive_seed(*parts: int | str) -> int:
-    """A 63-bit seed that depends on every part (stable across processes and Python runs)."""
-    digest = hashlib.blake2b("/".join(map(str, parts)).encode(), digest_size=8).digest()
-    return int.from_bytes(digest, "little") & ((1 << 63) - 1)
 
 
 def _forget_accelerator_settings() -> None:
@@ -82,6 +75,20 @@ class EpochSampler(Sampler[int]):
 
     def __len__(self) -> int:
         return self.n
+
+
+class DictDataset(Dataset):
+    """Rows of a dict of equally long tensors; the default collate makes dict batches ``{"x": ..., "label": ..., ...}``."""
+
+    def __init__(self, tensors: dict[str, torch.Tensor]) -> None:
+        self.tensors = tensors
+        self.n = len(next(iter(tensors.values())))
+
+    def __len__(self) -> int:
+        return self.n
+
+    def __getitem__(self, i: int) -> dict[str, torch.Tensor]:
+        return {k: v[i] for k, v in self.tensors.items()}
 
 
 class Trainer:
@@ -141,7 +148,7 @@ class Trainer:
         if len(train) == 0:
             raise ValueError("data: no training samples left after the validation split")
         model = self.model
-        model.init_from_data(train.x, train.y, generator=torch.Generator().manual_seed(derive_seed(cfg.seed, "init")))
+        model.init_from_data(train.tensors(), generator=torch.Generator().manual_seed(derive_seed(cfg.seed, "init")))
         groups = model.optimizer_groups()
         optimizers = [
             torch.optim.AdamW(g.params, lr=cfg.lr * g.lr_scale, betas=g.betas, weight_decay=g.weight_decay) for g in groups
@@ -149,7 +156,7 @@ class Trainer:
         per_process = cfg.batch_size or math.ceil(len(train) / acc.num_processes)
         batch_size = min(per_process, len(train))
         loader = DataLoader(
-            TensorDataset(train.x, train.y),
+            DictDataset(train.tensors()),
             batch_size=batch_size,
             sampler=EpochSampler(len(train), cfg.seed),
             drop_last=len(train) >= 2 * batch_size,  # a tiny last batch breaks batch statistics
@@ -172,7 +179,7 @@ class Trainer:
         return self._finish()
 
     # ------------------------------------------------------------------ loop
-    def _batches(self, start_batch: int) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+    def _batches(self, start_batch: int) -> Iterator[dict[str, torch.Tensor]]:
         """Endless stream of this process's batches, starting after ``start_batch`` batches."""
         per_epoch = len(self.loader)
         epoch, offset = divmod(start_batch, per_epoch)
@@ -227,23 +234,22 @@ class Trainer:
         bar.close()
         state.finished = True
 
-    def _step(self, batches: list[tuple[torch.Tensor, torch.Tensor]], step: int) -> dict[str, torch.Tensor]:
+    def _step(self, batches: list[dict[str, torch.Tensor]], step: int) -> dict[str, torch.Tensor]:
         """One update: each optimizer group in turn over the same micro-batches."""
         acc, cfg = self.acc, self.config
         rank = acc.process_index
         if not self.groups:
-            x, y = batches[0]
             g = torch.Generator(acc.device).manual_seed(derive_seed(cfg.seed, "step", step, rank))
             with torch.no_grad():
-                return self.wrapped(x, y, step=step, group=None, generator=g)
+                return self.wrapped(batches[0], step=step, group=None, generator=g)
         logged: dict[str, torch.Tensor] = {}
         for group, optimizer in zip(self.groups, self.optimizers):
             optimizer.zero_grad(set_to_none=True)
-            for micro, (x, y) in enumerate(batches):
+            for micro, batch in enumerate(batches):
                 g = torch.Generator(acc.device).manual_seed(derive_seed(cfg.seed, "step", step, rank, group.name, micro))
                 last = micro == len(batches) - 1
                 with acc.no_sync(self.wrapped) if not last else contextlib.nullcontext():
-                    out = self.wrapped(x, y, step=step, group=group.name, generator=g)
+                    out = self.wrapped(batch, step=step, group=group.name, generator=g)
                     loss = out["loss"]
                     if not torch.isfinite(loss):
                         raise FloatingPointError(
@@ -290,11 +296,13 @@ class Trainer:
         model.eval()
         g = torch.Generator(self.acc.device).manual_seed(derive_seed(cfg.seed, "val"))
         losses = []
-        for x, y in zip(self.val.x.split(512), self.val.y.split(512)):
-            out = model.validation_step(x.to(self.acc.device), y.to(self.acc.device), generator=g)
+        tensors = self.val.tensors()
+        for start in range(0, len(self.val), 512):
+            batch = {k: v[start : start + 512].to(self.acc.device) for k, v in tensors.items()}
+            out = model.validation_step(batch, generator=g)
             if "loss" not in out:
                 return False
-            losses.append(out["loss"].float() * len(y))
+            losses.append(out["loss"].float() * len(batch["x"]))
         loss = (torch.stack(losses).sum() / len(self.val)).item()
         if self.acc.is_main_process:
             self._append_metrics({"step": state.step, "val/loss": loss})
@@ -307,15 +315,16 @@ class Trainer:
         return cfg.patience is not None and state.evals_since_best >= cfg.patience
 
     def _save_grid(self, step: int) -> None:
-        if not self.acc.is_main_process or self.model.spec.modality != "image":
+        """Samples of every class for people to look at, drawn as the modality draws them (not with further conditions)."""
+        if not self.acc.is_main_process or self.model.spec.conditions:
             return
         model = self.sampling_model()
         labels = torch.arange(model.spec.num_classes, device=self.acc.device).repeat_interleave(8)
         g = torch.Generator(self.acc.device).manual_seed(derive_seed(self.config.seed, "grid"))
         with torch.no_grad():
             model.eval()
-            z = model.sample_model(labels, generator=g)
-        save_sample_grid(model.spec, z, self.out / "samples" / f"step_{step:08d}.png", nrow=8)
+            z = model.sample_model({"label": labels}, generator=g)
+        model.spec.save_samples(z, self.out / "samples" / f"step_{step:08d}.png", nrow=8)
 
     # ------------------------------------------------------------------ checkpoints
     def _write_run_info(self) -> None:

@@ -1,1 +1,1 @@
-"""Small shared helpers: atomic IO, distributed reductions, image grids."""
+"""Small shared helpers: atomic IO, stateless seeds, the version, distributed reductions, image grids."""

@@ -22,10 +22,10 @@ import torch
 
 from genaug.data.spec import DataSpec
 from genaug.inject.core import Balancer, Form, to_form
-from genaug.inject.hf import _PIL_MODES, PROVENANCE_COLUMN, SYNTHETIC_COLUMN, row_uniforms
+from genaug.hf._rows import _PIL_MODES, PROVENANCE_COLUMN, SYNTHETIC_COLUMN, row_uniforms
 from genaug.inject.pool import Provenances, SamplePool
 from genaug.models.base import Generator
-from genaug.train.trainer import derive_seed
+from genaug.utils.seeding import derive_seed
 
 if TYPE_CHECKING:
     import datasets as hf

@@ -34,7 +34,6 @@ from torchvision.transforms.v2._utils import is_pure_tensor
 from genaug.inject.core import (
     Balancer,
     Form,
-    ModelHandle,
     check_encoder,
     check_fits,
     check_p,
@@ -49,6 +48,7 @@ from genaug.inject.core import (
 )
 from genaug.inject.pool import SamplePool
 from genaug.models.base import Generator
+from genaug.models.handle import ModelHandle
 
 __all__ = ["LatentJitter", "SyntheticSwap"]
 

@@ -15,12 +15,11 @@ size, on ``num_proc`` or on the order batches run in; without indices the row id
 count of rows the callable has seen in its process. The synthetic samples themselves follow the
 pool's per-class streams: the same seeds, batch size and ``num_proc`` give the same dataset.
 
-`generate_dataset` (in `genaug.inject.hf_dataset`) writes large synthetic datasets to disk.
+`generate_dataset` (`genaug.hf`) writes large synthetic datasets to disk.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import math
 import os
 from collections.abc import Mapping, Sequence
@@ -31,10 +30,11 @@ import numpy as np
 import torch
 
 from genaug.data.spec import DataSpec
+from genaug.inject.columns import check_columns, is_number, resolve_columns, sample_form
 from genaug.inject.core import Balancer, Form, check_value_range, label_like, to_form
 from genaug.inject.pool import Provenances, SamplePool
 from genaug.models.base import Generator
-from genaug.train.trainer import derive_seed
+from genaug.utils.seeding import derive_seed
 
 if TYPE_CHECKING:
     import datasets as hf
@@ -43,7 +43,6 @@ __all__ = ["PROVENANCE_COLUMN", "SYNTHETIC_COLUMN", "SyntheticRows", "row_unifor
 
 SYNTHETIC_COLUMN = "is_synthetic"
 PROVENANCE_COLUMN = "provenance"
-_IMAGE_COLUMNS = ("image", "img", "pixel_values")
 _PIL_MODES = {1: "L", 3: "RGB", 4: "RGBA"}
 
 
@@ -64,26 +63,6 @@ def row_uniforms(key: int, rows: np.ndarray) -> np.ndarray:
     return (z >> np.uint64(11)).astype(np.float64) * 2.0**-53
 
 
-# ---------------------------------------------------------------------------------------- forms
-def _sample_form(value: Any, spec: DataSpec, value_range: tuple[float, float] | None, what: str) -> Form:
-    """`Form.of`, reading a 3-D array or tensor as CHW or HWC by comparing its shape with the model's.
-
-    Arrays default to HWC and tensors to CHW (as albumentations and torchvision use them); datasets
-    hands out ``Array3D`` columns either way, so the other reading is taken when only it fits
-    (the model's own layout decides a tie, e.g. 3x3x3).
-    """
-    if spec.modality == "image" and isinstance(value, np.ndarray | torch.Tensor) and value.ndim == 3:
-        c, h, w = spec.shape
-        last = isinstance(value, np.ndarray)  # Form.of's reading of this kind
-        fits_default = tuple(value.shape) == ((h, w, c) if last else (c, h, w))
-        fits_other = tuple(value.shape) == ((c, h, w) if last else (h, w, c))
-        if fits_other and (not fits_default or spec.layout == ("CHW" if last else "HWC")):
-            moved = np.moveaxis(value, 0, -1) if last else value.movedim(-1, 0)
-            form = Form.of(moved, spec, value_range=value_range, what=what)
-            return dataclasses.replace(form, shape=tuple(value.shape), channels_last=not last)
-    return Form.of(value, spec, value_range=value_range, what=what)
-
-
 def _scalar_like(value: float, like: Any) -> Any:
     """``value`` in the type of the table cell ``like`` (ints are rounded)."""
     if isinstance(like, torch.Tensor):
@@ -93,12 +72,6 @@ def _scalar_like(value: float, like: Any) -> Any:
     if isinstance(like, np.floating):
         return type(like)(value)
     return float(value)
-
-
-def _is_number(value: Any) -> bool:
-    if isinstance(value, torch.Tensor):
-        return value.ndim == 0 and value.dtype != torch.bool
-    return isinstance(value, int | float | np.integer | np.floating) and not isinstance(value, bool | np.bool_)
 
 
 @dataclass(frozen=True)
@@ -196,7 +169,7 @@ class SyntheticRows:
         self.pool = source if isinstance(source, SamplePool) else SamplePool(source, seed=seed)
         self.spec: DataSpec = self.pool.spec
         self.mode, self.ratio, self.seed, self.label_column = mode, float(ratio), seed, label_column
-        self.columns = _check_columns(columns, self.spec)
+        self.columns = check_columns(columns, self.spec)
         self.value_range = check_value_range(value_range, self.spec)
         self.provenance = bool(provenance)
         self._to_model: np.ndarray | None = None  # data class index -> model class index
@@ -266,7 +239,7 @@ class SyntheticRows:
             raise ValueError(f"columns: a cell of column {column!r} is empty (None); expected a sample")
         as_list = isinstance(value, list | tuple)
         array = np.asarray(value) if as_list else value
-        return _sample_form(array, self.spec, self.value_range, f"columns: column {column!r}"), as_list
+        return sample_form(array, self.spec, self.value_range, f"columns: column {column!r}"), as_list
 
     def _set_class_names(self, names: Sequence[str]) -> None:
         unknown = [name for name in names if name not in self.spec.class_names]
@@ -290,7 +263,7 @@ class SyntheticRows:
         if isinstance(balance, Mapping):
             target = {}
             for label, weight in balance.items():
-                name = self._names[label] if _is_number(label) and 0 <= int(label) < len(self._names) else label
+                name = self._names[label] if is_number(label) and 0 <= int(label) < len(self._names) else label
                 if name not in self._names:
                     raise ValueError(f"balance: unknown class {label!r}; the data's classes are {list(self._names)}")
                 target[name] = weight
@@ -347,7 +320,7 @@ class SyntheticRows:
         if n and isinstance(columns, str):
             form, as_list = self._cell_form(batch[columns][0], columns)
         elif n:
-            bad = [c for c in columns if not _is_number(batch[c][0])]
+            bad = [c for c in columns if not is_number(batch[c][0])]
             if bad:
                 raise ValueError(
                     f"columns: {bad} do not hold one number per row "
@@ -483,47 +456,3 @@ class SyntheticRows:
 
     def __repr__(self) -> str:
         return f"SyntheticRows({self.pool!r}, mode={self.mode!r}, ratio={self.ratio}, seed={self.seed})"
-
-
-def _check_columns(columns: str | Sequence[str] | None, spec: DataSpec) -> str | tuple[str, ...] | None:
-    if columns is None or isinstance(columns, str):
-        return columns
-    if not isinstance(columns, Sequence) or not all(isinstance(c, str) for c in columns):
-        raise TypeError(f"columns: expected a column name or a list of column names, got {columns!r}")
-    if spec.modality != "vector":
-        raise ValueError(
-            f"columns: a list of columns means one numeric column per feature, but the model makes images of shape "
-            f"{spec.shape}; pass the name of the image column, got {list(columns)}"
-        )
-    if len(columns) != spec.shape[0]:
-        raise ValueError(
-            f"columns: expected {spec.shape[0]} column names (one per feature of the model), "
-            f"got {len(columns)}: {list(columns)}"
-        )
-    return tuple(columns)
-
-
-def resolve_columns(columns: str | Sequence[str] | None, spec: DataSpec, available: Sequence[str], name: str = "columns") -> str | tuple[str, ...]:
-    """The sample column(s) of a batch: as given (checked), else the first image column or the model's feature names.
-
-    ``name`` is the caller's argument, named in errors.
-    """
-    available = list(available)
-    if columns is not None:
-        wanted = [columns] if isinstance(columns, str) else list(columns)
-        missing = [c for c in wanted if c not in available]
-        if missing:
-            raise ValueError(f"{name}: no column(s) {missing}; the data has columns {available}")
-        return columns if isinstance(columns, str) else tuple(columns)
-    if spec.modality == "image":
-        found = next((c for c in _IMAGE_COLUMNS if c in available), None)
-        if found is None:
-            raise ValueError(f"{name}: none of {list(_IMAGE_COLUMNS)} among the data's columns {available}; pass {name}='<the column holding the images>'")
-        return found
-    names = spec.feature_names
-    if names is None or any(feature not in available for feature in names):
-        raise ValueError(
-            f"{name}: the model's features {list(names) if names else f'({spec.shape[0]} unnamed)'} are not all columns of the "
-            f"data ({available}); pass {name}=[...] (one numeric column per feature, in order) or {name}='<array column>'"
-        )
-    return tuple(names)
