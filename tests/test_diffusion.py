@@ -113,7 +113,7 @@ def test_eta_zero_is_a_deterministic_map_of_the_starting_noise(trained):
     start = torch.randn(10, 1, 8, 8, generator=gen(0))
 
     def run(eta: float, seed: int) -> torch.Tensor:
-        return ddim_sample(model._predictor(labels, alpha_bar), start, alpha_bar, 10, eta=eta, generator=gen(seed))
+        return ddim_sample(model._predictor({"label": labels}, alpha_bar), start, alpha_bar, 10, eta=eta, generator=gen(seed))
 
     assert torch.equal(run(0.0, 1), run(0.0, 2))  # no fresh noise is drawn
     assert not torch.equal(run(1.0, 1), run(1.0, 2))
@@ -132,7 +132,7 @@ def test_guidance_zero_ignores_the_label_and_one_ignores_the_null_class(trained)
         model.configure_sampling(guidance=1.0)
         conditional = draw(0)
         assert not torch.equal(conditional, draw(5))
-        null_row = model.net.embed.label.weight[model.null_label]
+        null_row = model.embed.weight[model.null_label]
         with torch.no_grad():
             saved = null_row.clone()
             null_row.add_(1.0)  # a different null token changes nothing at guidance 1 ...
@@ -145,19 +145,22 @@ def test_guidance_zero_ignores_the_label_and_one_ignores_the_null_class(trained)
 
 
 class LabelNet(torch.nn.Module):
-    """Outputs the class index everywhere: the null class K gives K, class c gives c."""
+    """Outputs the first entry of the condition vector everywhere (the test sets it to the class index)."""
 
-    def forward(self, x: torch.Tensor, t: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-        return labels.float().view(-1, 1, 1, 1).expand_as(x)
+    def forward(self, x: torch.Tensor, t: torch.Tensor, cond: torch.Tensor) -> torch.Tensor:
+        return cond[:, :1].float().view(-1, 1, 1, 1).expand_as(x)
 
 
 @pytest.mark.parametrize("guidance", [0.0, 1.0, 2.5])
 def test_guided_noise_estimate_extrapolates_from_the_unconditional_one(digits, guidance):
     model = Diffusion(digits.spec, DiffusionConfig(**TINY, prediction="eps", guidance=guidance))
     model.net = LabelNet()
+    with torch.no_grad():  # the null class K's row reads K, class c's row reads c
+        model.embed.weight.zero_()
+        model.embed.weight[:, 0] = torch.arange(model.null_label + 1, dtype=torch.float32)
     labels = torch.tensor([0, 3, 7])
     x = torch.randn(3, 1, 8, 8, generator=gen(0))
-    _, eps = model._predictor(labels, noise_schedule("cosine", 1000))(x, 500)
+    _, eps = model._predictor({"label": labels}, noise_schedule("cosine", 1000))(x, 500)
     null = float(model.null_label)
     expected = null + guidance * (labels.double() - null)  # eps_uncond + w (eps_cond - eps_uncond)
     torch.testing.assert_close(eps, expected.view(-1, 1, 1, 1).expand_as(eps))

@@ -86,10 +86,10 @@ def test_log_det_matches_brute_force_jacobian(source, digits, wine):
     for i in range(2):
         label = data.y[i : i + 1]
         jacobian = torch.autograd.functional.jacobian(
-            lambda v: model._to_latent(v.view(1, *data.spec.shape), label)[0].flatten(), z[i].flatten()
+            lambda v: model._to_latent(v.view(1, *data.spec.shape), {"label": label})[0].flatten(), z[i].flatten()
         )  # (D, D)
         expected = torch.linalg.slogdet(jacobian)[1]
-        torch.testing.assert_close(model._to_latent(z[i : i + 1], label)[1][0], expected, atol=1e-8, rtol=1e-8)
+        torch.testing.assert_close(model._to_latent(z[i : i + 1], {"label": label})[1][0], expected, atol=1e-8, rtol=1e-8)
 
 
 def _grid_2d(lo: float, hi: float, n: int) -> tuple[torch.Tensor, float]:

@@ -15,7 +15,10 @@ import pytest
 import torch
 
 import genaug
+from genaug.modalities import get_modality
 from genaug.models.gan import GAN, diff_augment
+
+IMAGE = get_modality("image")
 
 TINY = {"latent_dim": 8, "channels": 8, "hidden": 32, "label_dim": 8}
 
@@ -34,7 +37,7 @@ def odd_rgb() -> genaug.ArraySet:
 def step_with(model: GAN, group: str, x: torch.Tensor, y: torch.Tensor, optimizers: dict[str, torch.optim.Optimizer]) -> None:
     """What the Trainer does for one group: zero its grads, back-propagate its loss, step its optimizer."""
     optimizers[group].zero_grad(set_to_none=True)
-    model(x, y, step=0, group=group, generator=gen(1))["loss"].backward()
+    model({"x": x, "label": y}, step=0, group=group, generator=gen(1))["loss"].backward()
     optimizers[group].step()
 
 
@@ -68,25 +71,25 @@ def test_each_step_moves_only_its_own_network(digits):
 def test_diff_augment_is_reproducible_differentiable_and_off_when_empty():
     x = torch.randn(6, 3, 9, 7, requires_grad=True)
     ops = ("color", "translation", "cutout")
-    a, b, c = (diff_augment(x, ops, gen(s)) for s in (3, 3, 4))
+    a, b, c = (diff_augment(x, ops, gen(s), kind=IMAGE) for s in (3, 3, 4))
     assert torch.equal(a, b) and not torch.equal(a, c)
     assert a.shape == x.shape
     a.square().sum().backward()
     assert x.grad is not None and torch.isfinite(x.grad).all() and x.grad.abs().sum() > 0
-    assert diff_augment(x, (), gen(0)) is x
+    assert diff_augment(x, (), gen(0), kind=IMAGE) is x
     with pytest.raises(ValueError, match="unknown DiffAugment op 'blur'"):
-        diff_augment(x, ("blur",), gen(0))
+        diff_augment(x, ("blur",), gen(0), kind=IMAGE)
 
 
 def test_translation_moves_pixels_by_at_most_the_shift_and_cutout_erases_a_square():
     n, h, w = 200, 8, 8
     x = torch.zeros(n, 1, h, w)
     x[:, 0, 3, 4] = 1.0  # one lit pixel
-    shifted = diff_augment(x, ("translation",), gen(0), translation=0.125)  # at most 1 pixel
+    shifted = diff_augment(x, ("translation",), gen(0), kind=IMAGE, translation=0.125)  # at most 1 pixel
     assert torch.equal(shifted.sum(dim=(1, 2, 3)), torch.ones(n))  # moved, never blurred or lost
     rows, cols = shifted[:, 0].nonzero()[:, 1], shifted[:, 0].nonzero()[:, 2]
     assert (rows - 3).abs().max() == 1 and (cols - 4).abs().max() == 1  # every shift in -1..1 occurs
-    erased = diff_augment(torch.ones(n, 1, h, w), ("cutout",), gen(0), cutout=0.5)
+    erased = diff_augment(torch.ones(n, 1, h, w), ("cutout",), gen(0), kind=IMAGE, cutout=0.5)
     zeros = (erased == 0).sum(dim=(1, 2, 3))
     assert zeros.max() == 16 and zeros.min() >= 4  # a 4x4 square, clipped at the border
     assert set(erased.unique().tolist()) == {0.0, 1.0}
@@ -122,7 +125,7 @@ def test_shapes_and_finite_losses_on_odd_colour_images_and_vectors(which, reques
     model = genaug.create("gan", data.spec, **TINY)
     x, y = data.x[:10], data.y[:10]
     for group in ("discriminator", "generator"):
-        out = model(x, y, step=0, group=group, generator=gen(0))
+        out = model({"x": x, "label": y}, step=0, group=group, generator=gen(0))
         assert out["loss"].shape == () and torch.isfinite(out["loss"])
         out["loss"].backward()
     z = model.sample_model({"label": y}, generator=gen(0))
@@ -136,7 +139,7 @@ def test_losses_stay_float32_under_bf16_autocast(digits):
     model = genaug.create("gan", digits.spec, **TINY)
     with torch.autocast(device_type="cpu", dtype=torch.bfloat16):
         for group in ("discriminator", "generator"):
-            loss = model(digits.x[:8], digits.y[:8], step=0, group=group, generator=gen(0))["loss"]
+            loss = model({"x": digits.x[:8], "label": digits.y[:8]}, step=0, group=group, generator=gen(0))["loss"]
             assert loss.dtype == torch.float32 and torch.isfinite(loss)
 
 
@@ -154,7 +157,7 @@ def test_pickle_and_deepcopy_keep_weights_and_leave_the_global_rng_alone(digits)
 
 def test_mode_seeking_pairs_fakes_of_one_class(digits):
     model = genaug.create("gan", digits.spec, **TINY)
-    out = model(digits.x[:16], digits.y[:16], step=0, group="generator", generator=gen(0))
+    out = model({"x": digits.x[:16], "label": digits.y[:16]}, step=0, group="generator", generator=gen(0))
     assert out["mode_seeking_ratio"] > 0
     assert out["loss"] > out["adversarial"]  # the term is a positive penalty
     plain = genaug.create("gan", digits.spec, mode_seeking=0.0, **TINY)
