@@ -374,7 +374,7 @@ class LatentJitter(_GenerativeTransform):
         sample = self._read(data)
         model, spec = self.handle.model, self.handle.spec
         if sample.index is None:
-            labels = model.labels_or_most_frequent(None, 1, torch.device("cpu"))
+            labels = model.labels_or_most_frequent(None, 1, torch.device("cpu"))["label"]
         else:
             labels = torch.tensor([sample.index])
         x = from_form(sample.image, sample.form, spec)  # (1, *user_shape)

@@ -286,7 +286,7 @@ def test_vector_recipe_end_to_end(tmp_path):
     assert metrics["data"]["modality"] == "vector" and metrics["shots"] == [5, "all"]
     assert {(row["shots"], row["arm"]) for row in metrics["summary"]} == {(k, a) for k in (5, "all") for a in ("none", "generative")}
     assert all(0.4 < r["accuracy"] <= 1.0 and len(r["per_class"]) == 3 for r in metrics["results"])
-    assert all(g["grid"] is None for g in metrics["generators"])  # no sample grid for vectors
+    assert all((tmp_path / "wine" / g["grid"]).is_file() for g in metrics["generators"])  # vectors drawn as rows of cells
     assert (tmp_path / "wine" / "report.html").is_file()
     with pytest.raises(RecipeError, match="injection.where: 'transform' swaps images"):
         run({**recipe, "injection": {"where": "transform"}}, progress=False)

@@ -217,7 +217,7 @@ class LatentJitter(_SampleTransform):
             return {"apply": False}
         model = self.handle.model
         if labels is None:
-            labels = model.labels_or_most_frequent(None, 1, torch.device("cpu"))
+            labels = model.labels_or_most_frequent(None, 1, torch.device("cpu"))["label"]
         x = jitter(model, from_form(image, form, spec), labels, self.sigma)
         return {"apply": True, "image": to_form(x[0], form, like=image)}
 
