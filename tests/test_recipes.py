@@ -288,7 +288,7 @@ def test_vector_recipe_end_to_end(tmp_path):
     assert all(0.4 < r["accuracy"] <= 1.0 and len(r["per_class"]) == 3 for r in metrics["results"])
     assert all((tmp_path / "wine" / g["grid"]).is_file() for g in metrics["generators"])  # vectors drawn as rows of cells
     assert (tmp_path / "wine" / "report.html").is_file()
-    with pytest.raises(RecipeError, match="injection.where: 'transform' swaps images"):
+    with pytest.raises(RecipeError, match="injection.where: 'transform' swaps samples in the classifier's value range"):
         run({**recipe, "injection": {"where": "transform"}}, progress=False)
 
 
