@@ -23,7 +23,8 @@ class Copier(Generator):
         self.register_buffer("records", data.x.clone())
         self.register_buffer("record_labels", data.y.clone())
 
-    def sample_model(self, labels: torch.Tensor, *, generator: torch.Generator | None = None) -> torch.Tensor:
+    def sample_model(self, cond: dict[str, torch.Tensor], *, generator: torch.Generator | None = None) -> torch.Tensor:
+        labels = cond["label"]
         u = torch.rand(len(labels), generator=generator)
         rows = []
         for label, draw in zip(labels.tolist(), u.tolist()):

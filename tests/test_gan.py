@@ -161,7 +161,7 @@ def test_mode_seeking_pairs_fakes_of_one_class(digits):
     assert out["mode_seeking_ratio"] > 0
     assert out["loss"] > out["adversarial"]  # the term is a positive penalty
     plain = genaug.create("gan", digits.spec, mode_seeking=0.0, **TINY)
-    assert set(plain(digits.x[:16], digits.y[:16], step=0, group="generator", generator=gen(0))) == {"loss"}
+    assert set(plain({"x": digits.x[:16], "label": digits.y[:16]}, step=0, group="generator", generator=gen(0))) == {"loss"}
 
 
 def test_a_tiny_run_teaches_the_discriminator(digits, tmp_path):

@@ -402,3 +402,23 @@ def test_extend_refuses_what_it_cannot_re_cut_or_fill(digits_gmm_dir, digits):
     with pytest.raises(ValueError, match=r"other per-sample fields \(item 2\)"):
         list(mix(with_ids, pool, mode="extend"))
     assert len(list(mix(with_ids, pool, mode="replace"))) == 4  # replace keeps them: the batch keeps its length
+
+
+def test_mix_meets_the_loaders_layout_and_maps_values_only_when_asked(digits):
+    """A loader of (N, 1, 8, 8) float32 batches and a model of (8, 8) digits: the channel axis is added."""
+    from torch.utils.data import DataLoader, TensorDataset
+
+    model = genaug.fit(digits, "gmm", steps=3)
+    pool = genaug.SamplePool(model, batch_size=128, seed=0)
+    x = digits.user_x()[:64].unsqueeze(1).float()
+    loader = DataLoader(TensorDataset(x, digits.y[:64]), batch_size=32)
+    batch, _ = next(iter(genaug.mix(loader, pool, ratio=1.0)))
+    assert batch.shape == (32, 1, 8, 8) and batch.dtype == torch.float32
+    assert batch.max() > 1 and torch.equal(batch, batch.round())  # the model's 0..16 grid, unchanged
+    fresh = genaug.SamplePool(model, batch_size=128, seed=0)  # the same stream again
+    scaled, _ = next(iter(genaug.mix(loader, fresh, ratio=1.0, value_range=(0.0, 1.0))))
+    assert scaled.shape == (32, 1, 8, 8) and 0.0 <= scaled.min() and scaled.max() <= 1.0
+    torch.testing.assert_close(scaled * 16, batch)
+    wrong = DataLoader(TensorDataset(torch.zeros(8, 64), digits.y[:8]), batch_size=4)
+    with pytest.raises(ValueError, match="generator does not fit"):
+        next(iter(genaug.mix(wrong, pool, ratio=1.0)))

@@ -23,6 +23,7 @@ FAST = {  # a few steps of small nets: the contract, not the quality
     "flow": {"channels": 4, "hidden": 8, "flow_steps": 2, "scales": 2},
     "pixelcnn": {"channels": 4, "layers": 2, "head": 8, "hidden": 16},
     "diffusion": {"channels": 4, "levels": 2, "hidden": 16, "depth": 1, "sample_steps": 3},
+    "wavenet": {"residual": 4, "skip": 4, "layers": 3, "cycle": 3, "head": 8},
 }
 
 
@@ -48,6 +49,19 @@ def test_every_family_fits_sequences_and_samples_them_in_the_users_form(family, 
     assert (tmp_path / "samples").is_dir()  # line plots drawn by the sequence modality
     if model.has_likelihood:
         assert torch.isfinite(model.log_prob(data.x[:4], data.y[:4])).all()
+
+
+def test_wavenet_samples_the_same_fast_and_naive_and_refuses_images(digits):
+    data = from_arrays(_sequences().user_x().numpy(), np.arange(40) % 2, modality="sequence", levels=64)
+    model = genaug.fit(data, "wavenet", steps=3, **FAST["wavenet"])
+    labels = {"label": torch.tensor([0, 1, 1])}
+    fast = model.sample_model(labels, generator=torch.Generator().manual_seed(5))
+    naive = model.sample_model(labels, generator=torch.Generator().manual_seed(5), naive=True)
+    assert torch.equal(fast, naive) and fast.shape == (3, 2, 16)
+    bits = model.log_prob(data.x[:4], data.y[:4])
+    assert torch.isfinite(bits).all()
+    with pytest.raises(ValueError, match="models sequence data, not image data"):
+        genaug.create("wavenet", digits.spec)
 
 
 def test_sequences_need_declaring_and_layouts_are_read_both_ways():
@@ -116,11 +130,6 @@ def test_named_conditions_are_declared_batched_and_sampled():
         genaug.create("gmm", data.spec)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="issue 16 in progress: the injectors' sample forms (inject/core.py Form, inject/columns.py, hf/_dataset.py) "
-    "still branch on image/vector; they move into the modalities next (this test then passes and the mark goes)",
-)
 def test_no_code_outside_the_modalities_branches_on_a_modality_name():
     names = set(modalities()) - {"toy-pairs"}
     offences = []

@@ -43,7 +43,7 @@ def tiny(out: Path, **overrides) -> dict:
 @pytest.mark.parametrize(
     "change, message",
     [
-        ({"generator": {"family": "vea"}}, "generator.family: unknown family 'vea'; expected one of ['diffusion', 'flow', 'gan', 'gmm', 'pixelcnn', 'vae']"),
+        ({"generator": {"family": "vea"}}, f"generator.family: unknown family 'vea'; expected one of {genaug.families()}"),
         ({"injection": {"ratio": -0.5}}, "injection.ratio: Input should be greater than or equal to 0 (got -0.5)"),
         ({"data": {"test_size": 0.5}}, "data.source: missing; expected digits, wine, breast_cancer"),
         ({"generatr": FAST_GMM}, "generatr: unknown key (did you mean 'generator'?); allowed keys: name, data,"),

@@ -179,7 +179,7 @@ class _TableLayout:
                 raise ValueError(f"{name}: expected a column name, got {value!r}")
         self.spec, self.label_column, self.provenance = spec, label_column, provenance
         self.pil: Form | None = None
-        if spec.modality == "vector":
+        if spec.kind.feature_columns:
             self.sample_columns = list(spec.feature_names or [f"x{d}" for d in range(spec.shape[0])])
             sample_features = {name: hf.Value(spec.dtype) for name in self.sample_columns}
         else:
@@ -192,8 +192,11 @@ class _TableLayout:
                 sample_features = {image_column: hf.Image()}
             else:
                 shape = spec.user_shape()
-                array = hf.Array2D if len(shape) == 2 else hf.Array3D
-                sample_features = {image_column: array(shape=shape, dtype=spec.dtype)}
+                if len(shape) == 1:
+                    sample_features = {image_column: hf.List(hf.Value(spec.dtype), length=shape[0])}
+                else:
+                    array = {2: hf.Array2D, 3: hf.Array3D, 4: hf.Array4D, 5: hf.Array5D}[len(shape)]
+                    sample_features = {image_column: array(shape=shape, dtype=spec.dtype)}
         names = [*self.sample_columns, label_column, SYNTHETIC_COLUMN] + ([PROVENANCE_COLUMN] if provenance else [])
         clashes = sorted({name for name in names if names.count(name) > 1})
         if clashes:
@@ -214,10 +217,10 @@ class _TableLayout:
         columns: dict[str, Any] = {}
         if self.pil is not None:
             columns[self.sample_columns[0]] = [to_form(sample, self.pil) for sample in x]
-        elif self.spec.modality == "image":
-            columns[self.sample_columns[0]] = x.numpy()
-        else:
+        elif self.spec.kind.feature_columns:
             columns.update({name: x[:, d].numpy() for d, name in enumerate(self.sample_columns)})
+        else:
+            columns[self.sample_columns[0]] = x.numpy()
         columns[self.label_column] = info.labels.numpy()
         columns[SYNTHETIC_COLUMN] = np.ones(len(x), dtype=bool)
         if self.provenance:

@@ -6,7 +6,6 @@ Shared by the injectors that meet ``datasets`` batches (`genaug.hf.SyntheticRows
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Sequence
 from typing import Any
 
@@ -16,28 +15,17 @@ import torch
 from genaug.data.spec import DataSpec
 from genaug.inject.core import Form
 
-__all__ = ["IMAGE_COLUMNS", "check_columns", "is_number", "resolve_columns", "sample_form"]
-
-IMAGE_COLUMNS = ("image", "img", "pixel_values")  # searched in this order when no column is named
+__all__ = ["check_columns", "is_number", "resolve_columns", "sample_form"]
 
 
 def sample_form(value: Any, spec: DataSpec, value_range: tuple[float, float] | None, what: str) -> Form:
-    """`Form.of`, reading a 3-D array or tensor as CHW or HWC by comparing its shape with the model's.
+    """`Form.of` for a table cell: channels first or last, whichever fits the model's shape.
 
-    Arrays default to HWC and tensors to CHW (as albumentations and torchvision use them); datasets
-    hands out ``Array3D`` columns either way, so the other reading is taken when only it fits
-    (the model's own layout decides a tie, e.g. 3x3x3).
+    Arrays default to channels last and tensors to channels first (as albumentations and torchvision
+    use them); datasets hands out ``Array3D`` columns either way, so the other order is taken when only
+    it fits (the model's own layout decides a tie, e.g. 3x3x3).
     """
-    if spec.modality == "image" and isinstance(value, np.ndarray | torch.Tensor) and value.ndim == 3:
-        c, h, w = spec.shape
-        last = isinstance(value, np.ndarray)  # Form.of's reading of this kind
-        fits_default = tuple(value.shape) == ((h, w, c) if last else (c, h, w))
-        fits_other = tuple(value.shape) == ((c, h, w) if last else (h, w, c))
-        if fits_other and (not fits_default or spec.layout == ("CHW" if last else "HWC")):
-            moved = np.moveaxis(value, 0, -1) if last else value.movedim(-1, 0)
-            form = Form.of(moved, spec, value_range=value_range, what=what)
-            return dataclasses.replace(form, shape=tuple(value.shape), channels_last=not last)
-    return Form.of(value, spec, value_range=value_range, what=what)
+    return Form.of(value, spec, value_range=value_range, what=what, either_order=True)
 
 
 def is_number(value: Any) -> bool:
@@ -53,10 +41,10 @@ def check_columns(columns: str | Sequence[str] | None, spec: DataSpec) -> str | 
         return columns
     if not isinstance(columns, Sequence) or not all(isinstance(c, str) for c in columns):
         raise TypeError(f"columns: expected a column name or a list of column names, got {columns!r}")
-    if spec.modality != "vector":
+    if not spec.kind.feature_columns:
         raise ValueError(
-            f"columns: a list of columns means one numeric column per feature, but the model makes images of shape "
-            f"{spec.shape}; pass the name of the image column, got {list(columns)}"
+            f"columns: a list of columns means one numeric column per feature, but the model makes {spec.modality}s of shape "
+            f"{spec.shape}; pass the name of the {spec.modality} column, got {list(columns)}"
         )
     if len(columns) != spec.shape[0]:
         raise ValueError(
@@ -78,10 +66,11 @@ def resolve_columns(columns: str | Sequence[str] | None, spec: DataSpec, availab
         if missing:
             raise ValueError(f"{name}: no column(s) {missing}; the data has columns {available}")
         return columns if isinstance(columns, str) else tuple(columns)
-    if spec.modality == "image":
-        found = next((c for c in IMAGE_COLUMNS if c in available), None)
+    if not spec.kind.feature_columns:
+        searched = spec.kind.column_names
+        found = next((c for c in searched if c in available), None)
         if found is None:
-            raise ValueError(f"{name}: none of {list(IMAGE_COLUMNS)} among the data's columns {available}; pass {name}='<the column holding the images>'")
+            raise ValueError(f"{name}: none of {list(searched)} among the data's columns {available}; pass {name}='<the column holding the {spec.modality}s>'")
         return found
     names = spec.feature_names
     if names is None or any(feature not in available for feature in names):

@@ -24,6 +24,7 @@ import numpy as np
 import torch
 
 from genaug.data.spec import DataSpec
+from genaug.modalities import get_modality
 from genaug.models.base import Generator
 
 __all__ = [
@@ -74,36 +75,47 @@ Kind = Literal["tensor", "pil", "numpy"]
 
 @dataclass(frozen=True)
 class Form:
-    """How one sample looks in a pipeline: container kind, per-sample shape, dtype, value range.
+    """How one sample looks in a pipeline: container kind, per-sample shape and layout, dtype, value range.
 
-    ``shape`` is the sample's own shape (``(C, H, W)``, ``(H, W)``, ``(H, W, C)`` or ``(D,)``);
-    ``channels_last`` says which of the image layouts it is; ``mapping`` is the linear map of the
-    model's values to the pipeline's (None: the model's values as they are).
+    ``shape`` is the sample's own shape and ``layout`` the layout of the model's modality it is in
+    (``"CHW"``, ``"HWC"``, ``"HW"``, ``"D"``, ``"CT"``, ``"TC"``, ``"T"``, ...); ``model_layout`` is the
+    layout of the model's own samples; ``mapping`` is the linear map of the model's values to the
+    pipeline's (None: the model's values as they are).
     """
 
     kind: Kind
     shape: tuple[int, ...]
     dtype: Any  # torch.dtype for tensors, numpy dtype for arrays, PIL mode for images
-    channels_last: bool
+    layout: str
     mapping: tuple[float, float, float, float] | None  # (model lo, model hi, pipeline lo, pipeline hi)
-    model_channels_last: bool = False  # the model's user layout is HWC (its samples need a permute)
+    modality: str = ""  # the model's modality: it converts between the layouts
+    model_layout: str = ""
 
     @classmethod
-    def of(cls, leaf: Any, spec: DataSpec, *, value_range: tuple[float, float] | None = None, what: str = "sample") -> Form:
-        """The form of ``leaf``; ValueError naming both shapes when the model's samples cannot take it."""
+    def of(
+        cls,
+        leaf: Any,
+        spec: DataSpec,
+        *,
+        value_range: tuple[float, float] | None = None,
+        what: str = "sample",
+        either_order: bool = False,
+    ) -> Form:
+        """The form of ``leaf``; ValueError naming both shapes when the model's samples cannot take it.
+
+        Tensors are read channels first, numpy arrays and PIL images channels last (as torchvision and
+        albumentations use them). ``either_order`` also accepts the other order when it fits (a table
+        cell may hold either), the model's own layout deciding a tie.
+        """
         kind, shape, dtype, channels_last = _describe(leaf, what)
-        _check_shape(shape, channels_last, spec, what)
+        layout = _layout_of(shape, channels_last, spec, either_order, what)
         if kind == "pil":
             mapping = _mapping(spec, value_range if value_range is not None else (0.0, 255.0))
         elif value_range is not None:
             mapping = _mapping(spec, value_range)
         else:
             mapping = _default_mapping(spec, _is_float(dtype), dtype)
-        return cls(kind, shape, dtype, channels_last, mapping, spec.layout == "HWC")
-
-    @property
-    def is_image(self) -> bool:
-        return len(self.shape) >= 2
+        return cls(kind, shape, dtype, layout, mapping, spec.modality, spec.layout)
 
 
 def _describe(leaf: Any, what: str) -> tuple[Kind, tuple[int, ...], Any, bool]:
@@ -122,19 +134,28 @@ def _describe(leaf: Any, what: str) -> tuple[Kind, tuple[int, ...], Any, bool]:
     raise TypeError(f"{what}: expected a tensor, a PIL image or a numpy array, got {type(leaf).__name__}")
 
 
-def _check_shape(shape: tuple[int, ...], channels_last: bool, spec: DataSpec, what: str) -> None:
-    if spec.modality == "vector":
-        ok = shape == spec.shape
-    else:
-        c, h, w = spec.shape
-        ok = shape == ((h, w, c) if channels_last else (c, h, w)) or (c == 1 and shape == (h, w))
-    if not ok:
-        layout = "HWC" if channels_last else "CHW"
-        raise ValueError(
-            f"{what}: the generator does not fit: the pipeline's samples have shape {shape} ({layout if len(shape) == 3 else 'as given'}) here, "
-            f"the model makes {spec.modality}s of shape {spec.shape} ({spec.num_classes} classes); place the injector where "
-            "samples still have the model's shape (before resizing or cropping)"
-        )
+def _layout_of(shape: tuple[int, ...], channels_last: bool, spec: DataSpec, either_order: bool, what: str) -> str:
+    """The layout (of the model's modality) a pipeline sample of ``shape`` is in; ValueError when none fits."""
+    kind = spec.kind
+    candidates = list(kind.sample_layouts(channels_last))
+    if either_order:
+        candidates = [spec.layout, *candidates, *kind.sample_layouts(not channels_last)]
+    for layout in dict.fromkeys(candidates):
+        if layout in kind.layouts and kind.user_shape(spec.shape, layout) == tuple(shape) and _allowed(kind, layout, spec.shape):
+            return layout
+    raise ValueError(
+        f"{what}: the generator does not fit: the pipeline's samples have shape {shape} here, "
+        f"the model makes {spec.modality}s of shape {spec.shape} ({spec.num_classes} classes); place the injector where "
+        "samples still have the model's shape (before resizing or cropping)"
+    )
+
+
+def _allowed(kind: Any, layout: str, shape: tuple[int, ...]) -> bool:
+    try:
+        kind.check_layout(layout, shape)
+    except ValueError:
+        return False
+    return True
 
 
 def _is_float(dtype: Any) -> bool:
@@ -186,23 +207,23 @@ def _default_mapping(spec: DataSpec, pipeline_float: bool, dtype: Any) -> tuple[
     return _mapping(spec, (0.0, float(min(top, 255))))
 
 
+def to_form_values(x: torch.Tensor, form: Form) -> torch.Tensor:
+    """A batch of model samples (N, *spec.user_shape()) as float64 values in ``form``'s layout and range: (N, *form.shape)."""
+    kind = get_modality(form.modality)
+    values = kind.to_canonical(x.detach().to(torch.float64), form.model_layout)
+    if form.mapping is not None:
+        lo, hi, new_lo, new_hi = form.mapping
+        values = (values - lo) / (hi - lo) * (new_hi - new_lo) + new_lo
+    return kind.from_canonical(values, form.layout)
+
+
 def to_form(x: torch.Tensor, form: Form, like: Any = None) -> Any:
     """One model sample (user space, ``spec.user_shape()``) as a pipeline sample of ``form``.
 
     ``like`` is the pipeline sample it replaces: tensors keep its subclass (``tv_tensors.Image``)
     and device.
     """
-    values = x.detach().to(torch.float64)
-    if form.model_channels_last:  # user layout (H, W, C) -> canonical (C, H, W)
-        values = values.permute(2, 0, 1)
-    if form.mapping is not None:
-        lo, hi, new_lo, new_hi = form.mapping
-        values = (values - lo) / (hi - lo) * (new_hi - new_lo) + new_lo
-    values = values.reshape(-1)
-    if form.is_image:
-        values = _layout(values, form)
-    else:
-        values = values.reshape(form.shape)
+    values = to_form_values(x[None], form)[0]
     if form.kind == "pil":
         from PIL import Image
 
@@ -216,16 +237,6 @@ def to_form(x: torch.Tensor, form: Form, like: Any = None) -> Any:
         if type(like) is not torch.Tensor:
             out = out.as_subclass(type(like))
     return out
-
-
-def _layout(flat_chw: torch.Tensor, form: Form) -> torch.Tensor:
-    """Flat values in canonical (C, H, W) order -> the form's layout."""
-    if len(form.shape) == 2:
-        return flat_chw.reshape(form.shape)
-    if form.channels_last:
-        h, w, c = form.shape
-        return flat_chw.reshape(c, h, w).permute(1, 2, 0).contiguous()
-    return flat_chw.reshape(form.shape)
 
 
 def _cast(values: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
@@ -243,14 +254,11 @@ def from_form(leaf: Any, form: Form, spec: DataSpec) -> torch.Tensor:
         values = torch.from_numpy(np.array(leaf, dtype=np.float64))
     else:
         values = leaf.detach().cpu().as_subclass(torch.Tensor).to(torch.float64)
-    if form.is_image:
-        if len(form.shape) == 3 and form.channels_last:
-            values = values.permute(2, 0, 1)
-        values = values.reshape(spec.shape)
+    values = spec.kind.to_canonical(values[None], form.layout)
     if form.mapping is not None:
         lo, hi, new_lo, new_hi = form.mapping
         values = (values - new_lo) / (new_hi - new_lo) * (hi - lo) + lo
-    return spec.user_layout(values.reshape(1, *spec.shape))
+    return spec.user_layout(values)
 
 
 # ---------------------------------------------------------------------------------------- labels

@@ -32,6 +32,7 @@ the CPU, in the re-cut copy's ``collate_fn``.
 from __future__ import annotations
 
 import copy
+import dataclasses
 import os
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any
@@ -40,7 +41,7 @@ import numpy as np
 import torch
 from torch.utils.data import BatchSampler, DataLoader, get_worker_info
 
-from genaug.inject.core import Balancer
+from genaug.inject.core import Balancer, Form, check_value_range, to_form_values
 from genaug.inject.pool import SamplePool
 
 __all__ = ["MixedLoader", "linear_decay", "mix"]
@@ -59,6 +60,7 @@ def mix(
     mode: str = "replace",
     balance: None | str | Mapping[int | str, float] = None,
     transform: Callable[[torch.Tensor], torch.Tensor] | None = None,
+    value_range: tuple[float, float] | None = None,
     keys: tuple[str, str] | None = None,
     seed: int = 0,
     in_workers: bool | None = None,
@@ -81,7 +83,12 @@ def mix(
             nearest multiple of 1 / batch_size.
         balance: ``None`` (follow the real labels), ``"uniform"``, or target weights per class (index or name).
         transform: maps one synthetic sample (user space, as the model's data) to the form of one
-            item of ``x`` (e.g. the loader's normalisation). Default: used as is, cast to x's dtype.
+            item of ``x`` (e.g. the loader's normalisation). Default: the samples take the batch's
+            layout (read from its first batch, as the transforms read a sample: a channel axis
+            added or moved, ``(N, 1, 8, 8)`` batches from a model of ``(8, 8)`` digits) and dtype,
+            their values as they are or mapped by ``value_range``.
+        value_range: where the model's value range goes in the batches, e.g. ``(0, 1)`` for a loader of
+            ``ToDtype(scale=True)`` images from a model of 8-bit images (default: unchanged values).
         keys: for dict batches, the (input, label) keys; default: guessed from common names.
         seed: seeds which positions are replaced and the labels drawn for balancing; in worker
             processes, combined with the seed torch gives each worker.
@@ -102,7 +109,9 @@ def mix(
         >>> x.shape, y.shape
         (torch.Size([32, 8, 8]), torch.Size([32]))
     """
-    return MixedLoader(loader, pool, ratio, mode=mode, balance=balance, transform=transform, keys=keys, seed=seed, in_workers=in_workers)
+    return MixedLoader(
+        loader, pool, ratio, mode=mode, balance=balance, transform=transform, value_range=value_range, keys=keys, seed=seed, in_workers=in_workers
+    )
 
 
 class MixedLoader:
@@ -117,6 +126,7 @@ class MixedLoader:
         mode: str = "replace",
         balance: None | str | Mapping[int | str, float] = None,
         transform: Callable[[torch.Tensor], torch.Tensor] | None = None,
+        value_range: tuple[float, float] | None = None,
         keys: tuple[str, str] | None = None,
         seed: int = 0,
         in_workers: bool | None = None,
@@ -148,7 +158,7 @@ class MixedLoader:
         source, fill = _recut(loader, ratio) if extend else (loader, None)
         share = fill[1] / sum(fill) if fill else self.ratio  # the synthetic share of a (full) mixed batch
         balancer = None if balance is None else Balancer(balance, pool.spec, share)
-        self.mixer = _Mixer(pool, share, balancer, transform, keys, seed, fill)
+        self.mixer = _Mixer(pool, share, balancer, transform, keys, seed, fill, check_value_range(value_range, pool.spec))
         self.schedule, self.batches = schedule, 0  # batches mixed so far (the schedule's argument)
         # a DataLoader itself: Accelerate's prepared loaders wrap one (mix before prepare, see `dataloader`)
         workers = issubclass(type(loader), DataLoader) and loader.num_workers > 0
@@ -287,15 +297,29 @@ class _Mixer:
         keys: tuple[str, str] | None,
         seed: int,
         fill: tuple[int, int] | None = None,
+        value_range: tuple[float, float] | None = None,
     ) -> None:
         self.pool, self.ratio, self.balancer, self.transform, self.keys, self.seed = pool, ratio, balancer, transform, keys, seed
-        self.fill = fill
+        self.fill, self.value_range = fill, value_range
+        self._forms: dict[tuple[tuple[int, ...], torch.dtype], Form] = {}  # the batches' sample form, by item shape and dtype
         self.num_classes = pool.spec.num_classes
         self._owner: tuple[int, int | None] | None = None
         self._rng: np.random.Generator | None = None
 
     def __getstate__(self) -> dict[str, Any]:
         return {**self.__dict__, "_owner": None, "_rng": None}
+
+    def _form(self, x: torch.Tensor) -> Form:
+        """The form of one of the batch's inputs (its layout among the model's; values as given or by ``value_range``)."""
+        key = (tuple(x.shape[1:]), x.dtype)
+        if key not in self._forms:
+            leaf = torch.empty(key[0], dtype=x.dtype)  # Form.of reads the shape and dtype only
+            try:
+                form = Form.of(leaf, self.pool.spec, value_range=self.value_range, what="loader batch item")
+            except ValueError as err:
+                raise ValueError(f"transform: {err}; or pass transform= to map a sample to the loader's form") from None
+            self._forms[key] = form if self.value_range is not None else dataclasses.replace(form, mapping=None)
+        return self._forms[key]
 
     def set_ratio(self, ratio: float) -> None:
         self.ratio = ratio
@@ -350,6 +374,8 @@ class _Mixer:
         samples = self.pool.serve(new_labels)
         if self.transform is not None:
             samples = torch.stack([self.transform(s) for s in torch.from_numpy(samples)])
+        elif tuple(samples.shape[1:]) != tuple(x.shape[1:]) or self.value_range is not None:
+            samples = to_form_values(torch.from_numpy(samples), self._form(x))
         if tuple(samples.shape[1:]) != tuple(x.shape[1:]):
             raise ValueError(
                 f"transform: synthetic samples have shape {tuple(samples.shape[1:])} but the batch's inputs have "

@@ -5,7 +5,7 @@ module: a `Modality` subclass decorated with `register_modality` (see CONTRIBUTI
 
 Example:
     >>> import genaug.modalities as m
-    >>> m.modalities()
+    >>> m.modalities()[:3]
     ['vector', 'image', 'sequence']
 """
 

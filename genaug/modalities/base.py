@@ -65,6 +65,8 @@ class Modality:
     default_classifier: ClassVar[str] = "mlp"  # the downstream model recipes use for "auto"
     classic_library: ClassVar[str | None] = None  # module whose transforms make a recipe's classic chain
     diff_augment_ops: ClassVar[tuple[str, ...]] = ("noise",)  # differentiable augmentations a GAN discriminator sees
+    feature_columns: ClassVar[bool] = False  # in a table, one numeric column per feature (else one array column per sample)
+    column_names: ClassVar[tuple[str, ...]] = ("x",)  # a table's sample column, searched in this order when none is named
     flow_lr_scale: ClassVar[float] = 0.25  # a flow's learning-rate factor: dense couplings overfit small tables fast
 
     def __repr__(self) -> str:
@@ -106,13 +108,10 @@ class Modality:
         """A batch (N, *canonical shape) -> (N, *layout shape)."""
         return x
 
-    def sample_layout(self, shape: tuple[int, ...], canonical: tuple[int, ...], channels_last: bool) -> str | None:
-        """The layout in which one pipeline sample of ``shape`` holds a canonical sample of ``canonical``.
-
-        ``channels_last`` says what the pipeline's kind of array prefers when two layouts fit (numpy
-        and PIL images are channels last, torch tensors channels first). None when no layout fits.
-        """
-        return self.layouts[0] if tuple(shape) == tuple(canonical) else None
+    def sample_layouts(self, channels_last: bool) -> tuple[str, ...]:
+        """The layouts one pipeline sample may be in, preferred first: numpy arrays and PIL images are
+        read ``channels_last``, torch tensors channels first (as albumentations and torchvision use them)."""
+        return (self.layouts[0],)
 
     # ------------------------------------------------------------------ values
     def default_values(self, x: np.ndarray, lo: float, hi: float, integral: bool) -> dict[str, Any]:

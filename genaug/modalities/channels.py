@@ -78,19 +78,8 @@ class ChannelModality(Modality):
             return x.movedim(1, -1).contiguous()
         return x
 
-    def sample_layout(self, shape: tuple[int, ...], canonical: tuple[int, ...], channels_last: bool) -> str | None:
-        shape, canonical = tuple(shape), tuple(canonical)
-        first = shape == canonical
-        last = shape == (*canonical[1:], canonical[0])
-        if first and last:
-            return self.channels_last if channels_last else self.canonical
-        if first:
-            return self.canonical
-        if last:
-            return self.channels_last
-        if canonical[0] == 1 and shape == canonical[1:]:
-            return self.spatial
-        return None
+    def sample_layouts(self, channels_last: bool) -> tuple[str, ...]:
+        return (self.channels_last if channels_last else self.canonical, self.spatial)
 
     # ------------------------------------------------------------------ values
     def default_values(self, x: np.ndarray, lo: float, hi: float, integral: bool) -> dict[str, Any]:

@@ -37,6 +37,7 @@ class Image(ChannelModality):
     default_classifier = "cnn"
     classic_library = "torchvision.transforms.v2"
     diff_augment_ops = ("color", "translation", "cutout")
+    column_names = ("image", "img", "pixel_values")
 
     def claim(self, shape):
         return self.infer_layout(shape) if len(shape) in (3, 4) else None

@@ -42,6 +42,7 @@ class Sequence(ChannelModality):
     classic_library = "genaug.transforms"
     diff_augment_ops = ("amplitude", "shift", "cutout")
     feature_kernels = (7, 5, 3)
+    column_names = ("series", "sequence", "values", "x")
 
     def infer_layout(self, shape):
         """``(N, T)`` is one channel; of ``(N, A, B)`` the smaller of A and B is the channel axis (A on a tie)."""

@@ -22,4 +22,5 @@ class Vector(Modality):
     layouts = ("D",)
     guessed = True
     sample_noise = True
+    feature_columns = True
     flow_lr_scale = 0.25  # dense couplings overfit a small table within tens of epochs

@@ -96,13 +96,13 @@ class PixelCNN(Generator):
         cond_dim = self.embed_conditions(cfg.label_dim)
         self.net = spec.kind.autoregressive(spec.shape, self.dist.n_params, cond_dim=cond_dim, options=cfg.model_dump())
 
-    def conditionals(self, x: torch.Tensor, cond: Cond) -> torch.Tensor:
+    def conditionals(self, x: torch.Tensor, cond: Cond | torch.Tensor) -> torch.Tensor:
         """Parameters of every dimension's conditional given the earlier ones: (N, *spec.shape, P).
 
         ``x`` holds the values conditioned on (grid data: bin centres, as `DataSpec.to_model`
         gives); P is ``levels`` logits on a grid, else (logits, means, log-scales) of the mixture.
         """
-        return self.net(x, self.condition_vector(cond))
+        return self.net(x, self.condition_vector({"label": cond} if isinstance(cond, torch.Tensor) else cond))
 
     def _log_prob_given(self, z: torch.Tensor, cond: Cond) -> torch.Tensor:
         params = self.conditionals(self.dist.inputs(z), cond)
