@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import socket
@@ -147,3 +148,21 @@ def test_trainer_refuses_data_of_another_shape():
     digits, wine = genaug.load_source("digits"), genaug.load_source("wine")
     with pytest.raises(ValueError, match="does not fit the model"):
         genaug.Trainer(genaug.create("vae", digits.spec), wine, genaug.TrainConfig())
+
+
+def test_fits_of_one_process_each_choose_their_mixed_precision():
+    """bf16, then fp16 (loss scaling), then none in one process: Accelerate's state is never reset."""
+    for precision in ("bf16", "fp16", "no"):
+        model = genaug.fit("digits", "vae", steps=4, train={"mixed_precision": precision, "val_fraction": 0.0, "progress": False}, channels=4)
+        assert torch.isfinite(model.log_prob(genaug.load_source("digits").x[:4])).all()
+
+
+def test_fp16_loss_scaler_resumes_exactly(tmp_path):
+    train = {"mixed_precision": "fp16", "val_fraction": 0.0, "checkpoint_every": 3, "progress": False, "ema_decay": 0.0}
+    whole = genaug.fit("digits", "vae", steps=6, out=tmp_path / "whole", train=train, channels=4)
+    genaug.fit("digits", "vae", steps=3, out=tmp_path / "part", train=train, channels=4)
+    resumed = genaug.fit("digits", "vae", steps=6, out=tmp_path / "part", train=train, resume=True)
+    state = json.loads((tmp_path / "part" / "checkpoints" / "step_00000006" / "trainer_state.json").read_text())
+    assert state["scalers"] and state["scalers"][0]["scale"] > 0
+    for a, b in zip(whole.state_dict().values(), resumed.state_dict().values()):
+        torch.testing.assert_close(a, b)

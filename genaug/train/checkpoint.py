@@ -37,6 +37,7 @@ class TrainerState:
     evals_since_best: int = 0  # validations without improvement (early stopping)
     ema_updates: int = 0  # EMA warm-up position
     finished: bool = False  # the run reached its end (steps, early stop or convergence)
+    scalers: list[dict] | None = None  # fp16: the loss scalers' states, one per optimizer group
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), indent=2)

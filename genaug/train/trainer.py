@@ -26,7 +26,6 @@ from pathlib import Path
 import torch
 from accelerate import Accelerator, DataLoaderConfiguration, DistributedDataParallelKwargs
 from accelerate.data_loader import skip_first_batches
-from accelerate.state import AcceleratorState, GradientState
 from torch.utils.data import DataLoader, Dataset, Sampler
 from tqdm.auto import tqdm
 
@@ -35,23 +34,13 @@ from genaug.models.base import Generator
 from genaug.train import checkpoint as ckpt
 from genaug.train.config import TrainConfig
 from genaug.train.ema import EMA
+from genaug.train.precision import Precision
 from genaug.utils.io import atomic_write_json, atomic_write_text
 from genaug.utils.seeding import derive_seed
 
 __all__ = ["Trainer"]
 
 logger = logging.getLogger(__name__)
-
-
-def _forget_accelerator_settings() -> None:
-    """Let this fit choose its own mixed precision even if an earlier fit in the process chose another.
-
-    Accelerate keeps one AcceleratorState per process and refuses a second Accelerator with other
-    settings; a library is called many times per process (notebooks, recipes, tests). The
-    process-level state (PartialState: ranks, process group) is kept.
-    """
-    AcceleratorState._reset_state(reset_partial_state=False)
-    GradientState._reset_state()
 
 
 def _has_accelerator() -> bool:
@@ -136,9 +125,8 @@ class Trainer:
         # batch_size 0 gives every process exactly one batch (its shard): no padding with repeated
         # samples is needed to keep processes in step, and none may bias closed-form statistics.
         loader_config = DataLoaderConfiguration(even_batches=cfg.batch_size != 0)
-        _forget_accelerator_settings()
+        # no precision here: the process's stays, and this fit applies its own (see genaug.train.precision)
         acc = Accelerator(
-            mixed_precision=cfg.mixed_precision,
             cpu=cfg.cpu or not _has_accelerator(),
             kwargs_handlers=kwargs,
             dataloader_config=loader_config,
@@ -166,6 +154,7 @@ class Trainer:
         else:  # closed-form families have nothing for DDP to synchronise; they reduce statistics themselves
             wrapped, loader = model.to(acc.device), acc.prepare(loader)
         self.wrapped, self.groups, self.optimizers, self.loader = wrapped, groups, optimizers, loader
+        self.precision = Precision(cfg.mixed_precision, acc.device, len(groups))
         self.ema = EMA(model, cfg.ema_decay) if cfg.ema_decay > 0 and groups else None
         self.best: dict[str, torch.Tensor] | None = None
         self.val = val
@@ -243,26 +232,28 @@ class Trainer:
             with torch.no_grad():
                 return self.wrapped(batches[0], step=step, group=None, generator=g)
         logged: dict[str, torch.Tensor] = {}
-        for group, optimizer in zip(self.groups, self.optimizers):
+        for index, (group, optimizer) in enumerate(zip(self.groups, self.optimizers)):
             optimizer.zero_grad(set_to_none=True)
             for micro, batch in enumerate(batches):
                 g = torch.Generator(acc.device).manual_seed(derive_seed(cfg.seed, "step", step, rank, group.name, micro))
                 last = micro == len(batches) - 1
                 with acc.no_sync(self.wrapped) if not last else contextlib.nullcontext():
-                    out = self.wrapped(batch, step=step, group=group.name, generator=g)
+                    with self.precision.autocast():
+                        out = self.wrapped(batch, step=step, group=group.name, generator=g)
                     loss = out["loss"]
                     if not torch.isfinite(loss):
                         raise FloatingPointError(
                             f"{self.model.family}: loss of group {group.name!r} is {loss.item()} at step {step}; "
                             "lower the learning rate or enable gradient clipping"
                         )
-                    acc.backward(loss / len(batches))
+                    acc.backward(self.precision.scale(index, loss / len(batches)))
                 for name, value in out.items():
                     key = name if len(self.groups) == 1 else f"{group.name}/{name}"
                     logged[key] = logged.get(key, 0.0) + value.detach().float() / len(batches)
             if cfg.clip_grad is not None:
+                self.precision.unscale(index, optimizer)
                 acc.clip_grad_norm_(group.params, cfg.clip_grad)
-            optimizer.step()
+            self.precision.step(index, optimizer)
         return logged
 
     def _log(self, step: int, metrics: dict[str, torch.Tensor], bar: tqdm) -> None:
@@ -352,6 +343,7 @@ class Trainer:
                 ckpt.save_tensors(tmp / "genaug_ema.safetensors", self.ema.state_dict())
             if self.best is not None:
                 ckpt.save_tensors(tmp / "genaug_best.safetensors", self.best)
+            state.scalers = self.precision.state_dict()
             atomic_write_text(tmp / "trainer_state.json", state.to_json())
             ckpt.finalize(tmp, final, self.config.keep_checkpoints)
         acc.wait_for_everyone()
@@ -364,6 +356,7 @@ class Trainer:
         if path is None:
             raise FileNotFoundError(f"resume: no checkpoint in {self.out / 'checkpoints'}; run without --resume to start")
         state = ckpt.TrainerState.read(path / "trainer_state.json")
+        self.precision.load_state_dict(state.scalers)
         if self.groups:
             self.acc.load_state(str(path))
         else:
