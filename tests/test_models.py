@@ -247,3 +247,27 @@ def test_class_conditional_samples_are_recognised(family):
     x = model.sample(500, labels=labels, generator=gen(0)).reshape(500, -1).numpy()
     accuracy = float(np.mean(real_digit_classifier().predict(x) == labels.numpy()))
     assert accuracy >= 0.85, accuracy
+
+
+def test_a_model_folder_is_a_hub_repository(digits_gmm_dir, tmp_path, monkeypatch):
+    """``from_pretrained`` reads a local folder through huggingface_hub's mixin; ``push_to_hub`` uploads what ``save_pretrained`` writes."""
+    from genaug.models.gmm import GaussianMixture
+    from genaug.models.vae import VAE
+
+    model = genaug.Generator.from_pretrained(digits_gmm_dir)
+    assert isinstance(model, GaussianMixture) and model.fingerprint() == genaug.load(digits_gmm_dir).fingerprint()
+    assert GaussianMixture.from_pretrained(str(digits_gmm_dir)).family == "gmm"
+    with pytest.raises(ValueError, match="holds a 'gmm' model, not a 'vae' one"):
+        VAE.from_pretrained(digits_gmm_dir)
+    pushed = {}
+
+    def fake_push(self, repo_id, **kwargs):  # no network here: record what would go up
+        folder = tmp_path / "staged"
+        self.save_pretrained(folder)
+        pushed.update(repo_id=repo_id, files=sorted(p.name for p in folder.iterdir()))
+        return "https://hub/commit"
+
+    monkeypatch.setattr(genaug.Generator, "push_to_hub", fake_push)
+    assert model.save_pretrained(tmp_path / "local", push_to_hub=True, repo_id="me/digits-gmm") == "https://hub/commit"
+    assert pushed == {"repo_id": "me/digits-gmm", "files": ["config.json", "model.safetensors"]}
+    assert sorted(p.name for p in (tmp_path / "local").iterdir()) == ["config.json", "model.safetensors"]
