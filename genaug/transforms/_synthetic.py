@@ -29,7 +29,6 @@ import PIL.Image
 import torch
 from torchvision import tv_tensors
 from torchvision.transforms.v2 import Transform
-from torchvision.transforms.v2._utils import is_pure_tensor
 
 from genaug.inject.core import (
     Balancer,
@@ -56,7 +55,9 @@ _GEOMETRY = (tv_tensors.BoundingBoxes, tv_tensors.Mask)
 
 
 def _is_image(leaf: Any) -> bool:
-    return isinstance(leaf, tv_tensors.Image | PIL.Image.Image) or is_pure_tensor(leaf) and leaf.ndim >= 1
+    """A tv_tensors.Image, a PIL image, or a plain tensor of at least one dimension (not another TVTensor)."""
+    plain = isinstance(leaf, torch.Tensor) and not isinstance(leaf, tv_tensors.TVTensor)
+    return isinstance(leaf, tv_tensors.Image | PIL.Image.Image) or plain and leaf.ndim >= 1
 
 
 class _SampleTransform(Transform):
