@@ -204,3 +204,45 @@ def test_integration_modules_are_reachable_from_the_package():
     assert genaug.albumentations.LatentJitter.__module__ == "genaug.albumentations"
     with pytest.raises(AttributeError, match="no attribute 'nope'"):
         genaug.nope
+
+
+def test_labels_are_found_by_a_labels_getter_as_torchvision_finds_them(digits_gmm_dir, digits):
+    """Default: a tuple's second item or a label-like key (nested too); a callable reads; None means unlabelled."""
+    from collections import namedtuple
+
+    from genaug.transforms._synthetic import default_label_path
+
+    image = digits.user_x()[:1].float()
+    assert default_label_path((image, 3)) == (1,)
+    assert default_label_path((image, {"boxes": None, "labels": torch.tensor(2)})) == (1, "labels")
+    assert default_label_path({"img": image, "target_label": np.int64(4)}) == ("target_label",)
+    assert default_label_path(image) is None and default_label_path((image, 2.5)) is None
+
+    torch.manual_seed(0)
+    only_nine = SyntheticSwap(digits_gmm_dir, p=1.0, balance={9: 1.0})  # every swap turns the sample into a 9
+    Sample = namedtuple("Sample", "image label")
+    out = only_nine(Sample(image, 0))
+    assert isinstance(out, Sample) and out.label == 9 and not torch.equal(out.image, image)
+    nested = only_nine((image, {"labels": torch.tensor(0, dtype=torch.int32), "id": 7}))
+    assert nested[1]["labels"].dtype == torch.int32 and int(nested[1]["labels"]) == 9 and nested[1]["id"] == 7
+
+    means = class_means(digits)
+    by_key = SyntheticSwap(digits_gmm_dir, p=1.0, labels_getter=lambda s: s["y"])
+    swapped = by_key({"x": image, "y": 5})
+    assert swapped["y"] == 5 and nearest_class(swapped["x"], means) == 5  # the callable's label picks the class
+
+    with pytest.raises(ValueError, match="labels_getter: returned 'five'"):
+        SyntheticSwap(digits_gmm_dir, p=1.0, labels_getter=lambda s: "five")(image, 1)
+    with pytest.raises(ValueError, match="labels_getter: SyntheticSwap draws a synthetic sample of the sample's class"):
+        SyntheticSwap(digits_gmm_dir, labels_getter=None)
+    with pytest.raises(ValueError, match="a callable getter cannot write back"):
+        SyntheticSwap(digits_gmm_dir, balance="uniform", labels_getter=lambda s: s[1])
+    with pytest.raises(ValueError, match=r"labels_getter: expected 'default', a callable sample -> label, or None, got 'first'"):
+        SyntheticSwap(digits_gmm_dir, labels_getter="first")
+
+
+def test_latent_jitter_without_labels_conditions_on_the_most_frequent_class(vae, digits):
+    image = digits.user_x()[:1].float()
+    jitter = LatentJitter(vae, sigma=0.1, p=1.0, labels_getter=None)
+    out = jitter(image, 3)  # the 3 is not read as a label: it passes through as any other leaf
+    assert out[1] == 3 and out[0].shape == image.shape and not torch.equal(out[0], image)

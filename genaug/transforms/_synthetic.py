@@ -2,8 +2,9 @@
 
 Both transforms take the whole sample (an ``(image, label)`` tuple, a dict, or any structure v2
 accepts), act on its image (the first ``tv_tensors.Image``, PIL image, or else the first plain
-tensor, as v2 decides) and its class label (the first Python/numpy integer or 0-d integer tensor),
-and pass every other leaf through. Images keep their type, dtype, shape and device; labels keep
+tensor, as v2 decides) and its class label, found as torchvision's label-aware transforms find it: a
+``labels_getter`` (``"default"``: the second item of a tuple or a label-like dict key; a callable; or
+None), and pass every other leaf through. Images keep their type, dtype, shape and device; labels keep
 their type. Like v2's own random transforms they draw their decisions from torch's global RNG
 (seeded by ``torch.manual_seed`` and, in DataLoader workers, by the worker seed); synthetic samples
 come from the `SamplePool`'s own seeded stream.
@@ -22,8 +23,8 @@ normalising transforms, so those apply to real and synthetic samples alike::
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Callable, Mapping
+from typing import Any, Union
 
 import PIL.Image
 import torch
@@ -54,48 +55,139 @@ __all__ = ["LatentJitter", "SyntheticSwap"]
 _GEOMETRY = (tv_tensors.BoundingBoxes, tv_tensors.Mask)
 
 
+LabelsGetter = Union[str, Callable[[Any], Any], None]
+
+
 def _is_image(leaf: Any) -> bool:
     """A tv_tensors.Image, a PIL image, or a plain tensor of at least one dimension (not another TVTensor)."""
     plain = isinstance(leaf, torch.Tensor) and not isinstance(leaf, tv_tensors.TVTensor)
     return isinstance(leaf, tv_tensors.Image | PIL.Image.Image) or plain and leaf.ndim >= 1
 
 
+def _label_key(mapping: Mapping) -> Any:
+    """torchvision's rule for a label-like key: ``labels`` (any case), else the first key containing ``label``."""
+    keys = [key for key in mapping if isinstance(key, str)]
+    exact = [key for key in keys if key.lower() == "labels"]
+    return (exact or [key for key in keys if "label" in key.lower()] or [None])[0]
+
+
+def default_label_path(sample: Any) -> tuple[Any, ...] | None:
+    """Where the class label sits in ``sample``, by the heuristic of torchvision's ``labels_getter="default"``.
+
+    The second item of a tuple or list (``(image, label)``, what classification datasets yield), or a
+    label-like key (``labels``, else any key containing ``label``) of a dict or of a tuple's second item
+    (``(image, {"label": ...})``). Unlike torchvision's, the label may be a Python or numpy integer as well
+    as a 0-d integer tensor. None when the sample has no label there.
+
+    Example:
+        >>> default_label_path((None, 3)), default_label_path({"image": None, "label": 3}), default_label_path(None)
+        ((1,), ('label',), None)
+    """
+    node, path = sample, ()
+    if isinstance(node, tuple | list) and len(node) >= 2:
+        node, path = node[1], (1,)
+        if is_label(node):
+            return path
+    if isinstance(node, Mapping):
+        key = _label_key(node)
+        if key is not None and is_label(node[key]):
+            return (*path, key)
+    return None
+
+
+def _get(sample: Any, path: tuple[Any, ...]) -> Any:
+    for key in path:
+        sample = sample[key]
+    return sample
+
+
+def _with(sample: Any, path: tuple[Any, ...], value: Any) -> Any:
+    """A copy of ``sample`` (new containers along ``path`` only) holding ``value`` at ``path``."""
+    if not path:
+        return value
+    key, rest = path[0], path[1:]
+    if isinstance(sample, Mapping):
+        return {**sample, key: _with(sample[key], rest, value)}
+    items = list(sample)
+    items[key] = _with(sample[key], rest, value)
+    if hasattr(sample, "_fields"):  # a namedtuple
+        return type(sample)(*items)
+    return tuple(items) if isinstance(sample, tuple) else items
+
+
 class _SampleTransform(Transform):
-    """Marks the sample's image and label leaves for `transform`; everything else passes through."""
+    """Finds the sample's label with a ``labels_getter`` (as torchvision's label-aware v2 transforms do) and
+    lets v2's own input handling pick the image; every other leaf passes through.
+
+    ``labels_getter``: ``"default"`` (`default_label_path`: the second item of a tuple, or a label-like key),
+    a callable ``sample -> label`` (read only: a transform that changes labels needs the default), or None
+    (the samples carry no label).
+    """
 
     needs_label = False
+    changes_labels = False
 
-    def _needs_transform_list(self, flat_inputs: list[Any]) -> list[bool]:
-        explicit = any(isinstance(leaf, tv_tensors.Image | PIL.Image.Image) for leaf in flat_inputs)
-        image = next(
-            (i for i, leaf in enumerate(flat_inputs) if (isinstance(leaf, tv_tensors.Image | PIL.Image.Image) if explicit else _is_image(leaf))),
-            None,
-        )
-        label = next((i for i, leaf in enumerate(flat_inputs) if is_label(leaf)), None)
-        if image is None:
+    def __init__(self, labels_getter: LabelsGetter = "default") -> None:
+        super().__init__()
+        if not (labels_getter is None or labels_getter == "default" or callable(labels_getter)):
+            raise ValueError(f"labels_getter: expected 'default', a callable sample -> label, or None, got {labels_getter!r}")
+        name = type(self).__name__
+        if labels_getter is None and self.needs_label:
+            raise ValueError(f"labels_getter: {name} draws a synthetic sample of the sample's class and needs its label; got None")
+        if callable(labels_getter) and self.changes_labels:
             raise ValueError(
-                f"{type(self).__name__}: the sample holds no image (a tv_tensors.Image, PIL image or tensor); "
-                f"got leaves of types {[type(leaf).__name__ for leaf in flat_inputs]}"
+                f"labels_getter: {name} with balance changes the sample's label, which a callable getter cannot write back; "
+                "use labels_getter='default' with (image, label) or {'image': ..., 'label': ...} samples"
             )
+        self.labels_getter = labels_getter
+        self._call: dict[str, Any] = {}
+
+    def _read_label(self, sample: Any) -> tuple[Any, tuple[Any, ...] | None]:
+        """(the sample's label or None, its path when the default getter found it)."""
+        if self.labels_getter is None:
+            return None, None
+        if callable(self.labels_getter):
+            label = self.labels_getter(sample)
+            if label is not None and not is_label(label):
+                raise ValueError(
+                    f"labels_getter: returned {label!r} ({type(label).__name__}); expected a class label "
+                    "(an int, numpy integer or 0-d integer tensor) or None"
+                )
+            return label, None
+        path = default_label_path(sample)
+        return (None, None) if path is None else (_get(sample, path), path)
+
+    def forward(self, *inputs: Any) -> Any:
+        sample = inputs if len(inputs) > 1 else inputs[0]
+        label, path = self._read_label(sample)
+        self._call = {"label": label}
+        try:
+            out = super().forward(sample)  # v2 picks the image leaf; make_params and transform see only it
+            new = self._call.get("new_label")
+        finally:
+            self._call = {}
+        if new is not None and path is not None:
+            out = _with(out, path, label_like(new, label))
+        return out
+
+    def _image_and_label(self, flat_inputs: list[Any]) -> tuple[Any, Any]:
+        """The image among the leaves v2 marked for transformation, and the label the getter found (or None)."""
+        label = self._call["label"]
         if label is None and self.needs_label:
             raise ValueError(
-                f"{type(self).__name__}: the sample holds no class label (an int or 0-d integer tensor beside the image); "
-                "pass (image, label) samples"
+                f"{type(self).__name__}: the sample holds no class label (an int or 0-d integer tensor as the second item of "
+                "(image, label), or under a 'label' key); pass such samples or a labels_getter"
             )
-        return [i in (image, label) for i in range(len(flat_inputs))]
-
-    def _split(self, flat_inputs: list[Any]) -> tuple[Any, Any]:
-        """(image, label or None) among the leaves marked by `_needs_transform_list`."""
-        image = next(leaf for leaf in flat_inputs if not is_label(leaf))
-        label = next((leaf for leaf in flat_inputs if is_label(leaf)), None)
+        image = next((leaf for leaf in flat_inputs if _is_image(leaf)), None)
+        if image is None:
+            raise ValueError(
+                f"{type(self).__name__}: the sample holds no image (a tv_tensors.Image, PIL image or tensor of at least one "
+                f"dimension); got {[type(leaf).__name__ for leaf in flat_inputs] or 'no tensor or image'}"
+            )
         return image, label
 
     def transform(self, inpt: Any, params: dict[str, Any]) -> Any:
-        if not params.get("apply"):
-            return inpt
-        if is_label(inpt):
-            return label_like(params["label"], inpt) if "label" in params else inpt
-        return params["image"]
+        return params["image"] if params.get("apply") and inpt is params["source"] else inpt
 
 
 class SyntheticSwap(_SampleTransform):
@@ -134,8 +226,10 @@ class SyntheticSwap(_SampleTransform):
         balance: None | str | Mapping[int | str, float] = None,
         value_range: tuple[float, float] | None = None,
         data: Any = None,
+        labels_getter: LabelsGetter = "default",
     ) -> None:
-        super().__init__()
+        self.changes_labels = balance is not None
+        super().__init__(labels_getter)
         self.pool = pool if isinstance(pool, SamplePool) else SamplePool(pool)
         self.p = check_p(p)
         self.value_range = check_value_range(value_range, self.pool.spec)
@@ -152,7 +246,7 @@ class SyntheticSwap(_SampleTransform):
             )
 
     def make_params(self, flat_inputs: list[Any]) -> dict[str, Any]:
-        image, label = self._split(flat_inputs)
+        image, label = self._image_and_label(flat_inputs)
         spec = self.pool.spec
         form = Form.of(image, spec, value_range=self.value_range, what=f"{type(self).__name__} image")
         index = spec.class_index(int(label))
@@ -163,7 +257,9 @@ class SyntheticSwap(_SampleTransform):
         if self.balancer is not None:
             index = int(self.balancer.pick(torch.rand(1, dtype=torch.float64)))
         x, _ = self.pool.take([index])
-        return {"apply": True, "image": to_form(x[0], form, like=image), "label": index}
+        if self.balancer is not None:
+            self._call["new_label"] = index
+        return {"apply": True, "image": to_form(x[0], form, like=image), "source": image}
 
     def extra_repr(self) -> str:
         return f"pool={self.pool!r}, p={self.p}, balance={'none' if self.balancer is None else 'on'}"
@@ -200,8 +296,9 @@ class LatentJitter(_SampleTransform):
         value_range: tuple[float, float] | None = None,
         data: Any = None,
         device: str | torch.device | None = None,
+        labels_getter: LabelsGetter = "default",
     ) -> None:
-        super().__init__()
+        super().__init__(labels_getter)
         self.handle = ModelHandle(model, device)
         check_encoder(self.handle.model)
         self.sigma, self.p = check_sigma(sigma), check_p(p)
@@ -210,7 +307,7 @@ class LatentJitter(_SampleTransform):
             check_fits(self.handle.spec, spec_of(data))
 
     def make_params(self, flat_inputs: list[Any]) -> dict[str, Any]:
-        image, label = self._split(flat_inputs)
+        image, label = self._image_and_label(flat_inputs)
         spec = self.handle.spec
         form = Form.of(image, spec, value_range=self.value_range, what=f"{type(self).__name__} image")
         labels = None if label is None else torch.tensor([spec.class_index(int(label))])
@@ -220,7 +317,7 @@ class LatentJitter(_SampleTransform):
         if labels is None:
             labels = model.labels_or_most_frequent(None, 1, torch.device("cpu"))["label"]
         x = jitter(model, from_form(image, form, spec), labels, self.sigma)
-        return {"apply": True, "image": to_form(x[0], form, like=image)}
+        return {"apply": True, "image": to_form(x[0], form, like=image), "source": image}
 
     def extra_repr(self) -> str:
         return f"model={self.handle!r}, sigma={self.sigma}, p={self.p}"
