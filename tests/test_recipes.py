@@ -468,3 +468,60 @@ def test_cli_run(tmp_path):
     path.write_text(yaml.safe_dump(tiny(tmp_path / "cli", injection={"ratio": 2})))
     done = subprocess.run([sys.executable, "-m", "genaug.cli", "run", str(path)], capture_output=True, text=True, timeout=300)
     assert done.returncode == 2 and "injection.ratio: Input should be less than or equal to 1 (got 2)" in done.stderr
+
+
+# ---------------------------------------------------------------------- a separate test set (UCR's TRAIN / TEST files)
+def write_series(path: Path, n_per_class: int, seed: int, classes=("a", "b"), length: int = 32) -> Path:
+    """A UCR-style .tsv of two classes of noisy waves (a: a sine, b: a square wave), the label first."""
+    rng = np.random.default_rng(seed)
+    t = np.linspace(0, 2 * np.pi, length)
+    lines = []
+    for name in classes:
+        for _ in range(n_per_class):
+            phase = rng.uniform(0, 0.5)
+            wave = np.sin(t + phase) if name == "a" else np.sign(np.sin(t + phase))
+            lines.append("\t".join([name, *(f"{v:.4f}" for v in wave + 0.1 * rng.standard_normal(length))]))
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def test_test_source_scores_on_the_given_test_file_and_splits_nothing(tmp_path):
+    train = write_series(tmp_path / "Waves_TRAIN.tsv", 12, seed=0)
+    test = write_series(tmp_path / "Waves_TEST.tsv", 30, seed=1)
+    recipe = tiny(
+        tmp_path / "out",
+        data={"source": str(train), "test_source": str(test)},
+        subset={"shots": 5},
+        classic={"library": "genaug", "transforms": [{"WindowWarp": {}}, {"Jitter": {}}]},
+        downstream={"model": "fcn", "model_args": {"width": 8}, "steps": 40, "log_every": 10},
+    )
+    metrics = run(recipe, progress=False)
+    data = metrics["data"]
+    assert data["modality"] == "sequence" and data["test_source"] == str(test)
+    assert data["n_train_pool"] == 24 and data["n_test"] == 60  # the whole TRAIN file is the pool; TEST is scored whole
+    none = [r["accuracy"] for r in metrics["results"] if r["arm"] == "none"]
+    assert none and none[0] > 0.7  # sine against square waves: an easy test set, scored in the training file's spec
+
+
+@pytest.mark.parametrize(
+    "test_text, data, message",
+    [
+        (None, {"test_size": 0.3}, "is the test set, so nothing is split off the source; drop test_size or test_source"),
+        ("c\t" + "\t".join(["0.5"] * 32) + "\n", {}, "does not match data.source: data: classes ['c'] are unknown"),
+        ("a\t" + "\t".join(["0.5"] * 20) + "\n", {}, "samples of shape (1, 20) do not fit a model of sequence samples of shape (1, 32)"),
+        ("", {}, "W_TEST.tsv: no series found"),
+    ],
+)
+def test_test_source_that_cannot_serve_is_refused_before_training(tmp_path, test_text, data, message):
+    train = write_series(tmp_path / "W_TRAIN.tsv", 12, seed=0)
+    test = tmp_path / "W_TEST.tsv"
+    if test_text is None:
+        write_series(test, 5, seed=1)
+    else:
+        test.write_text(test_text)
+    recipe = tiny(tmp_path / "out", data={"source": str(train), "test_source": str(test), **data}, subset={"shots": 5},
+                  classic=None, arms=["none"])
+    with pytest.raises(RecipeError) as caught:
+        run(recipe, progress=False)
+    assert "data.test_source: " in str(caught.value) and message in str(caught.value)
+    assert not (tmp_path / "out").exists()

@@ -118,6 +118,21 @@ def labelled_subset(train: ArraySet, shots: int | str, seed: int) -> np.ndarray:
     return np.sort(np.concatenate(chosen))
 
 
+def _test_set(source: str, train: ArraySet) -> ArraySet:
+    """``source`` loaded and expressed in the training pool's spec (its classes, scaling and layout)."""
+    try:
+        test = load_source(source)
+    except (ValueError, OSError, TypeError) as err:
+        raise RecipeError(f"data.test_source: {err}") from None
+    try:
+        test = test.conform(train.spec)
+    except ValueError as err:
+        raise RecipeError(f"data.test_source: {source!r} does not match data.source: {err}") from None
+    if len(test) == 0:
+        raise RecipeError(f"data.test_source: {source!r} holds no samples")
+    return test
+
+
 @dataclass
 class Unit:
     """One piece of the plan: runs ``work`` unless ``path`` holds a result written under the same ``key``."""
@@ -152,7 +167,10 @@ class Plan:
     @classmethod
     def prepare(cls, recipe: Recipe) -> Plan:
         data = load_source(recipe.data.source)
-        train, test = data.train_test_split(recipe.data.test_size, seed=recipe.data.split_seed)
+        if recipe.data.test_source is None:
+            train, test = data.train_test_split(recipe.data.test_size, seed=recipe.data.split_seed)
+        else:
+            train, test = data, _test_set(recipe.data.test_source, data)
         plan = cls(recipe, Path(recipe.output), train, test)
         plan._check()
         for shots in recipe.subset.values():
@@ -208,6 +226,7 @@ class Plan:
             "recipe": recipe.model_dump(mode="json"),
             "data": {
                 "source": recipe.data.source,
+                "test_source": recipe.data.test_source,
                 "modality": spec.modality,
                 "shape": list(spec.shape),
                 "class_names": list(spec.class_names),

@@ -38,8 +38,21 @@ class _Section(BaseModel):
 
 class DataSection(_Section):
     source: str  # a `genaug.load_source` string: digits, wine, breast_cancer, a .npz, an image folder, a save_to_disk folder
+    # a separate test set (a UCR set's standard TEST file: ucr:GunPoint:test, path/X_TEST.tsv); the whole source is
+    # then the training pool and nothing is split. Its classes must be among the source's, its shape the same
+    test_source: str | None = None
     test_size: float = Field(0.5, gt=0, lt=1)  # stratified test share (scikit-learn train_test_split); never seen by a generator
     split_seed: int = 0  # random_state of that split
+
+    @model_validator(mode="after")
+    def _one_test_set(self) -> DataSection:
+        split = sorted({"test_size", "split_seed"} & self.model_fields_set)
+        if self.test_source is not None and split:
+            raise ValueError(
+                f"test_source: {self.test_source!r} is the test set, so nothing is split off the source; "
+                f"drop {' and '.join(split)} or test_source"
+            )
+        return self
 
 
 class SubsetSection(_Section):
