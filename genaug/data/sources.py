@@ -26,6 +26,7 @@ from PIL import Image
 from genaug.data.arrayset import ArraySet, from_arrays
 from genaug.data.series import SERIES_NAMES, SERIES_SUFFIXES, from_series_file, load_series_name
 from genaug.data.spec import Layout
+from genaug.modalities import column_modality
 
 if TYPE_CHECKING:
     import datasets as hf
@@ -310,6 +311,12 @@ def _is_numeric(feature: Any) -> bool:
         return False
 
 
+def _declares_modality(column: str) -> bool:
+    """A column named for a modality that shapes alone never reveal (``series``: a sequence)."""
+    declared = column_modality(column)
+    return declared is not None and not declared.guessed
+
+
 def from_hf_dataset(
     dataset: hf.Dataset | hf.DatasetDict,
     *,
@@ -320,7 +327,9 @@ def from_hf_dataset(
     """Read a Hugging Face ``datasets.Dataset`` (a ``DatasetDict`` gives its ``train`` split).
 
     With an image column (given, or the one ``datasets.Image`` column, or else the one
-    ``Array2D``/``Array3D`` column), images are decoded by PIL as in `from_image_folder`. Otherwise the numeric columns other than the label form vectors
+    ``Array2D``/``Array3D`` column), images are decoded by PIL as in `from_image_folder`; an array
+    column named for a modality that shapes do not reveal (``series``, ``sequence``: what
+    `genaug.hf.generate_dataset` writes for sequences) is read as that modality. Otherwise the numeric columns other than the label form vectors
     named by ``feature_names``. A ``ClassLabel`` label column gives the class names.
 
     Args:
@@ -364,6 +373,7 @@ def from_hf_dataset(
     if image_column is None and feature_columns is None:
         found = [c for c in columns if isinstance(features[c], hf.Image)]
         found = found or [c for c in columns if isinstance(features[c], hf.Array2D | hf.Array3D)]  # e.g. digits as arrays
+        found = found or [c for c in columns if _declares_modality(c) and c != label_column]  # e.g. a list column "series"
         if len(found) > 1:
             raise ValueError(f"image_column: the dataset has several image columns {found}; pass the one to use")
         image_column = found[0] if found else None
@@ -375,6 +385,12 @@ def from_hf_dataset(
             values = dataset[image_column]
         else:
             values = dataset.with_format("numpy")[image_column]
+        declared = column_modality(image_column)
+        if _declares_modality(image_column) and not isinstance(feature, hf.Image):
+            # a column named for a modality that shapes alone never reveal (``series``): declare it
+            rows = [np.asarray(value) for value in values]
+            x, _ = _stack(rows, [None] * len(rows), lambda i: f"{image_column}[{i}]")
+            return from_arrays(x, labels, class_names=names, modality=declared.name)
         pairs = [_as_sample(value, f"{image_column}[{i}]") for i, value in enumerate(values)]
         x, layout = _stack([p[0] for p in pairs], [p[1] for p in pairs], lambda i: f"row {i}")
         return from_arrays(x, labels, class_names=names, layout=layout)

@@ -46,7 +46,7 @@ def generate_dataset(
     seed: int = 0,
     chunk_size: int = 10_000,
     batch_size: int = 1024,
-    image_column: str = "image",
+    image_column: str | None = None,
     label_column: str = "label",
     provenance: bool = False,
     overwrite: bool = False,
@@ -60,7 +60,8 @@ def generate_dataset(
     - images of an 8-bit model as a ``datasets.Image()`` column (PIL images, PNG-encoded); other
       image models as an ``Array2D``/``Array3D`` column of the data's dtype and layout (digits:
       ``(8, 8)`` float64 on 0..16); vector models as one ``Value`` column per feature (the model's
-      ``feature_names``, else ``x0``, ``x1``, ...);
+      ``feature_names``, else ``x0``, ``x1``, ...); sequences as an ``Array2D`` ``(C, T)`` column
+      (``series``) of the data's dtype;
     - ``label_column``: ``ClassLabel(names=model's classes)``; ``is_synthetic``: True;
       ``provenance`` (optional): each row's `Provenance` as a dict.
 
@@ -80,7 +81,9 @@ def generate_dataset(
         seed: seeds the labels and the pool.
         chunk_size: rows generated, encoded and written at a time.
         batch_size: samples per pool refill (one ``model.sample`` call of one class).
-        image_column, label_column: column names.
+        image_column: the samples' column (not for vectors, whose features are columns of their own);
+            default: the modality's first column name (``image`` for images, ``series`` for sequences).
+        label_column: the labels' column.
         provenance: add the ``provenance`` column.
         overwrite: replace an existing dataset folder at ``path``.
         device: where the model samples (default: CPU).
@@ -171,9 +174,10 @@ def _label_picker(labels: Any, pool: SamplePool, n: int, seed: int) -> Callable[
 class _TableLayout:
     """The columns of a generated dataset, and one chunk of samples as an Arrow table."""
 
-    def __init__(self, spec: DataSpec, image_column: str, label_column: str, provenance: bool) -> None:
+    def __init__(self, spec: DataSpec, image_column: str | None, label_column: str, provenance: bool) -> None:
         import datasets as hf
 
+        image_column = spec.kind.column_names[0] if image_column is None else image_column
         for name, value in (("image_column", image_column), ("label_column", label_column)):
             if not isinstance(value, str) or not value:
                 raise ValueError(f"{name}: expected a column name, got {value!r}")

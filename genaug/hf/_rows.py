@@ -106,8 +106,8 @@ class SyntheticRows:
             then do not depend on the batch order); otherwise it is counted batch after batch.
         columns: where the samples are: one column name (images or arrays, one sample per cell),
             or one numeric column per feature of a vector model, in the model's order. Default: an
-            ``image``/``img``/``pixel_values`` column for image models, the model's
-            ``feature_names`` for vector models.
+            ``image``/``img``/``pixel_values`` column for image models, a ``series``/``sequence``/
+            ``values``/``x`` column for sequence models, the model's ``feature_names`` for vector models.
         label_column: the column of class indices (``ClassLabel`` ints).
         data: the ``datasets.Dataset`` / ``IterableDataset`` (or its ``Features``) to be mapped:
             its columns, ``ClassLabel`` names and sample shapes are checked now. Class names are

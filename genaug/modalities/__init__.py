@@ -10,7 +10,7 @@ Example:
 """
 
 from genaug.modalities import vector, image, sequence  # noqa: F401, I001  (registration side effect, in this order)
-from genaug.modalities.base import Modality, Standardized, get_modality, modalities, register_modality
+from genaug.modalities.base import Modality, Standardized, column_modality, get_modality, modalities, register_modality
 from genaug.modalities.channels import ChannelModality
 
-__all__ = ["ChannelModality", "Modality", "Standardized", "get_modality", "modalities", "register_modality"]
+__all__ = ["ChannelModality", "Modality", "Standardized", "column_modality", "get_modality", "modalities", "register_modality"]

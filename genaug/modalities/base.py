@@ -28,7 +28,7 @@ from genaug.nn import conv, flow, unet
 if TYPE_CHECKING:
     from genaug.data.spec import DataSpec
 
-__all__ = ["Modality", "Standardized", "get_modality", "modalities", "register_modality"]
+__all__ = ["Modality", "Standardized", "column_modality", "get_modality", "modalities", "register_modality"]
 
 _MODALITIES: dict[str, Modality] = {}
 
@@ -46,6 +46,16 @@ def register_modality(cls: type[Modality]) -> type[Modality]:
 def modalities() -> list[str]:
     """Names of every registered modality, in registration order."""
     return list(_MODALITIES)
+
+
+def column_modality(column: str) -> Modality | None:
+    """The one registered modality whose ``column_names`` hold ``column`` (``series`` -> sequence), else None.
+
+    A table column named after a modality declares its samples: arrays alone cannot tell a (1, 40) series
+    from a 1 x 40 image. A name that several modalities use (``x``) declares nothing.
+    """
+    found = [m for m in _MODALITIES.values() if column in m.column_names]
+    return found[0] if len(found) == 1 else None
 
 
 def get_modality(name: str) -> Modality:
