@@ -137,15 +137,24 @@ def _cmd_eval(args: argparse.Namespace) -> int:
     from genaug.utils.io import atomic_write_json
 
     model = genaug.load(args.model)
+    if args.train is not None and args.holdout is not None:
+        raise ValueError(f"--train: {args.train!r} names the training data, which --holdout {args.holdout:g} splits off --data; give one")
     data = genaug.load_source(args.data)
-    train, test = data.train_test_split(args.holdout, seed=args.split_seed) if args.holdout is not None else (data, data)
+    if args.train is not None:
+        train, test = genaug.load_source(args.train), data
+    else:
+        train, test = data.train_test_split(args.holdout, seed=args.split_seed) if args.holdout is not None else (data, data)
     cache = args.model / "eval"
     pairs = args.pairs if args.pairs is not None else cache / "nearest_pairs.png"
-    report = {"model": str(args.model), "data": args.data, "holdout": args.holdout, "split_seed": args.split_seed}
+    report = {"model": str(args.model), "data": args.data, "train": args.train, "holdout": args.holdout, "split_seed": args.split_seed}
     report.update(
         genaug.evaluate(model, test, train=train, seed=args.seed, draws=args.draws, n_per_class=args.n_per_class, cache_dir=cache, pairs=pairs)
     )
-    where = f" (held-out {args.holdout:g}; memorization against the other part)" if args.holdout is not None else " (the data it was fitted on, presumably)"
+    where = (
+        f" (held-out {args.holdout:g}; memorization against the other part)" if args.holdout is not None
+        else f" (memorization against {args.train})" if args.train is not None
+        else " (the data it was fitted on, presumably)"
+    )
     print(f"{model.family} model {args.model} on {len(test)} samples of {args.data}{where}; {report['n_samples']} samples drawn")
     for name, value, note in _eval_rows(report):
         print(f"  {name:<34} {value:>10}  {note}")
@@ -257,6 +266,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("model", type=Path, help="model folder (a run folder of `genaug fit`)")
     p.add_argument("--data", required=True, help="evaluation data: a source as for `genaug fit --data`")
     _add_split_args(p, "test")
+    p.add_argument("--train", default=None, metavar="SOURCE",
+                   help="the data the model was fitted on, when it is a source of its own (e.g. --data ucr:GunPoint:test "
+                   "--train ucr:GunPoint:train): memorization is measured against it and the feature classifier trained on it")
     p.add_argument("--seed", type=int, default=0, help="seeds dequantization noise and samples (default 0)")
     p.add_argument("--draws", type=int, default=1, help="dequantization draws per sample (default 1)")
     p.add_argument("--n-per-class", dest="n_per_class", type=int, default=100, help="samples drawn per class (default 100)")

@@ -32,8 +32,8 @@ def save_line_plots(
 ) -> None:
     """Write one small line plot per panel into a PNG grid, ``ncol`` panels per row.
 
-    Each panel is a list of series ``(C, T)`` drawn on the same axes (the first solid, the others
-    dashed: a sample and the training record closest to it); channels get one colour each.
+    Each panel is a list of series ``(C, T)`` drawn on the same axes: the first solid, one colour per
+    channel (a sample); the others black and dashed (the training record closest to it).
     """
     import matplotlib
 
@@ -54,7 +54,10 @@ def save_line_plots(
         for k, series in enumerate(panels[i]):
             values = series.detach().cpu().float().reshape(-1, series.shape[-1])
             for c, row in enumerate(values):
-                ax.plot(row.numpy(), color=colours[c % len(colours)], linewidth=0.9, linestyle="-" if k == 0 else "--", alpha=1.0 if k == 0 else 0.8)
+                if k == 0:
+                    ax.plot(row.numpy(), color=colours[c % len(colours)], linewidth=1.0)
+                else:  # the compared record: black dashes over the sample, so that a near-copy shows as one line
+                    ax.plot(row.numpy(), color="black", linewidth=0.8, linestyle="--", alpha=0.7)
         if limits is not None:
             ax.set_ylim(*limits)
     fig.tight_layout(pad=0.2)
