@@ -8,12 +8,13 @@ generating, which shows the fixed cost. Acceptance: the peak RSS of the large ru
 the small run's.
 
 Models: ``gmm`` fitted for ``--fit-steps`` steps (sampling cost does not depend on training length)
-on digits (rows are ``Array2D`` (8, 8) float64 images) and, with ``--vectors``, on wine (13 numeric
-columns per row).
+on digits (rows are ``Array2D`` (8, 8) float64 images), with ``--vectors`` on wine (13 numeric
+columns per row) and with ``--sequences`` on MNIST-1D (one (1, 40) series per row).
 
 Usage:
     python benchmarks/bench_generate.py                       # 20,000 and 200,000 digits
     python benchmarks/bench_generate.py --vectors 100000 1000000
+    python benchmarks/bench_generate.py --sequences 20000 200000   # MNIST-1D series (issue 16)
     python benchmarks/bench_generate.py --write               # and update its section of BENCHMARKS.md
 """
 
@@ -90,6 +91,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", nargs=2, type=int, default=[20_000, 200_000], help="small and large n of digits")
     parser.add_argument("--vectors", nargs=2, type=int, default=None, help="small and large n of wine rows (optional)")
+    parser.add_argument("--sequences", nargs=2, type=int, default=None, help="small and large n of MNIST-1D series (optional)")
     parser.add_argument("--chunk-size", dest="chunk_size", type=int, default=10_000)
     parser.add_argument("--fit-steps", dest="fit_steps", type=int, default=5)
     parser.add_argument("--write", action="store_true", help="update BENCHMARKS.md")
@@ -101,6 +103,7 @@ def main() -> None:
     verdicts = []
     with tempfile.TemporaryDirectory() as folder:
         runs = [("digits", "digits", args.sizes)] + ([("wine", "wine", args.vectors)] if args.vectors else [])
+        runs += [("mnist1d", "mnist1d", args.sequences)] if args.sequences else []
         for name, data, sizes in runs:
             rows, verdict = run(name, data, sorted(sizes), args.chunk_size, args.fit_steps, Path(folder))
             table += rows
@@ -115,7 +118,8 @@ def main() -> None:
             f"`generate_dataset(model, n, path, chunk_size={args.chunk_size})` with a `gmm` model fitted for "
             f"{args.fit_steps} steps, each run in a fresh process; peak RSS is the process's `ru_maxrss` (Python,",
             "torch and datasets included; the baseline row loads the model and writes nothing). Digits are written as",
-            "an `Array2D` (8, 8) float64 column, wine as 13 float64 columns; every row also has a `ClassLabel` label",
+            "an `Array2D` (8, 8) float64 column, wine as 13 float64 columns, MNIST-1D (the sequence modality, 4,000",
+            "training series) as a (1, 40) float64 series column; every row also has a `ClassLabel` label",
             "and `is_synthetic`. Memory holds one chunk and the pool's refills, whatever n is.",
             "",
             *table,
