@@ -525,3 +525,17 @@ def test_test_source_that_cannot_serve_is_refused_before_training(tmp_path, test
         run(recipe, progress=False)
     assert "data.test_source: " in str(caught.value) and message in str(caught.value)
     assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("name", ["fewshot-mnist1d", "fewshot-gunpoint", "fewshot-arrowhead", "fewshot-italypowerdemand"])
+def test_shipped_time_series_recipes_run_on_their_standard_splits(tmp_path, name):
+    """Each shipped few-shot sequence recipe, cut to one seed, one k and a few steps, runs end to end."""
+    recipe = yaml.safe_load((REPO / "recipes" / f"{name}.yaml").read_text())
+    recipe.update(seeds=[0], arms=["none", "classic+generative"], output=str(tmp_path / name))
+    recipe["subset"] = {"shots": 5}
+    recipe["generator"]["classic_copies"] = 2
+    recipe["downstream"].update(steps=5, log_every=5)
+    metrics = run(recipe, progress=False)
+    published = {"fewshot-mnist1d": 1000, "fewshot-gunpoint": 150, "fewshot-arrowhead": 175, "fewshot-italypowerdemand": 1029}
+    assert metrics["data"]["modality"] == "sequence" and metrics["data"]["n_test"] == published[name]  # the standard test files
+    assert {r["arm"] for r in metrics["results"]} == {"none", "classic+generative"}
