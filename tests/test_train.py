@@ -113,6 +113,17 @@ def test_early_stopping_stops_and_keeps_best(tmp_path):
     assert trainer.state.evals_since_best >= 2
 
 
+def test_a_validation_split_that_holds_nothing_fits_without_validation(tmp_path, caplog):
+    digits = genaug.load_source("digits")
+    few = digits.subset(torch.cat([torch.nonzero(digits.y == c)[:4, 0] for c in range(10)]))  # 4 per class: a tenth rounds to 0
+    cfg = genaug.TrainConfig(steps=6, val_fraction=0.1, eval_every=2, patience=1, progress=False, checkpoint_every=0)
+    with caplog.at_level("WARNING", logger="genaug.train.trainer"):
+        trainer = genaug.Trainer(genaug.create("vae", few.spec, channels=4), few, cfg, out=tmp_path / "run")
+        trainer.fit()
+    assert trainer.state.step == 6 and trainer.val is None
+    assert "holds out none (too few per class)" in caplog.text
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

@@ -135,6 +135,12 @@ class Trainer:
         train, val = self.data.split(cfg.val_fraction, seed=cfg.seed) if cfg.val_fraction > 0 else (self.data, None)
         if len(train) == 0:
             raise ValueError("data: no training samples left after the validation split")
+        if val is not None and len(val) == 0:  # e.g. 5 records per class: a tenth of each rounds to none
+            logger.warning(
+                "validation: val_fraction %g of %d samples holds out none (too few per class); "
+                "fitting without validation, so no early stopping", cfg.val_fraction, len(self.data),
+            )
+            val = None
         model = self.model
         model.init_from_data(train.tensors(), generator=torch.Generator().manual_seed(derive_seed(cfg.seed, "init")))
         groups = model.optimizer_groups()
