@@ -1,6 +1,6 @@
 """Held-out bits/dim on MNIST-1D (issue 16, acceptance 3 and 7): genaug's families against scikit-learn's best GaussianMixture.
 
-MNIST-1D (`genaug.data.series.load_mnist1d`: 4,000 training and 1,000 test series of 40 values,
+MNIST-1D (`genaug.data.series_sets.load_mnist1d`: 4,000 training and 1,000 test series of 40 values,
 built locally) on its declared grid of 256 levels over [-6, 6]. Every genaug family is fitted with its
 defaults on the training series (its own validation split comes out of them) and scored on the test
 series by `genaug.bits_per_dim` (uniform dequantization inside the grid's bins, the same definition
@@ -22,7 +22,7 @@ import numpy as np
 import torch
 
 import genaug
-from genaug.data.series import load_mnist1d
+from genaug.data.series_sets import load_mnist1d
 from genaug.evaluate.likelihood import to_bits_per_dim
 
 

@@ -14,18 +14,9 @@ import numpy as np
 import pytest
 
 from genaug.data import load_source
-from genaug.data import series
-from genaug.data.series import (
-    MNIST1D_LEVELS,
-    MNIST1D_RANGE,
-    load_mnist1d,
-    load_ucr,
-    make_mnist1d,
-    read_ts,
-    read_ucr_tsv,
-    ucr_names,
-    ucr_path,
-)
+from genaug.data import series_sets
+from genaug.data.series import read_ts, read_ucr_tsv
+from genaug.data.series_sets import MNIST1D_LEVELS, MNIST1D_RANGE, load_mnist1d, load_ucr, make_mnist1d, ucr_names, ucr_path
 
 TS_HEADER = (
     "# a comment\n% another\n@problemName toy\n@timeStamps false\n@univariate true\n@classLabel true 1 2 10\n@data\n"
@@ -236,7 +227,7 @@ def test_bundled_ucr_tsv_and_ts_agree():
 
 def test_bundled_ucr_found_without_importing_aeon():
     code = (
-        "import sys\nfrom genaug.data.series import read_ts, ucr_path\n"
+        "import sys\nfrom genaug.data.series import read_ts\nfrom genaug.data.series_sets import ucr_path\n"
         "read_ts(ucr_path('GunPoint'))\nprint('aeon' in sys.modules, 'numba' in sys.modules)"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
@@ -248,7 +239,7 @@ def test_bundled_ucr_errors(monkeypatch):
         ucr_path("NoSuchSet")
     with pytest.raises(ValueError, match="split: expected 'train' or 'test', got 'val'"):
         ucr_path("GunPoint", "val")
-    monkeypatch.setattr(series.importlib.util, "find_spec", lambda name: None)
+    monkeypatch.setattr(series_sets.importlib.util, "find_spec", lambda name: None)
     with pytest.raises(ValueError, match=r"pip install 'genaug\[timeseries\]'"):
         ucr_path("GunPoint")
 
@@ -267,7 +258,7 @@ def test_make_mnist1d_shapes_grid_and_determinism():
     for part in (train, test):
         assert lo < part.x.min() and part.x.max() < hi
     np.testing.assert_array_equal(both.x, np.concatenate([train.x, test.x]))
-    fresh = series._mnist1d.__wrapped__(42)  # a second build, past the cache: same seed, same data
+    fresh = series_sets._mnist1d.__wrapped__(42)  # a second build, past the cache: same seed, same data
     np.testing.assert_array_equal(fresh["x"], train.x[:, 0])
     np.testing.assert_array_equal(fresh["y_test"], test.labels)
 

@@ -12,18 +12,8 @@ from genaug.data.sources import (
     load_bundled,
     load_source,
 )
-from genaug.data.series import (
-    SeriesArrays,
-    from_ts,
-    from_ucr_tsv,
-    load_mnist1d,
-    load_ucr,
-    make_mnist1d,
-    read_ts,
-    read_ucr_tsv,
-    ucr_names,
-    ucr_path,
-)
+from genaug.data.series import SeriesArrays, from_ts, from_ucr_tsv, read_ts, read_ucr_tsv
+from genaug.data.series_sets import load_mnist1d, load_ucr, make_mnist1d, ucr_names, ucr_path
 from genaug.data.spec import DataSpec
 
 __all__ = [

@@ -1,7 +1,7 @@
 """Data sources: everything a user may hand genaug becomes one validated `ArraySet`.
 
 `load_source(name)` resolves the one-string names the CLI takes: ``digits``, ``wine``,
-``breast_cancer``, ``mnist1d`` and ``ucr:NAME`` (time series, `genaug.data.series`), a ``.npz``,
+``breast_cancer``, ``mnist1d`` and ``ucr:NAME`` (time series, `genaug.data.series_sets`), a ``.npz``,
 ``.ts`` or ``.tsv`` file, an image folder, or a folder written by ``datasets.Dataset.save_to_disk``.
 Each source only reads its format into arrays and ends in `from_arrays`, which does the shared
 validation (empty data, NaN/inf, labels).
@@ -24,7 +24,8 @@ import torch
 from PIL import Image
 
 from genaug.data.arrayset import ArraySet, from_arrays
-from genaug.data.series import SERIES_NAMES, SERIES_SUFFIXES, from_series_file, load_series_name
+from genaug.data.series import SERIES_SUFFIXES, from_series_file
+from genaug.data.series_sets import SERIES_NAMES, load_series_name
 from genaug.data.spec import Layout
 from genaug.modalities import column_modality
 
