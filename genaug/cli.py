@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import math
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -123,9 +124,7 @@ def _cmd_sample(args: argparse.Namespace) -> int:
 
 def _load_split(args: argparse.Namespace, part: str) -> Any:
     """The ``--data`` source, or its ``part`` ("train"/"test") of the ``--holdout`` split."""
-    import genaug
-
-    data = genaug.load_source(args.data)
+    data = _load_data(args, args.data)
     if args.holdout is None:
         return data
     train, test = data.train_test_split(args.holdout, seed=args.split_seed)
@@ -139,9 +138,9 @@ def _cmd_eval(args: argparse.Namespace) -> int:
     model = genaug.load(args.model)
     if args.train is not None and args.holdout is not None:
         raise ValueError(f"--train: {args.train!r} names the training data, which --holdout {args.holdout:g} splits off --data; give one")
-    data = genaug.load_source(args.data)
+    data = _load_data(args, args.data)
     if args.train is not None:
-        train, test = genaug.load_source(args.train), data
+        train, test = _load_data(args, args.train), data
     else:
         train, test = data.train_test_split(args.holdout, seed=args.split_seed) if args.holdout is not None else (data, data)
     cache = args.model / "eval"
@@ -194,6 +193,43 @@ def _eval_rows(report: dict) -> list[tuple[str, str, str]]:
     if "pairs" in report:
         rows.append(("closest pairs", "", report["pairs"]["path"]))
     return rows
+
+
+def _add_value_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--levels", type=int, default=None, metavar="N",
+                   help="the values are a grid of N levels (with --value-range: over it; e.g. --levels 17 --value-range 0 16)")
+    p.add_argument("--value-range", dest="value_range", type=float, nargs=2, default=None, metavar=("LOW", "HIGH"),
+                   help="the lowest and highest value the data can take (default: inferred and printed by fit)")
+
+
+def _value_options(args: argparse.Namespace) -> dict[str, Any]:
+    """`load_source` keyword arguments of --levels / --value-range (checked here, so errors name the flag)."""
+    options: dict[str, Any] = {}
+    levels, value_range = getattr(args, "levels", None), getattr(args, "value_range", None)
+    if levels is not None:
+        if levels < 2:
+            raise ValueError(f"--levels: expected a grid of at least 2 levels, got {levels}")
+        options["levels"] = levels
+    if value_range is not None:
+        low, high = value_range
+        if not (math.isfinite(low) and math.isfinite(high) and low < high):
+            raise ValueError(f"--value-range: expected LOW < HIGH, two finite numbers; got {low:g} {high:g}")
+        options["value_range"] = (low, high)
+    return options
+
+
+def _load_data(args: argparse.Namespace, source: str) -> Any:
+    """``source`` with the --levels / --value-range declaration, refused clearly where the source has its own."""
+    import genaug
+
+    options = _value_options(args)
+    try:
+        return genaug.load_source(source, **options)
+    except TypeError as err:
+        if not options:
+            raise
+        flags = " and ".join(f"--{name.replace('_', '-')}" for name in options)
+        raise ValueError(f"{flags}: the source {source!r} declares its own values and takes no such option ({err})") from None
 
 
 def _add_split_args(p: argparse.ArgumentParser, part: str) -> None:
@@ -249,6 +285,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--set", nargs="*", metavar="KEY=VALUE", help="family config fields, e.g. --set latent_dim=8")
     p.add_argument("--train", nargs="*", metavar="KEY=VALUE", help="other TrainConfig fields, e.g. --train ema_decay=0 patience=5")
     _add_split_args(p, "train")
+    _add_value_args(p)
     p.set_defaults(run=_cmd_fit)
 
     p = sub.add_parser("sample", help="draw samples from a fitted generator into an .npz file")

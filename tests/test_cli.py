@@ -95,3 +95,47 @@ def test_families_and_help(capsys):
         with pytest.raises(SystemExit) as exit_info:
             main([command, "--help"])
         assert exit_info.value.code == 0
+
+
+def test_declared_grid_keeps_uint8_digits_on_their_17_levels(tmp_path, caplog):
+    """uint8 digits (0..16) read as 8-bit images unless the grid is declared: by flags or by arrays in the .npz."""
+    import sklearn.datasets
+
+    digits = sklearn.datasets.load_digits()
+    x, y = digits.images.astype(np.uint8)[:200], digits.target[:200]
+    plain, declared = tmp_path / "plain.npz", tmp_path / "declared.npz"
+    np.savez(plain, x=x, y=y)
+    np.savez(declared, x=x, y=y, levels=17, value_range=[0, 16])
+    runs = {
+        "inferred": ["--data", str(plain)],
+        "flags": ["--data", str(plain), "--levels", "17", "--value-range", "0", "16"],
+        "arrays": ["--data", str(declared)],
+    }
+    for name, args in runs.items():
+        caplog.clear()
+        with caplog.at_level("INFO", logger="genaug.train.fit"):
+            assert main(["fit", *args, "--family", "gmm", "--steps", "5", "--out", str(tmp_path / name)]) == 0
+        grid = "a grid of 256 levels over [0, 255]" if name == "inferred" else "a grid of 17 levels over [0, 16]"
+        assert f"200 image samples of shape (8, 8), 10 classes; values: {grid}" in caplog.text  # said before sampling
+        assert main(["sample", str(tmp_path / name), "-n", "300", "--out", str(tmp_path / f"{name}.npz")]) == 0
+        samples = np.load(tmp_path / f"{name}.npz")["x"]
+        assert samples.dtype == np.uint8 and np.array_equal(samples, np.round(samples))
+        if name != "inferred":
+            assert samples.max() <= 16  # only values of the declared grid
+
+
+@pytest.mark.parametrize(
+    "arrays, args, message",
+    [
+        ({"levels": 1}, [], "'levels' in"),
+        ({"value_range": [16, 0]}, [], "'value_range' in"),
+        ({}, ["--value-range", "16", "0"], "--value-range: expected LOW < HIGH"),
+        ({}, ["--levels", "1"], "--levels: expected a grid of at least 2 levels, got 1"),
+    ],
+)
+def test_bad_value_declarations_are_one_clear_error(tmp_path, capsys, arrays, args, message):
+    path = tmp_path / "d.npz"
+    np.savez(path, x=np.zeros((4, 8, 8), dtype=np.uint8), y=[0, 1, 0, 1], **arrays)
+    assert main(["fit", "--data", str(path), "--family", "gmm", "--out", str(tmp_path / "r"), *args]) == 2
+    assert message in capsys.readouterr().err
+    assert not (tmp_path / "r").exists()

@@ -136,11 +136,14 @@ def _stack(
 def from_npz(path: str | os.PathLike, **options: Any) -> ArraySet:
     """Read a ``.npz`` archive with an array ``x``, optional labels ``y`` and optional ``class_names``.
 
+    Optional ``levels`` (one integer) and ``value_range`` ([low, high]) declare the values' grid, as
+    `from_arrays` takes them: uint8 digits on 0..16 are then a 17-level grid, not 8-bit images.
     The file is read with ``allow_pickle=False``: object arrays are refused, never unpickled.
 
     Args:
         path: the ``.npz`` file, as written by ``np.savez(path, x=..., y=..., class_names=...)``.
-        **options: keyword arguments of `from_arrays` (``class_names`` here overrides the file's).
+        **options: keyword arguments of `from_arrays` (``class_names``, ``levels`` and ``value_range``
+            here override the file's).
 
     Returns:
         The validated `ArraySet`; without ``y`` the data is unlabelled (one class).
@@ -169,7 +172,7 @@ def from_npz(path: str | os.PathLike, **options: Any) -> ArraySet:
                 f"path: {str(path)!r} has no array 'x' (it has {keys}); write it with np.savez(path, x=..., y=...)"
             )
         arrays: dict[str, np.ndarray] = {}
-        for key in ("x", "y", "class_names"):
+        for key in ("x", "y", "class_names", "levels", "value_range"):
             if key not in keys:
                 continue
             try:
@@ -185,6 +188,16 @@ def from_npz(path: str | os.PathLike, **options: Any) -> ArraySet:
                 f"path: 'class_names' in {str(path)!r} must be a 1-D array of names, got shape {names.shape}"
             )
         options.setdefault("class_names", [str(n) for n in names.tolist()])
+    if "levels" in arrays:
+        levels = arrays["levels"]
+        if levels.shape != () or levels.dtype.kind not in "iu" or int(levels) < 2:
+            raise ValueError(f"path: 'levels' in {str(path)!r} must be one integer >= 2 (the grid's number of values), got {levels.tolist()!r}")
+        options.setdefault("levels", int(levels))
+    if "value_range" in arrays:
+        bounds = arrays["value_range"]
+        if bounds.shape != (2,) or bounds.dtype.kind not in "iuf" or not np.isfinite(bounds).all() or not bounds[0] < bounds[1]:
+            raise ValueError(f"path: 'value_range' in {str(path)!r} must be two finite numbers [low, high] with low < high, got {bounds.tolist()!r}")
+        options.setdefault("value_range", (float(bounds[0]), float(bounds[1])))
     return from_arrays(x, y, **options)
 
 

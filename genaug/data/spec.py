@@ -144,6 +144,16 @@ class DataSpec(BaseModel):
         return self
 
     # ------------------------------------------------------------------ facts
+    def value_space(self) -> str:
+        """The user's values in words, e.g. ``a grid of 17 levels over [0, 16]`` (what `genaug.fit` logs)."""
+        if self.scaling == "grid":
+            lo, hi = self.value_range
+            return f"a grid of {self.levels} levels over [{lo:g}, {hi:g}]"
+        if self.scaling == "range":
+            lo, hi = self.value_range
+            return f"continuous in [{lo:g}, {hi:g}]"
+        return f"continuous, standardized per feature ({len(self.loc)} features)"
+
     @property
     def kind(self) -> ModalityKind:
         """The registered `Modality` of the data: ask it whatever depends on the modality."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
 from pathlib import Path
 from typing import Any
@@ -17,6 +18,8 @@ from genaug.train.config import TrainConfig
 from genaug.train.trainer import Trainer
 
 __all__ = ["fit", "resolve_train_config"]
+
+logger = logging.getLogger(__name__)
 
 
 def resolve_train_config(family: str, overrides: TrainConfig | dict[str, Any] | None = None, **fields: Any) -> TrainConfig:
@@ -58,6 +61,12 @@ def fit(
         ('gmm', 2)
     """
     data = data if isinstance(data, ArraySet) else load_source(data)
+    spec = data.spec
+    logger.info(
+        "data: %d %s samples of shape %s, %d classes; values: %s (declare them with levels= / value_range=, "
+        "or --levels / --value-range, if that is not what they are)",
+        len(data), spec.modality, spec.user_shape(), spec.num_classes, spec.value_space(),
+    )
     if resume:
         family, config = _stored_setup(out, family, config)
     family = family or "vae"
