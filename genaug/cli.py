@@ -172,6 +172,8 @@ def _eval_rows(report: dict) -> list[tuple[str, str, str]]:
         note = "upper bound (the family's likelihood is a bound)" if likelihood["is_bound"] else "lower is better"
         rows.append(("bits/dim", f"{likelihood['bits_per_dim']:.4f}", note + ("" if likelihood["discrete"] else "; continuous density")))
         rows.append(("bits/dim given the label", f"{likelihood['bits_per_dim_conditional']:.4f}", ""))
+        rows.append(("bits/dim on the training records", f"{likelihood['train_bits_per_dim']:.4f}",
+                     f"gap {likelihood['generalization_gap']:+.4f}: held-out minus training; large = memorizing"))
     fid = report["fidelity"]
     rows += [
         ("class fidelity", f"{fid['class_fidelity']['accuracy']:.3f}", "share labelled as asked by the real-data classifier"),

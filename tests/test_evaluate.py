@@ -133,6 +133,11 @@ def test_cli_fit_and_eval_on_the_held_out_half(tmp_path, capsys):
     assert metrics["n"] == 899 and metrics["n_train"] == 898 and metrics["n_samples"] == 300
     assert metrics["likelihood"]["bits_per_dim"] == pytest.approx(expected)
     assert re.search(rf"bits/dim +{expected:.4f}", printed)
+    train_part, _ = genaug.load_source("digits").train_test_split(0.5)
+    on_train = genaug.bits_per_dim(genaug.load(out), train_part).bits_per_dim
+    assert metrics["likelihood"]["train_bits_per_dim"] == pytest.approx(on_train) and on_train < expected  # the records it fitted
+    assert metrics["likelihood"]["generalization_gap"] == pytest.approx(expected - on_train)
+    assert re.search(rf"bits/dim on the training records +{on_train:.4f} +gap \+{expected - on_train:.4f}", printed)
     for row in ("class fidelity", "Frechet distance", "C2ST accuracy", "memorization ratio (pixel)", "likelihood filter would drop", "anomaly threshold"):
         assert row in printed
     assert 0.5 < metrics["memorization"]["pixel"]["ratio"] and metrics["fidelity"]["class_fidelity"]["accuracy"] > 0.8

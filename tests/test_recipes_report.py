@@ -65,7 +65,7 @@ def png_bytes(size: tuple[int, int], seed: int) -> bytes:
 
 EVALUATION = {  # the key layout of genaug.evaluate()'s dict (values from a gmm on digits)
     "family": "gmm",
-    "likelihood": {"bits_per_dim": 2.7582, "bits_per_dim_conditional": 2.7394, "is_bound": False},
+    "likelihood": {"bits_per_dim": 2.7582, "bits_per_dim_conditional": 2.7394, "is_bound": False, "train_bits_per_dim": 2.2893},
     "class_agreement": {"accuracy": 0.972, "per_class": {"zero": 1.0}, "real_accuracy": 0.999},
     "fidelity": {
         "frechet_distance": 1.3214,
@@ -261,6 +261,7 @@ def test_report_tables_verdicts_and_escaping(run_dir):
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page and "<script>" not in page
     assert "<h1>synthetic &lt;run&gt;</h1>" in page
     assert '<td class="num">2.758</td>' in page and '<td class="num">0.972</td>' in page  # bits/dim, class agreement
+    assert '<td class="num">2.289</td>' in page  # bits/dim on the generator's own training records, beside the held-out
     assert '<td class="num">1.321</td>' in page and '<td class="num">0.013</td>' in page  # Fréchet, near-copy share
     assert '<td class="num">≤3.100</td>' in page  # an ELBO bound
 

@@ -49,7 +49,8 @@ def evaluate(
 
     Returns:
         A JSON-ready dict: ``family``, ``fingerprint``, ``n`` (held-out samples), ``n_train``,
-        ``likelihood`` (None for families without one), ``class_agreement`` (None for one class), ``fidelity`` (feature
+        ``likelihood`` (None for families without one; with ``train_bits_per_dim`` on the training
+        records and ``generalization_gap``, held-out minus training bits/dim), ``class_agreement`` (None for one class), ``fidelity`` (feature
         space: Frechet distance, KID, precision/recall/density/coverage, MMD, C2ST, per-class
         fidelity), ``memorization`` (pixel and feature space), ``filters`` (the share of the
         samples each quality filter would drop) and ``anomaly`` (families with a likelihood: the
@@ -90,7 +91,10 @@ def evaluate(
     if model.has_likelihood:  # one scoring of the held-out data serves bits/dim and the anomaly calibration
         marginal, conditional = log_likelihoods(model, data.x, data.y, draws=draws, seed=seed)
         report["likelihood"] = LikelihoodResult.of(model, marginal, conditional, draws).to_dict()
-        report["anomaly"] = _anomaly_calibration(model, train, to_bits_per_dim(spec, marginal), seed, draws)
+        train_bits = _record_bits(model, train, seed, draws)  # the generalization gap and the anomaly threshold share them
+        report["likelihood"]["train_bits_per_dim"] = float(train_bits.mean())
+        report["likelihood"]["generalization_gap"] = report["likelihood"]["bits_per_dim"] - float(train_bits.mean())
+        report["anomaly"] = _anomaly_calibration(train_bits, to_bits_per_dim(spec, marginal))
     if pairs is not None:
         shown = save_nearest_pairs(spec, fake, train.x, pairs, found=closest)
         report["pairs"] = {"path": str(Path(pairs)), "closest": [{"sample": s, "train": t, "ratio": r} for s, t, r in shown]}
@@ -110,8 +114,13 @@ def _filter_shares(model: Generator, train: ArraySet, space: FeatureSpace, sampl
     return shares
 
 
-def _anomaly_calibration(model: Generator, train: ArraySet, held_out_bits: torch.Tensor, seed: int, draws: int, fpr: float = 0.05) -> dict[str, float]:
-    """How a `genaug.detect` threshold fitted on the training records for ``fpr`` transfers to held-out data (its scores given)."""
-    values = train.spec.canonical(train.user_x()).to(torch.float64)  # as AnomalyDetector.fit reads an ArraySet
-    threshold = fpr_threshold(anomaly_scores(model, values, draws=draws, seed=seed), fpr)
+def _record_bits(model: Generator, train: ArraySet, seed: int, draws: int) -> torch.Tensor:
+    """Bits/dim of each training record, as `genaug.detect` scores them (an ArraySet read in the user's values)."""
+    values = train.spec.canonical(train.user_x()).to(torch.float64)
+    return anomaly_scores(model, values, draws=draws, seed=seed)
+
+
+def _anomaly_calibration(train_bits: torch.Tensor, held_out_bits: torch.Tensor, fpr: float = 0.05) -> dict[str, float]:
+    """How a `genaug.detect` threshold fitted on the training records for ``fpr`` transfers to held-out data (both scores given)."""
+    threshold = fpr_threshold(train_bits, fpr)
     return {"fpr": fpr, "threshold_bits_per_dim": threshold, "held_out_flagged": float((held_out_bits > threshold).double().mean())}

@@ -268,6 +268,7 @@ def _per_class_section(metrics: dict[str, Any], summary: list[dict[str, Any]]) -
 
 _GENERATOR_COLUMNS: list[tuple[str, Callable[[dict], str]]] = [
     ("bits/dim", lambda e: _bits(_dig(e, "likelihood"))),
+    ("train bits/dim", lambda e: _fmt(_dig(e, "likelihood", "train_bits_per_dim"))),
     ("class agreement", lambda e: _fmt(_dig(e, "class_agreement", "accuracy"))),
     ("Fréchet", lambda e: _fmt(_dig(e, "fidelity", "frechet_distance"))),
     ("KID", lambda e: _fmt(_dig(e, "fidelity", "kid", "mean"), "{:.4f}")),
@@ -298,7 +299,8 @@ def _generator_section(metrics: dict[str, Any]) -> str:
             "<tr>" + "".join(_td(c, a) for c, a in zip(cells, "lrlr" + "r" * len(_GENERATOR_COLUMNS))) + "</tr>"
         )
     note = (
-        '<p class="note">bits/dim: held-out likelihood (≤: an upper bound from the ELBO). Class agreement: share of '
+        '<p class="note">bits/dim: held-out likelihood (≤: an upper bound from the ELBO); train bits/dim: the same on the '
+        "records the generator was fitted on (far below the held-out figure: it memorizes them). Class agreement: share of "
         "samples a classifier trained on real data assigns to the class asked for. Fréchet distance, KID, "
         "precision/recall and C2ST (0.5 = indistinguishable) are measured in the feature space of a classifier trained on "
         "real data, not Inception. Memorization: median distance of a sample to its closest training record relative to "
