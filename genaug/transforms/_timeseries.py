@@ -15,6 +15,10 @@ reference code (github.com/uchidalab/time_series_augmentation, ``utils/augmentat
 - `WindowWarp`: speeds up or slows down a random window of ``window_ratio`` of the length by a factor
   chosen from ``scales``, then resamples the whole series back to its length (Le Guennec et al. 2016).
 
+They are written here rather than wrapped from a library: tsaug, the usual choice, has had no release
+since 2020 and transforms numpy batches outside torchvision's per-sample pipeline; the six methods are
+short and their reference code is public.
+
 Each transform takes one sample: a float tensor or numpy array of shape ``(C, T)`` (channels first,
 as genaug's sequence modality) or ``(T,)``, alone or inside any structure v2 accepts, such as an
 ``(x, label)`` tuple. It returns the same type, dtype, shape and device; the output length always
