@@ -73,13 +73,13 @@ def run_set(source: str, families: list[str], per_class: int, classifier_steps: 
     return result
 
 
-def render(results: list[dict], per_class: int, classifier_steps: int) -> str:
+def render(results: list[dict], per_class: int, classifier_steps: int, cmd: str | None = None, note: str | None = None) -> str:
     families = list(dict.fromkeys(f for r in results for f in r["families"]))
     names = [r["source"] for r in results]
     lines = [
         "## Sequences: class-conditional fidelity of every family (`bench_sequence_fidelity.py`, issue 16)",
         "",
-        f"Command: `{command()}`  ",
+        f"Command: `{cmd or command()}`  ",
         f"Machine: {machine()}",
         "",
         f"A classifier (genaug's feature space: the sequence modality's 1-D CNN body and a class head, {classifier_steps} "
@@ -87,7 +87,7 @@ def render(results: list[dict], per_class: int, classifier_steps: int) -> str:
         f"same series and asked for {per_class} samples of every class; the table gives the share the classifier labels "
         "as asked (`genaug.evaluate.class_fidelity`), the acceptance's judge. For context a second judge, the UCR archive's "
         "1-nearest-neighbour classifier (Euclidean) over the training series, labels the same samples. The first row is "
-        "each classifier on the real test series. Fit times in seconds.",
+        "each classifier on the real test series. Fit times in seconds." + (f" {note}" if note else ""),
         "",
         "| family | " + " | ".join(f"{n}: CNN | {n}: 1-NN | fit (s)" for n in names) + " |",
         "|---|" + "---:|---:|---:|" * len(names),
@@ -127,13 +127,23 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--json", default=None, help="also write the results to this file")
     parser.add_argument("--write", action="store_true", help="update this benchmark's section of BENCHMARKS.md")
+    parser.add_argument("--render", default=None, metavar="JSON", help="only render the results a --json run saved")
+    parser.add_argument("--note", default=None, help="a sentence on how the run was made (e.g. the machine's load)")
     args = parser.parse_args()
+    if args.render:
+        results = json.loads(Path(args.render).read_text(encoding="utf-8"))
+        cmd = f"python benchmarks/bench_sequence_fidelity.py --json {args.render}`, rendered by `{command()}"
+        text = render(results, args.per_class, args.classifier_steps, cmd, args.note)
+        print(text)
+        if args.write:
+            write_section("bench_sequence_fidelity", text)
+        return
     results = []
     for source in args.data:
         results.append(run_set(source, args.families, args.per_class, args.classifier_steps, args.seed))
         if args.json:
             Path(args.json).write_text(json.dumps(results, indent=2), encoding="utf-8")
-    text = render(results, args.per_class, args.classifier_steps)
+    text = render(results, args.per_class, args.classifier_steps, note=args.note)
     print(text)
     if args.write:
         write_section("bench_sequence_fidelity", text)
