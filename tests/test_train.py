@@ -102,15 +102,43 @@ def test_training_lowers_the_loss(tmp_path):
     assert losses[-1] < losses[0] - 1.0
 
 
-def test_early_stopping_stops_and_keeps_best(tmp_path):
-    data = genaug.load_source("digits")
-    # lr so high that validation cannot keep improving: patience must end the run early
-    trainer_cfg = genaug.TrainConfig(steps=400, lr=0.05, eval_every=5, patience=2, ema_decay=0.0, clip_grad=None)
-    model = genaug.create("vae", data.spec)
-    trainer = genaug.Trainer(model, data, trainer_cfg, out=tmp_path / "run")
-    trainer.fit()
-    assert trainer.state.step < 400
-    assert trainer.state.evals_since_best >= 2
+def _val_losses(out) -> list[float]:
+    return [r["val/loss"] for r in map(json.loads, (out / "metrics.jsonl").read_text().splitlines()) if "val/loss" in r]
+
+
+def _overfitting_case():
+    """10 digits per class, a wide VAE and a high learning rate: the held-out ELBO turns upward after ~200 steps."""
+    digits = genaug.load_source("digits")
+    few = digits.subset(torch.cat([torch.nonzero(digits.y == c)[:10, 0] for c in range(10)]))
+    cfg = dict(steps=3000, lr=3e-3, eval_every=50, val_fraction=0.2, ema_decay=0.9, progress=False, checkpoint_every=0)
+    return few, cfg
+
+
+@pytest.mark.parametrize("restore_best", [True, False])
+def test_early_stopping_stops_an_overfitting_fit_and_keeps_the_best_weights(tmp_path, restore_best):
+    few, cfg = _overfitting_case()
+    torch.manual_seed(0)
+    model = genaug.create("vae", few.spec, hidden=256, latent_dim=32)
+    trainer = genaug.Trainer(model, few, genaug.TrainConfig(**cfg, patience=4, restore_best=restore_best), out=tmp_path / "run")
+    fitted = trainer.fit()
+    losses = _val_losses(tmp_path / "run")
+    assert trainer.state.step < 3000, "patience should have ended the run"
+    assert losses[-1] > min(losses) + 0.05, f"the case must overfit: {losses}"
+    assert trainer.state.best_val == pytest.approx(min(losses))
+    assert losses.index(min(losses)) == len(losses) - 5  # four validations without gain, then the stop
+    kept = trainer.validation_loss(fitted)
+    assert kept == pytest.approx(min(losses) if restore_best else losses[-1], rel=1e-4)
+
+
+def test_early_stopping_is_on_by_default():
+    cfg = genaug.TrainConfig()
+    assert cfg.patience is not None and cfg.restore_best
+    for family in genaug.families():
+        resolved = genaug.train.resolve_train_config(family)
+        # a family either validates (and then stops early and keeps its best weights) or says it cannot
+        if resolved.val_fraction > 0:
+            assert resolved.patience is not None and resolved.restore_best, family
+            assert resolved.eval_every * resolved.patience < resolved.steps, family
 
 
 def test_a_validation_split_that_holds_nothing_fits_without_validation(tmp_path, caplog):

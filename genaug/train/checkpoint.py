@@ -34,6 +34,7 @@ class TrainerState:
 
     step: int = 0  # optimizer updates done
     best_val: float | None = None  # best validation loss seen
+    best_step: int | None = None  # the step that reached it
     evals_since_best: int = 0  # validations without improvement (early stopping)
     ema_updates: int = 0  # EMA warm-up position
     finished: bool = False  # the run reached its end (steps, early stop or convergence)

@@ -28,7 +28,8 @@ class TrainConfig(BaseModel):
     ema_decay: float = Field(0.999, ge=0, lt=1)  # EMA of weights used for sampling; 0 = off
     val_fraction: float = Field(0.1, ge=0, lt=1)  # stratified held-out share for validation; 0 = none
     eval_every: int = Field(250, ge=1)  # steps between validations
-    patience: int | None = Field(None, ge=1)  # early stop after this many validations without gain
+    patience: int | None = Field(5, ge=1)  # early stop after this many validations without gain; None = run all steps
+    restore_best: bool = True  # end with the weights of the best validation loss (when there is validation)
     min_delta: float = Field(0.0, ge=0)  # a validation loss must improve by more than this to count
     checkpoint_every: int = Field(1000, ge=0)  # steps between checkpoints (with an out folder); 0 = off
     keep_checkpoints: int = Field(2, ge=1)  # newest checkpoints kept on disk

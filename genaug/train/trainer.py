@@ -283,29 +283,43 @@ class Trainer:
         return self.ema.shadow if self.ema is not None else self.model
 
     @torch.no_grad()
+    def validation_loss(self, model: Generator | None = None) -> float | None:
+        """Mean validation loss of ``model`` (default: the sampling weights) on the held-out split.
+
+        The same draws every time (dequantization noise, diffusion times), so two calls compare
+        weights, not luck. None when there is no validation split or the family has no criterion.
+        """
+        if self.val is None:
+            return None
+        model = model if model is not None else self.sampling_model()
+        model.eval()
+        device = self.acc.device
+        g = torch.Generator(device).manual_seed(derive_seed(self.config.seed, "val"))
+        losses = []
+        tensors = self.val.tensors()
+        for start in range(0, len(self.val), 512):
+            batch = {k: v[start : start + 512].to(device) for k, v in tensors.items()}
+            out = model.validation_step(batch, generator=g)
+            if "loss" not in out:
+                return None
+            losses.append(out["loss"].float() * len(batch["x"]))
+        return (torch.stack(losses).sum() / len(self.val)).item()
+
     def _validate(self) -> bool:
-        """Validation loss of the sampling weights; returns True when early stopping fires.
+        """Validation loss of the sampling weights; keeps the best ones; returns True when early stopping fires.
 
         Every process evaluates the whole (small) held-out set, so all reach the same decision
         without communicating.
         """
         cfg, state, model = self.config, self.state, self.sampling_model()
-        model.eval()
-        g = torch.Generator(self.acc.device).manual_seed(derive_seed(cfg.seed, "val"))
-        losses = []
-        tensors = self.val.tensors()
-        for start in range(0, len(self.val), 512):
-            batch = {k: v[start : start + 512].to(self.acc.device) for k, v in tensors.items()}
-            out = model.validation_step(batch, generator=g)
-            if "loss" not in out:
-                return False
-            losses.append(out["loss"].float() * len(batch["x"]))
-        loss = (torch.stack(losses).sum() / len(self.val)).item()
+        loss = self.validation_loss(model)
+        if loss is None:
+            return False
         if self.acc.is_main_process:
             self._append_metrics({"step": state.step, "val/loss": loss})
         if state.best_val is None or loss < state.best_val - cfg.min_delta:
-            state.best_val, state.evals_since_best = loss, 0
-            if cfg.patience is not None:
+            state.best_val, state.best_step, state.evals_since_best = loss, state.step, 0
+            if cfg.restore_best:
                 self.best = {k: v.detach().clone() for k, v in model.state_dict().items()}
             return False
         state.evals_since_best += 1
@@ -381,6 +395,9 @@ class Trainer:
         acc, model = self.acc, self.model
         if self.best is not None:
             self.sampling_model().load_state_dict(self.best)
+            logger.info(
+                "kept the weights of step %d (validation loss %.4g), the best of the run", self.state.best_step, self.state.best_val
+            )
         if self.ema is not None:
             model.load_state_dict(self.ema.state_dict())
         model.eval()
