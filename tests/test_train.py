@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 import shutil
 import socket
@@ -139,6 +140,43 @@ def test_early_stopping_is_on_by_default():
         if resolved.val_fraction > 0:
             assert resolved.patience is not None and resolved.restore_best, family
             assert resolved.eval_every * resolved.patience < resolved.steps, family
+
+
+def test_default_steps_grow_with_the_data_size():
+    from genaug.train import resolve_train_config
+
+    family_default = genaug.models.get_family("vae").train_defaults["steps"]
+    assert resolve_train_config("vae", n_records=200).steps == family_default  # small data: the default budget
+    assert resolve_train_config("vae", n_records=50_000).steps == math.ceil(20 * 50_000 / 128)  # 20 passes
+    assert resolve_train_config("vae", {"batch_size": 512}, n_records=50_000).steps == family_default
+    # steps someone set are kept, whatever the size
+    assert resolve_train_config("vae", {"steps": 100}, n_records=50_000).steps == 100
+    assert resolve_train_config("vae", n_records=50_000, steps=100).steps == 100
+    assert resolve_train_config("vae", {"min_epochs": 0}, n_records=50_000).steps == family_default
+    # closed-form EM takes the whole data every step: its iteration cap does not move
+    assert resolve_train_config("gmm", n_records=50_000).steps == genaug.models.get_family("gmm").train_defaults["steps"]
+
+
+def test_fit_sizes_the_step_budget_to_its_data(monkeypatch):
+    import importlib
+
+    fit_module = importlib.import_module("genaug.train.fit")  # the module; genaug.train.fit is the function
+
+    seen = {}
+
+    class Recorder:
+        def __init__(self, model, data, config, out=None):
+            seen["steps"], seen["n"] = config.steps, len(data)
+
+        def fit(self, resume=False):
+            return None
+
+    monkeypatch.setattr(fit_module, "Trainer", Recorder)
+    digits = genaug.load_source("digits")
+    genaug.fit(digits, "vae", train={"batch_size": 16})
+    assert seen == {"steps": math.ceil(20 * len(digits) / 16), "n": len(digits)}
+    genaug.fit(digits, "vae", steps=7, train={"batch_size": 16})
+    assert seen["steps"] == 7
 
 
 def test_a_validation_split_that_holds_nothing_fits_without_validation(tmp_path, caplog):

@@ -20,6 +20,7 @@ class TrainConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     steps: int = Field(3000, ge=0)  # optimizer updates (EM iterations for closed-form families)
+    min_epochs: float = Field(20.0, ge=0)  # genaug.fit raises a family's default steps to this many passes over the data
     batch_size: int = Field(128, ge=0)  # per process; 0 = this process's whole share of the data
     lr: float = Field(1e-3, gt=0)  # base learning rate (a family's groups may scale it)
     grad_accum: int = Field(1, ge=1)  # micro-batches per update

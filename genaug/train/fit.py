@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import os
 from pathlib import Path
 from typing import Any
@@ -17,17 +18,45 @@ from genaug.models.registry import create, get_family
 from genaug.train.config import TrainConfig
 from genaug.train.trainer import Trainer
 
-__all__ = ["fit", "resolve_train_config"]
+__all__ = ["fit", "resolve_train_config", "sized_steps"]
 
 logger = logging.getLogger(__name__)
 
 
-def resolve_train_config(family: str, overrides: TrainConfig | dict[str, Any] | None = None, **fields: Any) -> TrainConfig:
-    """Trainer defaults, then the family's ``train_defaults``, then ``overrides``, then ``fields``."""
+def resolve_train_config(
+    family: str, overrides: TrainConfig | dict[str, Any] | None = None, *, n_records: int | None = None, **fields: Any
+) -> TrainConfig:
+    """Trainer defaults, then the family's ``train_defaults``, then ``overrides``, then ``fields``.
+
+    With ``n_records`` (the size of the data to fit), a step budget nobody asked for is sized to the
+    data: the family's default ``steps`` (set for a few thousand records) rise to ``min_epochs``
+    passes over ``n_records`` at the configured batch size, so a fit on 50,000 records is not starved.
+    Steps set in ``overrides`` or ``fields`` are kept as given; a small data set keeps the default
+    budget, and early stopping (``patience``) ends the fit when held-out loss stops improving.
+
+    Example:
+        >>> resolve_train_config("vae", n_records=200).steps, resolve_train_config("vae", n_records=50_000).steps
+        (2000, 7813)
+    """
     if isinstance(overrides, TrainConfig):
         overrides = overrides.model_dump(exclude_unset=True)
-    merged = {**get_family(family).train_defaults, **(overrides or {}), **{k: v for k, v in fields.items() if v is not None}}
-    return TrainConfig(**merged)
+    asked = {**(overrides or {}), **{k: v for k, v in fields.items() if v is not None}}
+    config = TrainConfig(**{**get_family(family).train_defaults, **asked})
+    if n_records is not None and "steps" not in asked:
+        steps = sized_steps(config, n_records)
+        if steps > config.steps:
+            logger.info(
+                "steps: %d, not the %s default of %d: %g passes over %d records at batch size %d (min_epochs)",
+                steps, family, config.steps, config.min_epochs, n_records, config.batch_size * config.grad_accum,
+            )
+            config = config.model_copy(update={"steps": steps})
+    return config
+
+
+def sized_steps(config: TrainConfig, n_records: int) -> int:
+    """Updates for ``config.min_epochs`` passes over ``n_records`` (one pass per step when batch_size is 0)."""
+    per_step = config.batch_size * config.grad_accum if config.batch_size else max(n_records, 1)
+    return math.ceil(config.min_epochs * n_records / per_step)
 
 
 def fit(
@@ -70,7 +99,7 @@ def fit(
     if resume:
         family, config = _stored_setup(out, family, config)
     family = family or "vae"
-    train_config = resolve_train_config(family, train, steps=steps, seed=seed)
+    train_config = resolve_train_config(family, train, n_records=len(data), steps=steps, seed=seed)
     torch.manual_seed(train_config.seed)  # weight initialisation happens in the constructor
     model = create(family, data.spec, **config)
     return Trainer(model, data, train_config, out=out).fit(resume=resume)
