@@ -193,10 +193,66 @@ def test_dequantization_variance_is_added_on_grids(halves):
     train, _ = halves
     models = {}
     for dequantize in (False, True):
-        models[dequantize] = genaug.create("gmm", train.spec, n_components=1, dequantize=dequantize)
+        models[dequantize] = genaug.create("gmm", train.spec, n_components=1, dequantize=dequantize, reg_covar=2e-3)
         fit_em(models[dequantize], train.x, train.y, max_steps=5, seed=0)
     gap = models[True].covariances - models[False].covariances
     torch.testing.assert_close(gap, torch.eye(64, dtype=torch.float64).expand_as(gap) * train.spec.bin_width**2 / 12)
+
+
+# ---------------------------------------------------------------------- reg_covar="auto"
+def per_class(data: ArraySet, n: int, seed: int = 0) -> ArraySet:
+    g = torch.Generator().manual_seed(seed)
+    rows = [torch.nonzero(data.y == c)[:, 0] for c in range(data.spec.num_classes)]
+    return data.subset(torch.cat([r[torch.randperm(len(r), generator=g)[:n]] for r in rows]))
+
+
+def test_auto_regularization_grows_as_the_data_shrink_and_generalizes(halves, tmp_path):
+    from genaug.models.gmm import REG_COVAR_GRID
+
+    train, test = halves
+    assert GMMConfig().reg_covar == "auto"
+    few = per_class(train, 20)
+    chosen = {}
+    for name, data in (("few", few), ("all", train)):
+        model = genaug.create("gmm", data.spec)
+        fit_em(model, data.x, data.y)
+        chosen[name] = model.config.reg_covar
+        assert chosen[name] in REG_COVAR_GRID
+    assert chosen["few"] > chosen["all"]  # 20 records per class in 64 dimensions need far more shrinkage
+    # on 200 records the chosen value generalizes where the old fixed default does not
+    auto, fixed = genaug.create("gmm", few.spec), genaug.create("gmm", few.spec, reg_covar=2e-3)
+    for model in (auto, fixed):
+        fit_em(model, few.x, few.y)
+    bits = {name: genaug.bits_per_dim(m, test, draws=1).bits_per_dim for name, m in (("auto", auto), ("fixed", fixed))}
+    assert bits["auto"] < math.log2(17) < bits["fixed"], bits
+    # the saved model keeps the value chosen, not "auto": loading it refits nothing
+    auto.save_pretrained(tmp_path / "m")
+    loaded = genaug.load(tmp_path / "m")
+    assert loaded.config.reg_covar == chosen["few"]
+    torch.testing.assert_close(loaded.covariances, auto.covariances)
+
+
+def test_auto_regularization_is_seeded_and_falls_back_on_tiny_classes(halves, caplog):
+    train, _ = halves
+    few = per_class(train, 20)
+    runs = []
+    for _ in range(2):
+        model = genaug.create("gmm", few.spec)
+        model.init_from_data({"x": few.x, "label": few.y}, generator=torch.Generator().manual_seed(3))
+        runs.append((model.config.reg_covar, model.means.clone()))
+    assert runs[0][0] == runs[1][0]
+    torch.testing.assert_close(runs[0][1], runs[1][1])
+    tiny = per_class(train, 4)  # a fifth of 4 rounds to none: nothing to validate on
+    model = genaug.create("gmm", tiny.spec)
+    with caplog.at_level("INFO", logger="genaug.models.gmm"):
+        model.init_from_data({"x": tiny.x, "label": tiny.y}, generator=torch.Generator().manual_seed(0))
+    assert model.config.reg_covar == 2e-3 and "needs 5 records of a class" in caplog.text
+
+
+@pytest.mark.parametrize("bad", ["automatic", -0.1])
+def test_reg_covar_accepts_a_non_negative_number_or_auto(bad):
+    with pytest.raises(ValueError, match="reg_covar"):
+        GMMConfig(reg_covar=bad)
 
 
 # ---------------------------------------------------------------------- training hooks
@@ -224,9 +280,9 @@ def test_em_converges_and_should_stop_triggers(halves):
 def test_statistics_are_summed_before_the_m_step(halves, monkeypatch):
     """Two shards whose statistics are summed give the same update as the whole data set."""
     train, _ = halves
-    whole = genaug.create("gmm", train.spec, n_components=2)
+    whole = genaug.create("gmm", train.spec, n_components=2, reg_covar=2e-3)
     whole.init_from_data({"x": train.x, "label": train.y}, generator=torch.Generator().manual_seed(0))
-    first, second = (genaug.create("gmm", train.spec, n_components=2) for _ in range(2))
+    first, second = (genaug.create("gmm", train.spec, n_components=2, reg_covar=2e-3) for _ in range(2))
     first.load_state_dict(whole.state_dict())
     second.load_state_dict(whole.state_dict())
     shard = train.y < 5  # the second shard has no sample of classes 0..4 at all
@@ -245,7 +301,7 @@ def test_statistics_are_summed_before_the_m_step(halves, monkeypatch):
 def test_class_with_fewer_samples_than_components(digits):
     keep = torch.cat([torch.nonzero(digits.y != 3).squeeze(1)[:300], torch.nonzero(digits.y == 3).squeeze(1)[:2]])
     data = digits.subset(keep)
-    model = genaug.create("gmm", data.spec, n_components=4)
+    model = genaug.create("gmm", data.spec, n_components=4, reg_covar=2e-3)  # samples stay near their points
     fit_em(model, data.x, data.y, max_steps=20, seed=0)
     assert torch.isinf(model.log_weights[3]).sum() == 2 and torch.isfinite(model.log_weights[3]).sum() == 2
     z = model.sample_model({"label": torch.full((200,), 3)}, generator=torch.Generator().manual_seed(0))
