@@ -92,6 +92,8 @@ def run_dir(tmp_path_factory, digits_gmm_dir):
         {"step": 2, "loss": None},
         {"step": 2, "val/loss": 2.5},
         {"step": 3, "loss": 2.0},
+        {"step": 3, "val/loss": 2.7},
+        {"step": 3, "kept_step": 2},  # the Trainer kept the weights of its best validation
     ]
     text = "".join(json.dumps(record) + "\n" for record in log) + '{"step": 4, "lo'  # torn last line: a killed run
     (out / "k5/seed0/generator/metrics.jsonl").write_text(text)
@@ -247,6 +249,13 @@ def test_report_is_self_contained_and_has_every_section(run_dir):
     assert "k5/seed1/samples.png is missing" in page and "k5/seed2/samples.png is not a PNG" in page
     assert "Total: 123.4 s" in page and "k5/seed0/fit" in page
     assert "<details>" in page and "&quot;family&quot;: &quot;gmm&quot;" in page
+
+
+def test_validation_loss_shares_the_training_loss_panel(run_dir):
+    out, _, _, _ = run_dir
+    # the k5 log has loss and val/loss: one panel (train solid, validation dashed), not two
+    one_panel = Image.open(out / "plots/generator_k5.png").size[0]
+    assert 400 <= one_panel <= 480  # 4.4 inches at 100 dpi per panel
 
 
 def test_report_tables_verdicts_and_escaping(run_dir):

@@ -129,6 +129,8 @@ def test_early_stopping_stops_an_overfitting_fit_and_keeps_the_best_weights(tmp_
     assert losses.index(min(losses)) == len(losses) - 5  # four validations without gain, then the stop
     kept = trainer.validation_loss(fitted)
     assert kept == pytest.approx(min(losses) if restore_best else losses[-1], rel=1e-4)
+    logged = [r["kept_step"] for r in map(json.loads, (tmp_path / "run/metrics.jsonl").read_text().splitlines()) if "kept_step" in r]
+    assert logged == ([trainer.state.best_step] if restore_best else [])  # the report marks it on the curves
 
 
 def test_early_stopping_is_on_by_default():

@@ -405,13 +405,25 @@ def _generator_plots(metrics: dict[str, Any], out_dir: Path, plots: Path) -> lis
         keys = _loss_keys([record for _, records in runs for record in records])
         if not keys:
             continue
-        fig, axes = _new_figure(len(keys))
-        for ax, key in zip(axes, keys):
+        # the validation loss shares the training loss's panel (dashed), so the gap between them shows
+        paired = "loss" in keys and "val/loss" in keys
+        panels = [k for k in keys if not (paired and k == "val/loss")]
+        fig, axes = _new_figure(len(panels))
+        for ax, key in zip(axes, panels):
             for i, (seed, records) in enumerate(runs):
+                color = f"C{i % 10}"
                 points = [(r["step"], r[key]) for r in records if _is_number(r.get(key)) and _is_number(r.get("step"))]
                 if points:
-                    _line(ax, *zip(*points), label=f"seed {seed}", color=f"C{i % 10}")
-            ax.set(xlabel="step", ylabel=key, title=key)
+                    _line(ax, *zip(*points), label=f"seed {seed}" + (" train" if paired and key == "loss" else ""), color=color)
+                if paired and key == "loss":
+                    val = [(r["step"], r["val/loss"]) for r in records if _is_number(r.get("val/loss")) and _is_number(r.get("step"))]
+                    if val:
+                        _line(ax, *zip(*val), label=f"seed {seed} validation", color=color, linestyle="--")
+                    kept = [r["kept_step"] for r in records if _is_number(r.get("kept_step"))]
+                    if kept:
+                        ax.axvline(kept[-1], color=color, linestyle=":", linewidth=1)
+            title = "loss (train solid, validation dashed; dotted: weights kept)" if paired and key == "loss" else key
+            ax.set(xlabel="step", ylabel=key, title=title)
         axes[0].legend(fontsize="small")
         name = f"generator_{_slug(shots)}" + (f"_{variant}" if variant else "")  # variant names are file-safe (schema)
         pngs.append(((shots, variant), _save_figure(fig, plots / f"{name}.png")))

@@ -398,6 +398,8 @@ class Trainer:
             logger.info(
                 "kept the weights of step %d (validation loss %.4g), the best of the run", self.state.best_step, self.state.best_val
             )
+            if acc.is_main_process:  # the report marks the kept step on the loss curves
+                self._append_metrics({"step": self.state.step, "kept_step": self.state.best_step})
         if self.ema is not None:
             model.load_state_dict(self.ema.state_dict())
         model.eval()
