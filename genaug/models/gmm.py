@@ -67,8 +67,8 @@ class GaussianMixture(Generator):
         spec: the data's `DataSpec`.
         config: a `GMMConfig`. The default, one full-covariance Gaussian per class with
             ``reg_covar="auto"``, sizes its regularization to the data: the grid value with the best
-            likelihood on a held-out fifth of each class (about 2e-3 for digits' 180 images per class,
-            0.1 and more for 20). With 64 dimensions, a second full component per class already
+            likelihood on a held-out fifth of each class (on digits: a few 1e-3 for 90 images per
+            class, 0.1 for 20). With 64 dimensions, a second full component per class already
             overfits digits.
 
     Example:
