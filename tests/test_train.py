@@ -63,6 +63,15 @@ def test_resume_without_checkpoint_is_a_clear_error(tmp_path, capsys):
     assert "holds no run to continue" in capsys.readouterr().err
 
 
+def test_resume_refuses_a_changed_config_but_not_a_resolved_default(tmp_path):
+    out = tmp_path / "run"
+    genaug.fit("digits", "gmm", out=out, steps=2, n_components=1, train={"checkpoint_every": 1})
+    assert json.loads((out / "run.json").read_text())["config"]["reg_covar"] != "auto"  # stored as chosen
+    with pytest.raises(ValueError, match="keeps its config.*n_components"):
+        genaug.fit("digits", out=out, steps=4, resume=True, n_components=2)
+    genaug.fit("digits", out=out, steps=4, resume=True, n_components=1)  # reg_covar left to its default: fine
+
+
 def test_resume_refuses_another_family(tmp_path):
     out = tmp_path / "run"
     genaug.fit("digits", "gmm", out=out, steps=2, n_components=1)

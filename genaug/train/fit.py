@@ -121,7 +121,9 @@ def _stored_setup(out: str | os.PathLike | None, family: str | None, config: dic
         raise ValueError(f"family: the run in {out} is a {stored_family!r} run; cannot resume it as {family!r}")
     if config:
         config_class = get_family(stored_family).config_class
-        asked, kept = config_class(**config).model_dump(), config_class(**stored_config).model_dump()
+        # only the fields given now are compared: the stored config holds what the fit resolved (gmm's
+        # reg_covar="auto" is stored as the value it chose), and defaults may have moved since
+        asked, kept = config_class(**config).model_dump(exclude_unset=True), config_class(**stored_config).model_dump()
         changed = {k: v for k, v in asked.items() if kept[k] != v}
         if changed:
             raise ValueError(f"config: a resumed run keeps its config; {changed} differs from the run's {kept}")
