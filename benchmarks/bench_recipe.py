@@ -2,7 +2,9 @@
 
 Runs ``genaug run RECIPE --out TMP -q`` in a fresh process (import included) into an empty folder,
 then a second time into the same folder (every unit is found done: the cost of a rerun), and
-writes the wall times with the run's own summary table (`render_summary_text`) to BENCHMARKS.md.
+writes the wall times with the run's own summary table (`render_summary_text`) to BENCHMARKS.md,
+and every arm with a generator paired against ``classic`` when the recipe has that arm (issue 17,
+acceptance 2: a generative arm above classic alone, its 95% interval above zero).
 
 Usage:
     python benchmarks/bench_recipe.py [--recipe quick] [--write]
@@ -19,8 +21,10 @@ import time
 from pathlib import Path
 
 from _report import command, machine, write_section
+from bench_fewshot import _diff, accuracies, compare
 
 from genaug.recipes.report import render_summary_text
+from genaug.recipes.schema import arm_base
 
 
 def run(recipe: str, out: Path) -> float:
@@ -45,6 +49,23 @@ def main() -> None:
         stage = name.rsplit("/", 1)[-1]
         stages[stage] = stages.get(stage, 0.0) + seconds
     name = Path(args.recipe).stem
+    table = accuracies(metrics)
+    pairs = [
+        (arm, k, compare(table, k, arm, "classic"))
+        for k in metrics["shots"]
+        for arm in metrics["arms"]
+        if "classic" in metrics["arms"] and arm_base(arm) in ("generative", "classic+generative")
+    ]
+    against_classic = []
+    if pairs:
+        above = [arm for arm, _, d in pairs if d is not None and d["ci"] is not None and d["ci"][0] > 0]
+        against_classic = [
+            "Against classic alone (points, paired over seeds: mean (95% CI), seeds better / seeds):",
+            "",
+            *(f"- `{arm}` vs classic at k={k}: {_diff(d)}" for arm, k, d in pairs),
+            "",
+            f"A generative arm above classic with its 95% interval above zero: **{'yes: ' + ', '.join(above) if above else 'no'}**.",
+        ]
     body = "\n".join(
         [
             f"## Recipe `{name}` from scratch (`bench_recipe.py`)",
@@ -66,6 +87,8 @@ def main() -> None:
             "```",
             render_summary_text(metrics),
             "```",
+            "",
+            *against_classic,
         ]
     )
     print(body)
