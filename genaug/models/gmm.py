@@ -283,9 +283,16 @@ class GaussianMixture(Generator):
         ``lower_bound_change`` (``inf`` at the first step).
         """
         x, labels = self._flatten(batch)
+        return self._em_iteration(x, labels, all_reduce_sum)
+
+    def _em_iteration(self, x: torch.Tensor, labels: torch.Tensor, reduce) -> dict[str, torch.Tensor]:
+        """Local E-step on flattened ``x``, statistics summed by ``reduce`` (across processes, or not), M-step.
+
+        Updates ``lower_bound`` and ``converged``; returns ``training_step``'s logs.
+        """
         nk, first, second, loglik = self._e_step(x, labels)
         count = torch.tensor(float(len(x)), dtype=torch.float64, device=x.device)
-        packed = all_reduce_sum(torch.cat([nk.flatten(), first.flatten(), second.flatten(), loglik[None], count[None]]))
+        packed = reduce(torch.cat([nk.flatten(), first.flatten(), second.flatten(), loglik[None], count[None]]))
         sizes = [nk.numel(), first.numel(), second.numel(), 1, 1]
         nk, first, second, loglik, count = packed.split(sizes)
         if count.item() == 0:
@@ -341,18 +348,13 @@ class GaussianMixture(Generator):
             self.config = self.config.model_copy(update={"reg_covar": reg})
             try:
                 self._initialise(fit_x, fit_y, torch.Generator().manual_seed(seed))
-                previous = -math.inf
-                for _ in range(100):
-                    nk, first, second, loglik = self._e_step(fit_x, fit_y)
-                    self._m_step(nk, first, second, self.means.double())
-                    mean = float(loglik) / len(fit_x)
-                    if abs(mean - previous) < self.config.tol:
+                for _ in range(100):  # the Trainer's default EM cap
+                    self._em_iteration(fit_x, fit_y, lambda t: t)  # local: every process has all the data here
+                    if self.converged:
                         break
-                    previous = mean
             except ValueError:  # singular covariances at this regularization
                 continue
-            total = sum(float(torch.logsumexp(self._log_joint(val_x[val_y == c], c), dim=1).sum()) for c in val_y.unique().tolist())
-            scores[reg] = total / len(val_x)
+            scores[reg] = float(self.log_prob(val_x.reshape(len(val_x), *self.spec.shape), val_y).mean())
         if not scores:
             raise ValueError(f"reg_covar: every value of {REG_COVAR_GRID} leaves a covariance singular; set reg_covar above {REG_COVAR_GRID[-1]}")
         chosen = max(scores, key=scores.get)

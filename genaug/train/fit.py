@@ -18,7 +18,7 @@ from genaug.models.registry import create, get_family
 from genaug.train.config import TrainConfig
 from genaug.train.trainer import Trainer
 
-__all__ = ["fit", "resolve_train_config", "sized_steps"]
+__all__ = ["fit", "resolve_train_config"]
 
 logger = logging.getLogger(__name__)
 
@@ -43,7 +43,7 @@ def resolve_train_config(
     asked = {**(overrides or {}), **{k: v for k, v in fields.items() if v is not None}}
     config = TrainConfig(**{**get_family(family).train_defaults, **asked})
     if n_records is not None and "steps" not in asked:
-        steps = sized_steps(config, n_records)
+        steps = _sized_steps(config, n_records)
         if steps > config.steps:
             logger.info(
                 "steps: %d, not the %s default of %d: %g passes over %d records at batch size %d (min_epochs)",
@@ -53,7 +53,7 @@ def resolve_train_config(
     return config
 
 
-def sized_steps(config: TrainConfig, n_records: int) -> int:
+def _sized_steps(config: TrainConfig, n_records: int) -> int:
     """Updates for ``config.min_epochs`` passes over ``n_records`` (one pass per step when batch_size is 0)."""
     per_step = config.batch_size * config.grad_accum if config.batch_size else max(n_records, 1)
     return math.ceil(config.min_epochs * n_records / per_step)
