@@ -73,7 +73,7 @@ def _fit_ours(
 ) -> Fit:
     def fit(seed: int) -> tuple[int, float]:
         model = genaug.create(
-            "gmm", train.spec, n_components=k, covariance_type=covariance_type, reg_covar=reg, tol=tol, dequantize=False
+            "gmm", train.spec, n_components=k, covariance_type=covariance_type, reg_covar=reg, tol=tol, dequantize=False, shrinkage=0.0
         )
         trainer = genaug.Trainer(model, train, resolve_train_config("gmm", steps=max_iter, seed=seed))
         trainer.fit()  # the product's path: Accelerator set-up and k-means++ init are timed too

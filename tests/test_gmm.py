@@ -64,7 +64,7 @@ def sklearn_heldout(train: ArraySet, test: ArraySet, **kwargs) -> float:
 
 
 def our_heldout(train: ArraySet, test: ArraySet, seed: int = 0, **config) -> float:
-    model = genaug.create("gmm", train.spec, dequantize=False, **config)
+    model = genaug.create("gmm", train.spec, dequantize=False, **{"shrinkage": 0.0, **config})
     fit_em(model, train.x, train.y, max_steps=100, seed=seed)
     return model.log_prob(test.x.double(), test.y).mean().item()
 
@@ -83,7 +83,7 @@ def test_em_iterations_match_sklearn_from_the_same_start(halves, covariance_type
     """Started from our k-means initialisation, both EMs walk the same path to the same mixture."""
     train, test = halves
     k, steps = 3, 20
-    config = dict(n_components=k, covariance_type=covariance_type, reg_covar=reg_covar, dequantize=False, tol=1e-12)
+    config = dict(n_components=k, covariance_type=covariance_type, reg_covar=reg_covar, dequantize=False, tol=1e-12, shrinkage=0.0)
     model = genaug.create("gmm", train.spec, **config)
     model.init_from_data({"x": train.x, "label": train.y}, generator=torch.Generator().manual_seed(0))
     start = {name: tensor.clone() for name, tensor in model.state_dict().items()}
@@ -193,7 +193,7 @@ def test_dequantization_variance_is_added_on_grids(halves):
     train, _ = halves
     models = {}
     for dequantize in (False, True):
-        models[dequantize] = genaug.create("gmm", train.spec, n_components=1, dequantize=dequantize, reg_covar=2e-3)
+        models[dequantize] = genaug.create("gmm", train.spec, n_components=1, dequantize=dequantize, reg_covar=2e-3, shrinkage=0.0)
         fit_em(models[dequantize], train.x, train.y, max_steps=5, seed=0)
     gap = models[True].covariances - models[False].covariances
     torch.testing.assert_close(gap, torch.eye(64, dtype=torch.float64).expand_as(gap) * train.spec.bin_width**2 / 12)
@@ -207,29 +207,63 @@ def per_class(data: ArraySet, n: int, seed: int = 0) -> ArraySet:
 
 
 def test_auto_regularization_grows_as_the_data_shrink_and_generalizes(halves, tmp_path):
-    from genaug.models.gmm import REG_COVAR_GRID
+    from genaug.models.gmm import REG_COVAR_GRID, SHRINKAGE_GRID
 
     train, test = halves
-    assert GMMConfig().reg_covar == "auto"
+    assert GMMConfig().reg_covar == "auto" and GMMConfig().shrinkage == "auto"
     few = per_class(train, 20)
     chosen = {}
     for name, data in (("few", few), ("all", train)):
         model = genaug.create("gmm", data.spec)
         fit_em(model, data.x, data.y)
-        chosen[name] = model.config.reg_covar
-        assert chosen[name] in REG_COVAR_GRID
-    assert chosen["few"] > chosen["all"]  # 20 records per class in 64 dimensions need far more shrinkage
-    # on 200 records the chosen value generalizes where the old fixed default does not
-    auto, fixed = genaug.create("gmm", few.spec), genaug.create("gmm", few.spec, reg_covar=2e-3)
-    for model in (auto, fixed):
+        chosen[name] = (model.config.reg_covar, model.config.shrinkage)
+        assert chosen[name][0] in REG_COVAR_GRID and chosen[name][1] in SHRINKAGE_GRID
+    # 20 records per class in 64 dimensions need more regularization than 90: neither knob lower, one higher
+    assert chosen["few"] != chosen["all"] and all(f >= a for f, a in zip(chosen["few"], chosen["all"])), chosen
+    # on 200 records the chosen values generalize where the old fixed default does not, and the pull
+    # towards the diagonal is what beats a regularization by reg_covar alone
+    auto = genaug.create("gmm", few.spec)
+    fixed = genaug.create("gmm", few.spec, reg_covar=2e-3, shrinkage=0.0)
+    reg_only = genaug.create("gmm", few.spec, shrinkage=0.0)
+    for model in (auto, fixed, reg_only):
         fit_em(model, few.x, few.y)
-    bits = {name: genaug.bits_per_dim(m, test, draws=1).bits_per_dim for name, m in (("auto", auto), ("fixed", fixed))}
-    assert bits["auto"] < math.log2(17) < bits["fixed"], bits
-    # the saved model keeps the value chosen, not "auto": loading it refits nothing
+    bits = {name: genaug.bits_per_dim(m, test, draws=1).bits_per_dim for name, m in (("auto", auto), ("fixed", fixed), ("reg_only", reg_only))}
+    assert bits["auto"] < bits["reg_only"] - 0.2 and bits["reg_only"] < math.log2(17) < bits["fixed"], bits
+    # the saved model keeps the values chosen, not "auto": loading it refits nothing
     auto.save_pretrained(tmp_path / "m")
     loaded = genaug.load(tmp_path / "m")
-    assert loaded.config.reg_covar == chosen["few"]
+    assert (loaded.config.reg_covar, loaded.config.shrinkage) == chosen["few"]
     torch.testing.assert_close(loaded.covariances, auto.covariances)
+
+
+def test_full_shrinkage_is_the_diagonal_covariance(halves):
+    train, _ = halves
+    few = per_class(train, 20)
+    full = genaug.create("gmm", few.spec, reg_covar=1e-2, shrinkage=1.0)
+    diag = genaug.create("gmm", few.spec, reg_covar=1e-2, covariance_type="diag")
+    for model in (full, diag):
+        fit_em(model, few.x, few.y, max_steps=3)
+    torch.testing.assert_close(full.covariances.diagonal(dim1=-2, dim2=-1), diag.covariances)
+    off = full.covariances - torch.diag_embed(full.covariances.diagonal(dim1=-2, dim2=-1))
+    assert off.abs().max() == 0
+    half = genaug.create("gmm", few.spec, reg_covar=1e-2, shrinkage=0.5)
+    none = genaug.create("gmm", few.spec, reg_covar=1e-2, shrinkage=0.0)
+    for model in (half, none):
+        fit_em(model, few.x, few.y, max_steps=1)  # one M-step from the same seeding: same sample covariance
+    torch.testing.assert_close(half.covariances, 0.5 * none.covariances + 0.5 * torch.diag_embed(none.covariances.diagonal(dim1=-2, dim2=-1)))
+
+
+def test_a_fixed_reg_covar_leaves_only_the_shrinkage_to_choose(halves, caplog):
+    train, _ = halves
+    few = per_class(train, 20)
+    model = genaug.create("gmm", few.spec, reg_covar=0.05)
+    with caplog.at_level("INFO", logger="genaug.models.gmm"):
+        model.init_from_data({"x": few.x, "label": few.y}, generator=torch.Generator().manual_seed(0))
+    assert model.config.reg_covar == 0.05 and model.config.shrinkage != "auto"
+    assert "best of 5 candidates" in caplog.text
+    diag = genaug.create("gmm", few.spec, covariance_type="diag", reg_covar=0.05)  # nothing to choose
+    diag.init_from_data({"x": few.x, "label": few.y}, generator=torch.Generator().manual_seed(0))
+    assert diag.config.shrinkage == 0.0
 
 
 def test_auto_regularization_is_seeded_and_falls_back_on_tiny_classes(halves, caplog):
@@ -242,17 +276,24 @@ def test_auto_regularization_is_seeded_and_falls_back_on_tiny_classes(halves, ca
         runs.append((model.config.reg_covar, model.means.clone()))
     assert runs[0][0] == runs[1][0]
     torch.testing.assert_close(runs[0][1], runs[1][1])
+    assert isinstance(model.config.shrinkage, float)
     tiny = per_class(train, 4)  # a fifth of 4 rounds to none: nothing to validate on
     model = genaug.create("gmm", tiny.spec)
     with caplog.at_level("INFO", logger="genaug.models.gmm"):
         model.init_from_data({"x": tiny.x, "label": tiny.y}, generator=torch.Generator().manual_seed(0))
-    assert model.config.reg_covar == 2e-3 and "needs 5 records of a class" in caplog.text
+    assert (model.config.reg_covar, model.config.shrinkage) == (2e-3, 0.0) and "needs 5 records of a class" in caplog.text
 
 
 @pytest.mark.parametrize("bad", ["automatic", -0.1])
 def test_reg_covar_accepts_a_non_negative_number_or_auto(bad):
     with pytest.raises(ValueError, match="reg_covar"):
         GMMConfig(reg_covar=bad)
+
+
+@pytest.mark.parametrize("bad", ["automatic", -0.1, 1.5])
+def test_shrinkage_accepts_a_number_in_0_1_or_auto(bad):
+    with pytest.raises(ValueError, match="shrinkage"):
+        GMMConfig(shrinkage=bad)
 
 
 # ---------------------------------------------------------------------- training hooks
@@ -280,9 +321,9 @@ def test_em_converges_and_should_stop_triggers(halves):
 def test_statistics_are_summed_before_the_m_step(halves, monkeypatch):
     """Two shards whose statistics are summed give the same update as the whole data set."""
     train, _ = halves
-    whole = genaug.create("gmm", train.spec, n_components=2, reg_covar=2e-3)
+    whole = genaug.create("gmm", train.spec, n_components=2, reg_covar=2e-3, shrinkage=0.0)
     whole.init_from_data({"x": train.x, "label": train.y}, generator=torch.Generator().manual_seed(0))
-    first, second = (genaug.create("gmm", train.spec, n_components=2, reg_covar=2e-3) for _ in range(2))
+    first, second = (genaug.create("gmm", train.spec, n_components=2, reg_covar=2e-3, shrinkage=0.0) for _ in range(2))
     first.load_state_dict(whole.state_dict())
     second.load_state_dict(whole.state_dict())
     shard = train.y < 5  # the second shard has no sample of classes 0..4 at all

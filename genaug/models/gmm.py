@@ -15,6 +15,7 @@ log-likelihood) follow scikit-learn's ``GaussianMixture``.
 
 from __future__ import annotations
 
+import itertools
 import logging
 import math
 from typing import Annotated, Any, ClassVar, Literal
@@ -27,13 +28,15 @@ from genaug.models.base import Cond, Generator, GeneratorConfig, OptimizerGroup,
 from genaug.models.registry import register
 from genaug.utils.dist import all_reduce_sum
 
-__all__ = ["REG_COVAR_GRID", "GMMConfig", "GaussianMixture"]
+__all__ = ["REG_COVAR_GRID", "SHRINKAGE_GRID", "GMMConfig", "GaussianMixture"]
 
 logger = logging.getLogger(__name__)
 
 _LOG_2PI = math.log(2.0 * math.pi)
 # reg_covar="auto" picks one of these (model-space units: grid and range data live in [-1, 1])
 REG_COVAR_GRID = (1e-3, 3e-3, 1e-2, 3e-2, 1e-1, 3e-1)
+# shrinkage="auto" picks one of these jointly with reg_covar (0: the sample covariance, 1: its diagonal)
+SHRINKAGE_GRID = (0.0, 0.25, 0.5, 0.75, 1.0)
 _FALLBACK_REG = 2e-3  # reg_covar="auto" with no class large enough to hold a fifth out
 
 
@@ -45,6 +48,10 @@ class GMMConfig(GeneratorConfig):
     # added to every covariance diagonal, model-space units; "auto": the value of REG_COVAR_GRID with the
     # best likelihood on a held-out fifth of each class, then the fit on all the data (config.json keeps it)
     reg_covar: Annotated[float, Field(ge=0.0)] | Literal["auto"] = "auto"
+    # full covariances only: each becomes (1 - shrinkage) * S + shrinkage * diag(S) before reg_covar is added,
+    # a pull towards the diagonal that few records per class need (Ledoit and Wolf); "auto": chosen with
+    # reg_covar on the same held-out fifth (SHRINKAGE_GRID). Diagonal covariances ignore it.
+    shrinkage: Annotated[float, Field(ge=0.0, le=1.0)] | Literal["auto"] = "auto"
     tol: float = Field(default=1e-3, gt=0.0)  # EM converges when the mean log-likelihood changes by less
     init_kmeans_iters: int = Field(default=100, ge=0)  # Lloyd iterations after k-means++ seeding
     dequantize: bool = True  # grid data: add the uniform dequantization variance bin_width**2 / 12
@@ -111,6 +118,13 @@ class GaussianMixture(Generator):
         self.register_buffer("converged", torch.tensor(False))
 
     # ------------------------------------------------------------------ densities
+    @property
+    def _shrinkage(self) -> float:
+        """The pull of full covariances towards their diagonal, in [0, 1]."""
+        if self.config.shrinkage == "auto":
+            raise RuntimeError("shrinkage: 'auto' is chosen from the data by init_from_data (genaug.fit calls it); call it first or give a number")
+        return self.config.shrinkage
+
     @property
     def _extra_variance(self) -> float:
         """What the M-step adds to every variance: ``reg_covar`` plus the dequantization variance."""
@@ -211,6 +225,9 @@ class GaussianMixture(Generator):
         if self.config.covariance_type == "full":
             cov = second / safe[..., None, None] - shift.unsqueeze(-1) * shift.unsqueeze(-2)
             cov = 0.5 * (cov + cov.transpose(-1, -2))
+            if self._shrinkage:
+                diagonal = torch.diag_embed(cov.diagonal(dim1=-2, dim2=-1))
+                cov = (1.0 - self._shrinkage) * cov + self._shrinkage * diagonal
             cov = cov + self._extra_variance * torch.eye(cov.shape[-1], dtype=cov.dtype, device=cov.device)
             scale, info = torch.linalg.cholesky_ex(cov)
             bad = live & (info > 0)
@@ -252,9 +269,8 @@ class GaussianMixture(Generator):
             c = int(torch.nonzero(counts == 0)[0])
             name = self.spec.class_names[c]
             raise ValueError(f"labels: class {c} ({name!r}) has no training samples; every class needs at least one")
-        if self.config.reg_covar == "auto":
-            chosen = self._choose_reg_covar(x, labels, generator)
-            self.config = self.config.model_copy(update={"reg_covar": chosen})
+        if "auto" in (self.config.reg_covar, self.config.shrinkage):
+            self.config = self.config.model_copy(update=self._choose_regularization(x, labels, generator))
         self._initialise(x, labels, generator)
 
     def _initialise(self, x: torch.Tensor, labels: torch.Tensor, generator: torch.Generator) -> None:
@@ -325,13 +341,21 @@ class GaussianMixture(Generator):
         """True once the mean log-likelihood changed by less than ``tol`` in the last EM step."""
         return bool(self.converged)
 
-    # ------------------------------------------------------------------ reg_covar="auto"
-    def _choose_reg_covar(self, x: torch.Tensor, labels: torch.Tensor, generator: torch.Generator) -> float:
-        """The `REG_COVAR_GRID` value whose fit on four fifths of each class best predicts the fifth held out.
+    # ------------------------------------------------------------------ reg_covar / shrinkage "auto"
+    def _choose_regularization(self, x: torch.Tensor, labels: torch.Tensor, generator: torch.Generator) -> dict[str, float]:
+        """The ``reg_covar`` and ``shrinkage`` left "auto" whose fit on four fifths of each class best predicts the fifth held out.
 
-        Every candidate starts from the same k-means seeding and runs EM locally (no collective
-        calls: every process makes the same choice from the same data and seed).
+        Candidates: `REG_COVAR_GRID` x `SHRINKAGE_GRID` (shrinkage only for full covariances), each
+        fixed value standing alone. Every candidate starts from the same k-means seeding and runs
+        EM locally (no collective calls: every process makes the same choice from the same data
+        and seed). With no class of 5 records, reg_covar falls back to 2e-3 and shrinkage to 0.
         """
+        cfg = self.config
+        regs = REG_COVAR_GRID if cfg.reg_covar == "auto" else (cfg.reg_covar,)
+        shrinks = SHRINKAGE_GRID if cfg.shrinkage == "auto" and cfg.covariance_type == "full" else (0.0 if cfg.shrinkage == "auto" else cfg.shrinkage,)
+        fixed = {"reg_covar": regs[0], "shrinkage": shrinks[0]}
+        if len(regs) * len(shrinks) == 1:
+            return fixed
         held = torch.zeros(len(x), dtype=torch.bool, device=x.device)
         for c in range(self.spec.num_classes):
             rows = torch.nonzero(labels == c)[:, 0]
@@ -339,13 +363,14 @@ class GaussianMixture(Generator):
             if n_hold:
                 held[rows[torch.randperm(len(rows), generator=generator)[:n_hold].to(rows.device)]] = True
         if not held.any():
-            logger.info("gmm: reg_covar=auto needs 5 records of a class to hold one out; using %g", _FALLBACK_REG)
-            return _FALLBACK_REG
+            fallback = {"reg_covar": _FALLBACK_REG if len(regs) > 1 else regs[0], "shrinkage": 0.0 if len(shrinks) > 1 else shrinks[0]}
+            logger.info("gmm: choosing regularization needs 5 records of a class to hold one out; using %s", fallback)
+            return fallback
         seed = int(torch.randint(2**62, (1,), generator=generator))
         fit_x, fit_y, val_x, val_y = x[~held], labels[~held], x[held], labels[held]
-        scores: dict[float, float] = {}
-        for reg in REG_COVAR_GRID:
-            self.config = self.config.model_copy(update={"reg_covar": reg})
+        scores: dict[tuple[float, float], float] = {}
+        for reg, shrink in itertools.product(regs, shrinks):
+            self.config = cfg.model_copy(update={"reg_covar": reg, "shrinkage": shrink})
             try:
                 self._initialise(fit_x, fit_y, torch.Generator().manual_seed(seed))
                 for _ in range(100):  # the Trainer's default EM cap
@@ -354,15 +379,16 @@ class GaussianMixture(Generator):
                         break
             except ValueError:  # singular covariances at this regularization
                 continue
-            scores[reg] = float(self.log_prob(val_x.reshape(len(val_x), *self.spec.shape), val_y).mean())
+            scores[reg, shrink] = float(self.log_prob(val_x.reshape(len(val_x), *self.spec.shape), val_y).mean())
+        self.config = cfg
         if not scores:
-            raise ValueError(f"reg_covar: every value of {REG_COVAR_GRID} leaves a covariance singular; set reg_covar above {REG_COVAR_GRID[-1]}")
-        chosen = max(scores, key=scores.get)
+            raise ValueError(f"reg_covar: every value of {regs} leaves a covariance singular; set reg_covar above {regs[-1]}")
+        reg, shrink = max(scores, key=scores.get)
         logger.info(
-            "gmm: reg_covar=auto chose %g (held-out log-likelihood per record on a fifth of each class: %s)",
-            chosen, ", ".join(f"{r:g}: {v:.1f}" for r, v in scores.items()),
+            "gmm: chose reg_covar %g, shrinkage %g (held-out log-likelihood per record on a fifth of each class; best of %d candidates: %.1f)",
+            reg, shrink, len(scores), scores[reg, shrink],
         )
-        return chosen
+        return {"reg_covar": reg, "shrinkage": shrink}
 
 
 def _draw(weights: torch.Tensor, generator: torch.Generator) -> int:
