@@ -174,3 +174,39 @@ def test_a_tiny_run_teaches_the_discriminator(digits, tmp_path):
     assert d_loss[-1] < 1.75 and d_loss[-1] < d_loss[0], d_loss
     gap = [r["discriminator/real_score"] - r["discriminator/fake_score"] for r in records if "discriminator/loss" in r]
     assert gap[-1] > 0.25, gap  # it tells the real digits from the fakes
+
+
+# ---------------------------------------------------------------------- validation (early stopping)
+def test_kernel_mmd2_is_unbiased_and_grows_with_the_gap():
+    from genaug.models.gan import kernel_mmd2
+
+    g = gen(0)
+    same = [float(kernel_mmd2(torch.randn(50, 8, generator=g), torch.randn(200, 8, generator=g))) for _ in range(40)]
+    assert abs(np.mean(same)) < 3 * np.std(same) / np.sqrt(len(same))  # zero in expectation: unbiased
+    assert min(same) < 0 < max(same)
+    x = torch.randn(100, 8, generator=g)
+    gaps = [float(kernel_mmd2(x, torch.randn(400, 8, generator=g) + shift)) for shift in (0.5, 1.0, 2.0)]
+    assert 0 < gaps[0] < gaps[1] < gaps[2], gaps
+
+
+def test_validation_scores_fakes_against_the_held_out_records_and_the_best_weights_are_kept(digits, tmp_path):
+    assert GAN.train_defaults.get("val_fraction", 0.1) > 0  # the Trainer's default tenth is held out
+    train = {"steps": 160, "batch_size": 64, "lr": 1e-3, "eval_every": 40, "patience": None, "checkpoint_every": 0,
+             "sample_every": 0, "ema_decay": 0.0, "progress": False}
+    model = genaug.create("gan", digits.spec, **TINY)
+    trainer = genaug.Trainer(model, digits, genaug.train.resolve_train_config("gan", train), out=tmp_path)
+    trainer.fit()
+    untrained = trainer.validation_loss(genaug.create("gan", digits.spec, **TINY))
+    assert trainer.validation_loss(trainer.model) == trainer.validation_loss(trainer.model)  # same draws: weights, not luck
+    records = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
+    losses = [r["val/loss"] for r in records if "val/loss" in r]
+    assert len(losses) == 4
+    # noise through an untrained generator is far from the digits; 160 steps bring the fakes closer
+    assert min(losses) < 0.5 * untrained, (untrained, losses)
+    assert trainer.validation_loss(trainer.model) == pytest.approx(min(losses), rel=1e-4)  # the best weights kept
+
+
+def test_validation_needs_two_held_out_records(digits):
+    model = genaug.create("gan", digits.spec, **TINY)
+    assert model.validation_step({"x": digits.x[:1], "label": digits.y[:1]}, generator=gen(0)) == {}
+    assert set(model.validation_step({"x": digits.x[:4], "label": digits.y[:4]}, generator=gen(0))) == {"loss"}
