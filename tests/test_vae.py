@@ -24,13 +24,20 @@ def digits_like(n: int) -> genaug.ArraySet:
 
 def test_auto_outlier_weight_shrinks_as_the_records_grow(tmp_path):
     assert VAEConfig().outlier_weight == "auto"
-    weights = {n: genaug.create("vae", digits_like(n).spec, **TINY).config.outlier_weight for n in (40, 200, 400, 4000)}
+    assert auto_outlier_weight(None) == 0.01
+    weights = {}
+    for n in (40, 200, 400, 4000):
+        model = genaug.create("vae", digits_like(n).spec, **TINY)
+        model.init_from_data(digits_like(n).tensors(), generator=torch.Generator().manual_seed(0))
+        weights[n] = model.config.outlier_weight
     assert weights == {40: 0.1, 200: 0.1, 400: 0.05, 4000: 0.005}
-    spec = digits_like(40).spec.model_copy(update={"class_counts": None})
-    assert auto_outlier_weight(spec) == 0.01
-    model = genaug.create("vae", digits_like(400).spec, **TINY)
-    model.save_pretrained(tmp_path / "m")
-    assert genaug.load(tmp_path / "m").config.outlier_weight == 0.05  # config.json keeps the number
+    # a fit sizes it to the records it trains on, the validation tenth held out: 20 / 360
+    data = digits_like(400)
+    model = genaug.fit(data, "vae", out=tmp_path / "run", steps=2, train={"progress": False, "checkpoint_every": 0}, **TINY)
+    assert model.config.outlier_weight == pytest.approx(20 / 360)
+    assert genaug.load(tmp_path / "run").config.outlier_weight == pytest.approx(20 / 360)  # config.json keeps the number
+    # before any fit, an "auto" model prices outliers with the records its spec counts
+    assert genaug.create("vae", data.spec, **TINY).outlier_weight == 0.05
 
 
 @pytest.mark.parametrize("bad", [-0.1, 1.0, "sometimes"])

@@ -49,8 +49,8 @@ class VAEConfig(GeneratorConfig):
     beta: float = Field(1.0, gt=0)  # weight of the KL term (1 = the true ELBO)
     kl_warmup: int = Field(500, ge=0)  # steps over which the KL weight ramps from 0 to beta
     min_log_scale: float = -7.0  # floor of the decoder's log standard deviation
-    # weight of the decoder's broad outlier component per dimension; "auto": min(0.1, 20 / training records),
-    # from the records the spec counts (0.01 when it counts none), stored as the number it became
+    # weight of the decoder's broad outlier component per dimension; "auto": min(0.1, 20 / n) for the n records
+    # init_from_data is given (the fit's training part), stored as the number it became
     outlier_weight: Annotated[float, Field(ge=0.0, lt=1.0)] | Literal["auto"] = "auto"
     dequantize: bool = True  # train on uniformly dequantized grid data
     iw_samples: int = Field(32, ge=1)  # importance samples for log_prob (1 = plain ELBO)
@@ -72,8 +72,6 @@ class VAE(Generator):
 
     def __init__(self, spec: DataSpec, config: VAEConfig | None = None) -> None:
         super().__init__(spec, config)
-        if self.config.outlier_weight == "auto":
-            self.config = self.config.model_copy(update={"outlier_weight": auto_outlier_weight(spec)})
         cfg = self.config
         cond_dim = self.embed_conditions(cfg.label_dim)
         widths = dict(channels=cfg.channels, hidden=cfg.hidden, depth=cfg.depth, cond_dim=cond_dim)
@@ -86,6 +84,17 @@ class VAE(Generator):
         mean, log_var = self.encoder(z, self.condition_vector(cond)).chunk(2, dim=1)  # (N, L) each
         return mean, log_var.clamp(-12.0, 8.0)
 
+    def init_from_data(self, data: Cond, *, generator: torch.Generator) -> None:
+        """Sizes ``outlier_weight="auto"`` to the records the fit is given (every process gets them all)."""
+        if self.config.outlier_weight == "auto":
+            self.config = self.config.model_copy(update={"outlier_weight": auto_outlier_weight(len(data["x"]))})
+
+    @property
+    def outlier_weight(self) -> float:
+        """The decoder's outlier weight; an unfitted "auto" model uses the records its spec counts."""
+        w = self.config.outlier_weight
+        return auto_outlier_weight(sum(self.spec.class_counts) if self.spec.class_counts else None) if w == "auto" else w
+
     def _decoder_log_scale(self) -> torch.Tensor:
         return self.log_scale.clamp(min=self.config.min_log_scale)
 
@@ -93,7 +102,7 @@ class VAE(Generator):
         """log [(1 - w) N(z; mean, scale^2) + w outlier(z)] summed over a sample's dims: (N,)."""
         log_scale = self._decoder_log_scale()
         per_dim = -0.5 * ((z - mean) * torch.exp(-log_scale)) ** 2 - log_scale - 0.5 * _LOG_2PI
-        w = self.config.outlier_weight
+        w = self.outlier_weight
         if w > 0:
             if self.spec.scaling == "standard":  # unbounded model space, unit variance per feature
                 outlier = -0.5 * z.float() ** 2 - 0.5 * _LOG_2PI
@@ -188,13 +197,12 @@ class VAE(Generator):
         return mean
 
 
-def auto_outlier_weight(spec: DataSpec) -> float:
-    """``outlier_weight="auto"``: min(0.1, 20 / the training records ``spec`` counts); 0.01 when it counts none.
+def auto_outlier_weight(n_records: int | None) -> float:
+    """``outlier_weight="auto"``: min(0.1, 20 / n_records); 0.01 when the number is unknown.
 
-    On 200 digits (20 per class) the decoder without it gives 4.3 held-out bits/dim (a bound), with 0.1
-    2.9 (benchmarks/bench_small_likelihood.py); few records leave many values unseen per dimension,
-    and the share of them falls as the records grow.
+    Few records leave many values unseen in each dimension, and the share of them falls as the
+    records grow. Measured on digits (benchmarks/bench_small_likelihood.py, BENCHMARKS.md).
     """
-    if not spec.class_counts:
+    if not n_records:
         return 0.01
-    return min(0.1, 20.0 / max(1, sum(spec.class_counts)))
+    return min(0.1, 20.0 / n_records)
