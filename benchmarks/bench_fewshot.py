@@ -121,8 +121,11 @@ def main() -> None:
     for k, row in ISSUE.items():
         cells = [f"{mean(k, a):.1f} ({v})" if mean(k, a) is not None else f"– ({v})" for a, v in row.items()]
         anchors.append(f"| {k} | " + " | ".join(cells) + " |")
+    name = metrics["recipe"]["name"]
+    # the shipped fewshot-digits recipe keeps its section; another recipe (e.g. fewshot-digits-deep) gets its own
+    section = "bench_fewshot" if name == "fewshot-digits" else f"bench_fewshot_{name.replace('-', '_')}"
     lines = [
-        f"## Few-shot digits, issue 7 (`bench_fewshot.py`)",
+        "## Few-shot digits, issue 7 (`bench_fewshot.py`)" if section == "bench_fewshot" else f"## Few-shot digits, recipe `{name}` (`bench_fewshot.py`)",
         "",
         f"Command: `{command()}`  ",
         f"Machine: {machine()}",
@@ -148,7 +151,7 @@ def main() -> None:
     body = "\n".join(lines)
     print(body)
     if args.write:
-        write_section("bench_fewshot", body)
+        write_section(section, body)
 
 
 if __name__ == "__main__":
