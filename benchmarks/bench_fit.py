@@ -101,7 +101,8 @@ def fit_with_cli(family: str, out: Path, mixed_precision: str | None) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--families", nargs="*", default=genaug.families())
+    image_families = [f for f in genaug.families() if "image" in (genaug.models.get_family(f).modalities or ("image",))]
+    parser.add_argument("--families", nargs="*", default=image_families, help="default: every family that models images (wavenet does not)")
     parser.add_argument("--draws", type=int, default=4, help="dequantization draws per test image")
     parser.add_argument("--mixed-precision", choices=["no", "fp16", "bf16"], default=None, help="passed to genaug fit (GPU runs)")
     parser.add_argument("--section", default="bench_fit", help="BENCHMARKS.md section to write (e.g. bench_fit_gpu)")

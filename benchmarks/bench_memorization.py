@@ -80,7 +80,8 @@ def _seconds(value: float | None) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--families", nargs="*", default=genaug.families())
+    image_families = [f for f in genaug.families() if "image" in (genaug.models.get_family(f).modalities or ("image",))]
+    parser.add_argument("--families", nargs="*", default=image_families, help="default: every family that models images (wavenet does not)")
     parser.add_argument("--steps", type=int, default=None, help="override the families' default training steps (quick runs)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--write", action="store_true", help="update BENCHMARKS.md")
