@@ -9,7 +9,7 @@ Example:
 """
 
 from genaug.utils.version import __version__
-from genaug.data import ArraySet, DataSpec, from_arrays, load_source
+from genaug.data import ArraySet, DataSpec, from_arrays, from_texts, load_source
 from genaug.models import Generator, create, families, load
 from genaug.evaluate import bits_per_dim, evaluate
 from genaug.inject import SamplePool, mix
@@ -29,6 +29,7 @@ __all__ = [
     "families",
     "fit",
     "from_arrays",
+    "from_texts",
     "load",
     "load_source",
     "mix",

@@ -113,7 +113,8 @@ def _cmd_sample(args: argparse.Namespace) -> int:
     labels = parse_labels(args.labels, args.n, spec.class_names)
     generator = torch.Generator().manual_seed(args.seed)
     resolved = model.resolve_labels(args.n, labels, generator=generator)
-    x = model.sample(args.n, resolved, generator=generator).cpu().numpy()
+    samples = model.sample(args.n, resolved, generator=generator)
+    x = samples.cpu().numpy() if isinstance(samples, torch.Tensor) else np.asarray(samples, dtype=str)  # text: a string array
     with atomic_path(args.out, suffix=".npz") as tmp, open(tmp, "wb") as f:
         np.savez(f, x=x, y=resolved.cpu().numpy(), class_names=np.array(spec.class_names))
     if args.grid is not None:
@@ -202,6 +203,10 @@ def _add_value_args(p: argparse.ArgumentParser) -> None:
                    help="the values are a grid of N levels (with --value-range: over it; e.g. --levels 17 --value-range 0 16)")
     p.add_argument("--value-range", dest="value_range", type=float, nargs=2, default=None, metavar=("LOW", "HIGH"),
                    help="the lowest and highest value the data can take (default: inferred and printed by fit)")
+    p.add_argument("--text-column", dest="text_column", default=None, metavar="NAME",
+                   help="text files (.csv, .jsonl, .json): the column holding the strings (default: text)")
+    p.add_argument("--label-column", dest="label_column", default=None, metavar="NAME",
+                   help="text files: the column holding the labels (default: label)")
 
 
 def _value_options(args: argparse.Namespace) -> dict[str, Any]:
@@ -220,18 +225,24 @@ def _value_options(args: argparse.Namespace) -> dict[str, Any]:
     return options
 
 
+def _column_options(args: argparse.Namespace) -> dict[str, Any]:
+    """`load_source` keyword arguments of --text-column / --label-column."""
+    return {k: getattr(args, k) for k in ("text_column", "label_column") if getattr(args, k, None) is not None}
+
+
 def _load_data(args: argparse.Namespace, source: str) -> Any:
     """``source`` with the --levels / --value-range declaration, refused clearly where the source has its own."""
     import genaug
 
-    options = _value_options(args)
+    options, columns = _value_options(args), _column_options(args)
     try:
-        return genaug.load_source(source, **options)
+        return genaug.load_source(source, **options, **columns)
     except TypeError as err:
-        if not options:
+        if not options and not columns:
             raise
-        flags = " and ".join(f"--{name.replace('_', '-')}" for name in options)
-        raise ValueError(f"{flags}: the source {source!r} declares its own values and takes no such option ({err})") from None
+        flags = " and ".join(f"--{name.replace('_', '-')}" for name in [*options, *columns])
+        what = "declares its own values and takes" if options else "has no columns to choose and takes"
+        raise ValueError(f"{flags}: the source {source!r} {what} no such option ({err})") from None
 
 
 def _add_split_args(p: argparse.ArgumentParser, part: str) -> None:
@@ -275,7 +286,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(run=_cmd_families)
 
     p = sub.add_parser("fit", help="fit a generator on a data set", description="Fit a generator; the run folder becomes a model folder.")
-    p.add_argument("--data", default="digits", help="digits | wine | breast_cancer | FILE.npz | IMAGE_FOLDER/ | HF_DATASET_DIR/ (default: digits)")
+    p.add_argument("--data", default="digits", help="digits | wine | breast_cancer | names | FILE.npz | FILE.csv/.jsonl (text) | IMAGE_FOLDER/ | HF_DATASET_DIR/ (default: digits)")
     p.add_argument("--family", default=None, help="generator family (see `genaug families`; default: vae, or the resumed run's)")
     p.add_argument("--out", required=True, type=Path, help="run folder: model, checkpoints, sample grids, metrics")
     p.add_argument("--steps", type=int, default=None, help="training steps (EM iterations for gmm); default: the family's")

@@ -386,6 +386,10 @@ def test_unknown_source(source: str) -> None:
 
 
 def test_unknown_file_kind(tmp_path: Path) -> None:
-    (tmp_path / "table.csv").write_text("a,b\n1,2\n")
+    (tmp_path / "table.txt").write_text("a,b\n1,2\n")
     with pytest.raises(ValueError, match="unknown source"):
+        load_source(str(tmp_path / "table.txt"))
+    # a .csv is read as labelled text: one without a text column says which columns it has
+    (tmp_path / "table.csv").write_text("a,b\n1,2\n")
+    with pytest.raises(ValueError, match=r"text_column: no column 'text' in table.csv .*\['a', 'b'\]"):
         load_source(str(tmp_path / "table.csv"))

@@ -21,6 +21,7 @@ TINY = {
     "pixelcnn": ({"channels": 8, "layers": 2, "head": 16, "hidden": 16}, {"steps": 20, "batch_size": 64}),  # TINY-pixelcnn
     "diffusion": ({"channels": 8, "blocks": 1, "hidden": 32, "depth": 1, "sample_steps": 5}, {"steps": 20, "batch_size": 64}),  # TINY-diffusion
     "wavenet": ({"residual": 8, "skip": 8, "layers": 3, "cycle": 3, "head": 8}, {"steps": 20, "batch_size": 64}),  # TINY-wavenet
+    "charlm": ({"embed": 8, "residual": 8, "skip": 8, "head": 16}, {"steps": 20}),  # text only: tests/test_text.py
 }
 
 
@@ -38,7 +39,7 @@ def fitted(request, data, tmp_path_factory):
     config, train = TINY[request.param]
     models = get_family(request.param).modalities
     if models is not None and data.spec.modality not in models:
-        pytest.skip(f"{request.param} models {models} only (its sequence contract tests live in tests/test_modalities.py)")
+        pytest.skip(f"{request.param} models {models} only (its contract tests live in tests/test_modalities.py, tests/test_text.py)")
     out = tmp_path_factory.mktemp(f"{request.param}-{data.spec.modality}")
     model = genaug.fit(data, request.param, out=out, train={**train, "checkpoint_every": 0, "sample_every": 0}, **config)
     return model, out, data

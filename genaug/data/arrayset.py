@@ -82,6 +82,14 @@ class ArraySet:
         """The samples in the user's space (dtype, range and layout of the source)."""
         return self.spec.to_user(self.x)
 
+    def _conform_tokens(self, spec: DataSpec) -> ArraySet:
+        """`conform` for token data: the same values (strings) encoded by ``spec`` (its vocabulary and length)."""
+        if spec.modality != self.spec.modality:
+            raise ValueError(f"data: {self.spec.modality} samples do not fit a model of {spec.modality} samples")
+        if spec.conditions != self.spec.conditions:
+            raise ValueError(f"data: its conditions {self.spec.conditions} differ from the model's {spec.conditions}")
+        return ArraySet(spec.to_model(self.user_x()), _conform_classes(self, spec), spec, dict(self.cond))
+
     def train_test_split(self, test_size: float, seed: int = 0) -> tuple[ArraySet, ArraySet]:
         """Stratified (train, test) split, identical to scikit-learn's ``train_test_split(..., stratify=y)``.
 
@@ -110,6 +118,8 @@ class ArraySet:
         """
         if spec == self.spec:
             return self
+        if spec.scaling == "tokens" or self.spec.scaling == "tokens":
+            return self._conform_tokens(spec)
         if (spec.modality, spec.shape) != (self.spec.modality, self.spec.shape):
             raise ValueError(
                 f"data: {self.spec.modality} samples of shape {self.spec.shape} do not fit a model of "
@@ -133,6 +143,16 @@ class ArraySet:
         if spec.conditions != self.spec.conditions:
             raise ValueError(f"data: its conditions {self.spec.conditions} differ from the model's {spec.conditions}")
         return ArraySet(spec.to_model(spec.user_layout(canonical)), lookup[self.y], spec, dict(self.cond))
+
+
+def _conform_classes(data: ArraySet, spec: DataSpec) -> torch.Tensor:
+    """``data``'s labels as indices of ``spec``'s classes (matched by name); ValueError for a class the spec lacks."""
+    present = set(np.unique(data.y.numpy()).tolist())
+    unknown = [name for i, name in enumerate(data.spec.class_names) if name not in spec.class_names and i in present]
+    if unknown:
+        raise ValueError(f"data: classes {unknown[:5]} are unknown to the model, whose classes are {list(spec.class_names)}")
+    lookup = torch.tensor([spec.class_names.index(n) if n in spec.class_names else -1 for n in data.spec.class_names])
+    return lookup[data.y]
 
 
 def validate_labels(
@@ -212,6 +232,8 @@ def from_arrays(
         ('vector', 2)
     """
     x = as_numpy(x)
+    if x.ndim == 1 and (x.dtype.kind in "US" or (x.dtype == object and len(x) and all(isinstance(v, str) for v in x))):
+        raise ValueError("x: strings are text data; build it with genaug.from_texts(texts, labels) (genaug.data.text)")
     if x.dtype == object:
         raise ValueError("x: samples have ragged or mixed shapes; every sample must have the same shape")
     if x.ndim == 0 or len(x) == 0:

@@ -27,6 +27,7 @@ from genaug.data.arrayset import ArraySet, from_arrays
 from genaug.data.series import SERIES_SUFFIXES, from_series_file
 from genaug.data.series_sets import SERIES_NAMES, load_series_name
 from genaug.data.spec import Layout
+from genaug.data.text import NAMES_SOURCE, TEXT_SUFFIXES, from_text_file, from_texts, load_names
 from genaug.modalities import column_modality
 
 if TYPE_CHECKING:
@@ -49,8 +50,8 @@ IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".
 # files `save_to_disk` writes: a Dataset folder holds the first two, a DatasetDict folder the last
 _HF_MARKERS = ("state.json", "dataset_info.json", "dataset_dict.json")
 _ACCEPTED = (
-    f"one of {list(BUNDLED)}, mnist1d[:test|:all], ucr:NAME[:test], a .npz file, a .ts or .tsv file of time "
-    "series, an image folder (one sub-folder per class) or a save_to_disk folder"
+    f"one of {list(BUNDLED)}, mnist1d[:test|:all], ucr:NAME[:test], names (text), a .npz file, a .ts or .tsv file of time "
+    "series, a .csv, .jsonl or .json file of labelled text, an image folder (one sub-folder per class) or a save_to_disk folder"
 )
 
 
@@ -325,6 +326,12 @@ def _is_numeric(feature: Any) -> bool:
         return False
 
 
+def _is_string(feature: Any) -> bool:
+    import datasets as hf
+
+    return isinstance(feature, hf.Value) and feature.dtype in ("string", "large_string")
+
+
 def _declares_modality(column: str) -> bool:
     """A column named for a modality that shapes alone never reveal (``series``: a sequence)."""
     declared = column_modality(column)
@@ -337,6 +344,8 @@ def from_hf_dataset(
     image_column: str | None = None,
     label_column: str | None = "label",
     feature_columns: Sequence[str] | None = None,
+    text_column: str | None = None,
+    **text_options: Any,
 ) -> ArraySet:
     """Read a Hugging Face ``datasets.Dataset`` (a ``DatasetDict`` gives its ``train`` split).
 
@@ -351,6 +360,9 @@ def from_hf_dataset(
         image_column: the column holding images; found from the features when None.
         label_column: the column holding labels; None for unlabelled data.
         feature_columns: the numeric columns to use as a vector (default: all but the label).
+        text_column: a string column to read as text (`genaug.data.text`); found when the dataset has
+            no image column and one string column named ``text`` (or another name the text modality
+            searches). ``text_options`` (``tokenizer``, ``max_length``) go to `from_texts`.
 
     Returns:
         The validated `ArraySet`.
@@ -379,11 +391,22 @@ def from_hf_dataset(
         raise ValueError(f"image_column: no column {image_column!r}; the dataset has columns {columns}")
     if image_column is not None and feature_columns is not None:
         raise ValueError(f"image_column / feature_columns: give one, got {image_column!r} and {list(feature_columns)}")
+    if text_column is not None and text_column not in columns:
+        raise ValueError(f"text_column: no column {text_column!r}; the dataset has columns {columns}")
     labels, names = None, None
     if label_column is not None:
         labels = np.asarray(dataset.with_format("numpy")[label_column])
         if isinstance(features[label_column], hf.ClassLabel):
             names = list(features[label_column].names)
+    if text_column is None and image_column is None and feature_columns is None:
+        strings = [c for c in columns if c != label_column and _is_string(features[c]) and column_modality(c) is not None and not column_modality(c).generic_families]
+        text_column = strings[0] if len(strings) == 1 else None
+    if text_column is not None:
+        if not _is_string(features[text_column]):
+            raise ValueError(f"text_column: column {text_column!r} holds {features[text_column]}, not strings")
+        return from_texts(list(dataset[text_column]), labels, class_names=names, **text_options)
+    if text_options:
+        raise TypeError(f"{sorted(text_options)}: options of text data; pass text_column= too")
     if image_column is None and feature_columns is None:
         found = [c for c in columns if isinstance(features[c], hf.Image)]
         found = found or [c for c in columns if isinstance(features[c], hf.Array2D | hf.Array3D)]  # e.g. digits as arrays
@@ -468,7 +491,8 @@ def load_source(source: str | os.PathLike, **options: Any) -> ArraySet:
         source: ``digits``, ``wine`` or ``breast_cancer``; ``mnist1d[:train|:test|:all]``
             (`load_mnist1d`); ``ucr:NAME[:train|:test]``, a UCR set aeon ships (`load_ucr`); a
             ``.npz`` file (`from_npz`); a ``.ts`` (`from_ts`) or ``.tsv`` (`from_ucr_tsv`) file of
-            time series; a folder written by ``save_to_disk`` (`from_hf_disk`); a folder with one
+            time series; ``names`` (US Census first names by sex, `load_names`) or a ``.csv``, ``.jsonl``
+            or ``.json`` file of labelled strings (`from_text_file`); a folder written by ``save_to_disk`` (`from_hf_disk`); a folder with one
             sub-folder per class (`from_image_folder`).
         **options: keyword arguments of the loader the source resolves to (none for bundled sets;
             ``missing=`` and ``lengths=`` for series files and UCR sets).
@@ -487,7 +511,11 @@ def load_source(source: str | os.PathLike, **options: Any) -> ArraySet:
         return load_bundled(text)
     if text.partition(":")[0] in SERIES_NAMES:
         return load_series_name(text, **options)
+    if text == NAMES_SOURCE:
+        return load_names(**options)
     path = Path(text).expanduser()
+    if path.is_file() and path.suffix.lower() in TEXT_SUFFIXES:
+        return from_text_file(path, **options)
     if path.is_file() and path.suffix.lower() == ".npz":
         return from_npz(path, **options)
     if path.is_file() and path.suffix.lower() in SERIES_SUFFIXES:

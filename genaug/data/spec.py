@@ -13,6 +13,9 @@ Three scalings:
 - ``range``: continuous values in ``value_range``, mapped linearly onto [-1, 1].
 - ``standard``: per-feature standardization (tabular vectors), clipped back to the observed
   per-feature range and rounded to the number of decimals each feature was given with.
+- ``tokens``: values the modality maps itself (text: strings <-> token ids of ``tokenizer`` over
+  ``vocabulary``; see `genaug.modalities.text`). Likelihoods of token data are exact probabilities:
+  nothing is dequantized.
 """
 
 from __future__ import annotations
@@ -101,7 +104,7 @@ class DataSpec(BaseModel):
     class_counts: tuple[int, ...] | None = None  # training frequencies, for unlabelled sampling
     dtype: str = "float32"  # numpy dtype name of the user's data
     layout: Layout  # per-sample layout of the user's data
-    scaling: Literal["grid", "range", "standard"]
+    scaling: Literal["grid", "range", "standard", "tokens"]
     value_range: tuple[float, float] | None = None  # grid / range: lowest and highest value
     levels: int | None = None  # grid: number of values on the grid
     loc: tuple[float, ...] | None = None  # standard: per-feature mean
@@ -110,6 +113,8 @@ class DataSpec(BaseModel):
     feature_max: tuple[float, ...] | None = None  # standard: observed per-feature maximum
     decimals: tuple[int | None, ...] | None = None  # standard: decimals each feature was given with (None: any)
     feature_names: tuple[str, ...] | None = None  # vectors: column names, e.g. from a table
+    tokenizer: Literal["char", "byte"] | None = None  # tokens: how strings become ids
+    vocabulary: tuple[str, ...] | None = None  # tokens, char tokenizer: the symbols of ids 1..V-1
     # named conditions besides "label" (whose classes are class_names): {name: {"kind": ..., ...}}, see data/conditions.py
     conditions: dict[str, dict[str, Any]] = {}
 
@@ -133,6 +138,17 @@ class DataSpec(BaseModel):
                 raise ValueError(f"value_range: need (low, high) with low < high, got {self.value_range}")
         if self.scaling == "grid" and (self.levels is None or self.levels < 2):
             raise ValueError(f"levels: a grid needs at least 2 levels, got {self.levels}")
+        if self.scaling == "tokens":
+            if self.tokenizer is None:
+                raise ValueError("tokenizer: token data needs a tokenizer ('char' or 'byte')")
+            if self.tokenizer == "char":
+                vocab = self.vocabulary
+                if not vocab or any(not isinstance(c, str) or len(c) != 1 for c in vocab) or len(set(vocab)) != len(vocab):
+                    raise ValueError(f"vocabulary: a char tokenizer needs a non-empty list of distinct single characters, got {vocab!r:.80}")
+            elif self.vocabulary is not None:
+                raise ValueError("vocabulary: the byte tokenizer has a fixed vocabulary (the 256 byte values); pass none")
+        elif self.tokenizer is not None or self.vocabulary is not None:
+            raise ValueError(f"tokenizer / vocabulary: only token data has them, not {self.scaling} data")
         if self.scaling == "standard":
             d = math.prod(self.shape)
             for name in ("loc", "scale", "feature_min", "feature_max", "decimals"):
@@ -152,6 +168,8 @@ class DataSpec(BaseModel):
         if self.scaling == "range":
             lo, hi = self.value_range
             return f"continuous in [{lo:g}, {hi:g}]"
+        if self.scaling == "tokens":
+            return self.kind.describe_values(self)
         return f"continuous, standardized per feature ({len(self.loc)} features)"
 
     @property
@@ -210,6 +228,8 @@ class DataSpec(BaseModel):
         if self.scaling == "range":
             lo, hi = self.value_range
             return self.dim * math.log(2.0 / (hi - lo))
+        if self.scaling == "tokens":
+            return 0.0  # log_prob of token data is already a log probability
         return -float(np.log(np.asarray(self.scale, dtype=np.float64)).sum())
 
     # ------------------------------------------------------------------ maps
@@ -229,8 +249,11 @@ class DataSpec(BaseModel):
     def to_model(self, x: torch.Tensor | np.ndarray) -> torch.Tensor:
         """Map a batch in the user's space and layout to float32 model space (canonical layout).
 
-        Grid data goes to bin centres (values between grid steps are rounded to the nearest step).
+        Grid data goes to bin centres (values between grid steps are rounded to the nearest step);
+        token data (strings) to ids, as the modality encodes them.
         """
+        if self.scaling == "tokens":
+            return self.kind.values_to_model(self, x)
         x = torch.as_tensor(np.asarray(x) if not isinstance(x, torch.Tensor) else x)
         x = self.canonical(x).to(torch.float64)
         if not torch.isfinite(x).all():
@@ -247,7 +270,12 @@ class DataSpec(BaseModel):
         return z.to(torch.float32)
 
     def to_user(self, z: torch.Tensor) -> torch.Tensor:
-        """Map a batch in model space (canonical layout) back to the user's dtype, range and layout."""
+        """Map a batch in model space (canonical layout) back to the user's dtype, range and layout.
+
+        Token data come back as the modality's values (text: a list of ``str``).
+        """
+        if self.scaling == "tokens":
+            return self.kind.values_to_user(self, z)
         z = z.detach().to(torch.float64)
         if self.scaling == "grid":
             lo, hi = self.value_range

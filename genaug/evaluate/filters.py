@@ -53,8 +53,10 @@ class QualityFilter:
         self.dropped = 0
 
     def __call__(self, x: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-        """Keep mask (N,) bool for user-space samples ``x`` with class indices ``labels``."""
-        x, labels = torch.as_tensor(x).detach().cpu(), torch.as_tensor(labels).detach().cpu().reshape(-1).long()
+        """Keep mask (N,) bool for user-space samples ``x`` (a tensor, or a list of strings) with class indices ``labels``."""
+        strings = isinstance(x, (list, tuple)) and all(isinstance(v, str) for v in x)
+        x = list(x) if strings else torch.as_tensor(x).detach().cpu()
+        labels = torch.as_tensor(labels).detach().cpu().reshape(-1).long()
         if len(x) != len(labels):
             raise ValueError(f"labels: expected one label per sample ({len(x)}), got {len(labels)}")
         if len(labels) and (labels.min() < 0 or labels.max() >= self.num_classes):

@@ -31,22 +31,32 @@ __all__ = ["LikelihoodResult", "anomaly_scores", "bits_per_dim", "fpr_threshold"
 class LikelihoodResult:
     """Held-out likelihood of a model, per dimension."""
 
-    bits_per_dim: float  # marginal over classes: -log2 p(x) / D
+    bits_per_dim: float  # marginal over classes: -log2 p(x) / D (text: per character, the end mark included)
     bits_per_dim_conditional: float  # given the true label: -log2 p(x | y) / D
     is_bound: bool  # the family's log_prob is a lower bound, so these are upper bounds
-    discrete: bool  # measured on the data's grid (dequantized); False: a continuous density
+    discrete: bool  # measured on the data's grid (dequantized) or on tokens (exact); False: a continuous density
     n: int  # samples evaluated
     dequantization_draws: int  # uniform noise draws averaged per sample
 
     @classmethod
-    def of(cls, model: Generator, marginal: torch.Tensor, conditional: torch.Tensor, draws: int) -> LikelihoodResult:
-        """The result for per-sample log-likelihoods (nats, model space) from `log_likelihoods`."""
+    def of(cls, model: Generator, marginal: torch.Tensor, conditional: torch.Tensor, draws: int, units: torch.Tensor | None = None) -> LikelihoodResult:
+        """The result for per-sample log-likelihoods (nats, model space) from `log_likelihoods`.
+
+        ``units``: what each sample's likelihood is reported per (`Modality.units`; default: its
+        dimensions). The result is the total over the samples divided by their total units, which for
+        samples of one size is the mean of the per-sample figures.
+        """
         spec = model.spec
+        units = torch.full((len(marginal),), float(spec.dim), dtype=torch.float64) if units is None else units.to(torch.float64)
+
+        def pooled(log_likelihood: torch.Tensor) -> float:
+            return float(-(log_likelihood.double() + spec.log_det_to_data()).sum() / (units.sum() * math.log(2)))
+
         return cls(
-            bits_per_dim=float(to_bits_per_dim(spec, marginal).mean()),
-            bits_per_dim_conditional=float(to_bits_per_dim(spec, conditional).mean()),
+            bits_per_dim=pooled(marginal),
+            bits_per_dim_conditional=pooled(conditional),
             is_bound=model.likelihood_is_bound,
-            discrete=spec.scaling == "grid",
+            discrete=spec.scaling in ("grid", "tokens"),
             n=len(marginal),
             dequantization_draws=draws,
         )
@@ -64,7 +74,10 @@ def bits_per_dim(
     seed: int = 0,
     batch_size: int = 256,
 ) -> LikelihoodResult:
-    """Bits per dimension of ``data`` under ``model`` (lower is better).
+    """Bits per dimension of ``data`` under ``model`` (lower is better); for text, bits per character.
+
+    Text counts every string's characters (bytes with the byte tokenizer) and its end mark, and divides
+    the total bits by the total count (`genaug.modalities.text`).
 
     Args:
         model: a fitted generator with ``has_likelihood``.
@@ -93,7 +106,7 @@ def bits_per_dim(
     spec = model.spec
     data = data.conform(spec)
     marginal, conditional = log_likelihoods(model, data.x, data.y, draws=draws, seed=seed, batch_size=batch_size)
-    return LikelihoodResult.of(model, marginal, conditional, draws)
+    return LikelihoodResult.of(model, marginal, conditional, draws, spec.kind.units(spec, data.x))
 
 
 @torch.no_grad()

@@ -90,7 +90,7 @@ def evaluate(
     }
     if model.has_likelihood:  # one scoring of the held-out data serves bits/dim and the anomaly calibration
         marginal, conditional = log_likelihoods(model, data.x, data.y, draws=draws, seed=seed)
-        report["likelihood"] = LikelihoodResult.of(model, marginal, conditional, draws).to_dict()
+        report["likelihood"] = LikelihoodResult.of(model, marginal, conditional, draws, spec.kind.units(spec, data.x)).to_dict()
         train_bits = _record_bits(model, train, seed, draws)  # the generalization gap and the anomaly threshold share them
         report["likelihood"]["train_bits_per_dim"] = float(train_bits.mean())
         report["likelihood"]["generalization_gap"] = report["likelihood"]["bits_per_dim"] - float(train_bits.mean())

@@ -78,6 +78,7 @@ class Modality:
     feature_columns: ClassVar[bool] = False  # in a table, one numeric column per feature (else one array column per sample)
     column_names: ClassVar[tuple[str, ...]] = ("x",)  # a table's sample column, searched in this order when none is named
     flow_lr_scale: ClassVar[float] = 0.25  # a flow's learning-rate factor: dense couplings overfit small tables fast
+    generic_families: ClassVar[bool] = True  # families that declare no modalities (dense blocks over real values) model it
 
     def __repr__(self) -> str:
         return f"<modality {self.name!r}>"
@@ -130,6 +131,25 @@ class Modality:
         Default: standardized per feature (tables).
         """
         return {"scaling": "standard"}
+
+    def values_to_model(self, spec: DataSpec, x: Any) -> torch.Tensor:
+        """User values -> model space, for a spec whose scaling is ``"tokens"`` (values the modality maps itself)."""
+        raise NotImplementedError(f"{self.name} data has no token values")
+
+    def values_to_user(self, spec: DataSpec, z: torch.Tensor) -> Any:
+        """Inverse of `values_to_model`."""
+        raise NotImplementedError(f"{self.name} data has no token values")
+
+    def units(self, spec: DataSpec, z: torch.Tensor) -> torch.Tensor:
+        """How many units a likelihood is reported per, for each model-space sample: float64 (N,).
+
+        Default: the sample's dimensions (bits/dim); text counts each string's symbols (bits per character).
+        """
+        return torch.full((len(z),), float(spec.dim), dtype=torch.float64)
+
+    def describe_values(self, spec: DataSpec) -> str:
+        """The value space in words, for a ``"tokens"`` spec (`DataSpec.value_space`)."""
+        raise NotImplementedError(f"{self.name} data has no token values")
 
     # ------------------------------------------------------------------ network blocks
     def encoder(self, shape: tuple[int, ...], out_dim: int, *, channels: int, hidden: int, depth: int, cond_dim: int) -> nn.Module:

@@ -29,6 +29,7 @@ a tensor where a condition dict is expected is the label.
 from __future__ import annotations
 
 import hashlib
+import inspect
 import json
 import os
 from collections.abc import Callable, Mapping, Sequence
@@ -105,6 +106,9 @@ class Generator(nn.Module, ModelHubMixin, library_name="genaug", tags=["genaug",
             raise TypeError(f"config: expected {self.config_class.__name__}, got {type(config).__name__}")
         if self.modalities is not None and spec.modality not in self.modalities:
             raise ValueError(f"spec: the {self.family!r} family models {' and '.join(self.modalities)} data, not {spec.modality} data")
+        if self.modalities is None and not spec.kind.generic_families:
+            takers = sorted(name for name, cls in FAMILIES.items() if cls.modalities and spec.modality in cls.modalities)
+            raise ValueError(f"spec: the {self.family!r} family does not model {spec.modality} data; families for it: {takers}")
         refused = {name: d["kind"] for name, d in spec.conditions.items() if d["kind"] not in self.condition_kinds}
         if refused:
             raise ValueError(f"spec: the {self.family!r} family cannot condition on {refused}; it takes {list(self.condition_kinds)} conditions")
@@ -187,6 +191,7 @@ class Generator(nn.Module, ModelHubMixin, library_name="genaug", tags=["genaug",
         cond: Mapping[str, Any] | None = None,
         generator: torch.Generator | None = None,
         batch_size: int = 4096,
+        **options: Any,
     ) -> torch.Tensor:
         """Draw ``n`` samples in the user's space (dtype, range and layout of the training data).
 
@@ -198,6 +203,8 @@ class Generator(nn.Module, ModelHubMixin, library_name="genaug", tags=["genaug",
                 ``n`` per condition, e.g. ``{"style": ["bold"] * n}``.
             generator: a ``torch.Generator``; the same seed gives the same samples.
             batch_size: samples per forward pass.
+            **options: sampling options of the family's ``sample_model`` (e.g. ``temperature``, ``top_k``,
+                ``top_p``, ``prefix`` for `genaug.models.charlm`); a list of ``n`` values is one per sample.
 
         Example:
             >>> import genaug, torch
@@ -207,11 +214,24 @@ class Generator(nn.Module, ModelHubMixin, library_name="genaug", tags=["genaug",
             (torch.Size([16, 8, 8]), torch.float64)
         """
         conditions = self.conditions({**(cond or {}), "label": self.resolve_labels(n, labels, generator=generator)}, int(n))
+        if options:
+            accepted = inspect.signature(self.sample_model).parameters
+            unknown = sorted(k for k in options if k not in accepted or k in ("cond", "generator"))
+            if unknown:
+                takes = sorted(k for k in accepted if k not in ("cond", "generator"))
+                raise TypeError(f"{', '.join(unknown)}: not a sampling option of the {self.family!r} family; it takes {takes or 'none'}")
+
+        def batch_options(s: int) -> dict[str, Any]:
+            return {k: v[s : s + batch_size] if isinstance(v, (list, tuple)) and len(v) == n else v for k, v in options.items()}
+
         was_training = self.training
         self.eval()
         try:
             starts = range(0, int(n), batch_size)
-            parts = [self.sample_model({k: v[s : s + batch_size] for k, v in conditions.items()}, generator=generator) for s in starts]
+            parts = [
+                self.sample_model({k: v[s : s + batch_size] for k, v in conditions.items()}, generator=generator, **batch_options(s))
+                for s in starts
+            ]
         finally:
             self.train(was_training)
         return self.spec.to_user(torch.cat(parts) if parts else torch.zeros((0, *self.spec.shape)))

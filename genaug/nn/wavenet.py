@@ -36,7 +36,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-__all__ = ["Draw", "WaveNet"]
+__all__ = ["Draw", "WaveNet", "WaveNetTrunk"]
 
 Draw = Callable[[torch.Tensor], torch.Tensor]  # conditional parameters (N, P) -> one value per row (N,)
 
@@ -99,7 +99,99 @@ class _Block(nn.Module):
         return (h if self.res is None else h + self.res(z)), self.skip(z)
 
 
-class WaveNet(nn.Module):
+class WaveNetTrunk(nn.Module):
+    """The causal trunk of `WaveNet`: inputs (N, T, C) and a global condition -> head features (N, T, head).
+
+    The features at time t see the inputs at times < t only. `WaveNet` adds per-channel output heads;
+    other autoregressive nets (a character model over embedded tokens) add their own head on the same
+    trunk and generate with `step`, one time step in O(layers) work.
+
+    Example:
+        >>> trunk = WaveNetTrunk(4, cond_dim=2, residual=8, skip=8, layers=3, cycle=3, head=8)
+        >>> trunk.features(torch.zeros(5, 7, 4), torch.zeros(5, 2)).shape, trunk.receptive_field
+        (torch.Size([5, 7, 8]), 9)
+    """
+
+    def __init__(
+        self,
+        channels_in: int,
+        *,
+        cond_dim: int,
+        residual: int = 64,
+        skip: int = 64,
+        layers: int = 10,
+        cycle: int = 10,
+        head: int = 64,
+        dropout: float = 0.0,
+    ) -> None:
+        super().__init__()
+        sizes = {"channels_in": channels_in, "residual": residual, "skip": skip, "layers": layers, "cycle": cycle, "head": head}
+        for name, value in sizes.items():
+            if not isinstance(value, int) or value < 1:
+                raise ValueError(f"{name}: expected an integer >= 1, got {value!r}")
+        if not isinstance(cond_dim, int) or cond_dim < 0:
+            raise ValueError(f"cond_dim: expected an integer >= 0, got {cond_dim!r}")
+        if not 0.0 <= dropout < 1.0:
+            raise ValueError(f"dropout: expected a probability in [0, 1), got {dropout!r}")
+        self.channels_in, self.cond_dim = channels_in, cond_dim
+        # the input convolution's taps read x[t-2] and x[t-1]: nothing at t sees time t itself
+        self.inp = _Linear(2 * channels_in, residual)
+        self.blocks = nn.ModuleList(
+            _Block(residual, skip, 2 ** (i % cycle), cond_dim, dropout, last=i == layers - 1) for i in range(layers)
+        )
+        self.hidden = _Linear(skip, head)
+        self.feature = _Linear(head, head)
+
+    @property
+    def receptive_field(self) -> int:
+        """How many earlier time steps an output sees: 2 (input convolution) + the sum of the dilations."""
+        return 2 + sum(block.dilation for block in self.blocks)
+
+    def _conds(self, cond: torch.Tensor) -> list[torch.Tensor | None]:
+        """Each block's projection of the condition: (N, 2R), or None when unconditional."""
+        return [None if block.cond is None else block.cond(cond) for block in self.blocks]
+
+    def _features(self, skips: torch.Tensor) -> torch.Tensor:
+        return self.feature(F.relu(self.hidden(F.relu(skips))))
+
+    def features(self, x: torch.Tensor, cond: torch.Tensor) -> torch.Tensor:
+        """Head features (N, T, head) at every time step from the times before it: x (N, T, C) time-major."""
+        s = _delay(x, 1)  # s[t] = x[t-1]
+        h = self.inp(torch.cat([_delay(s, 1), s], dim=-1))  # (N, T, R)
+        skips = None
+        for block, c in zip(self.blocks, self._conds(cond)):
+            h, out = block(h, _delay(h, block.dilation), None if c is None else c[:, None])
+            skips = out if skips is None else skips + out
+        return self._features(skips)
+
+    def start(self, n: int, cond: torch.Tensor) -> tuple[list[torch.Tensor], list[torch.Tensor | None]]:
+        """The state `step` needs to generate ``n`` sequences: every layer's empty queue, each block's condition."""
+        like = self.inp.weight
+        queues = [torch.zeros(1, n, self.channels_in, dtype=like.dtype, device=like.device)]
+        queues += [torch.zeros(b.dilation, n, b.width, dtype=like.dtype, device=like.device) for b in self.blocks]
+        return queues, self._conds(cond)
+
+    def step(self, prev: torch.Tensor, queues: list[torch.Tensor], conds: list[torch.Tensor | None], t: int) -> torch.Tensor:
+        """Head features (N, head) at time t from the input at t - 1 (N, C); advances every layer's queue."""
+        h = self.inp(torch.cat([_push(queues[0], t, prev), prev], dim=-1))
+        skips = None
+        for block, queue, c in zip(self.blocks, queues[1:], conds):
+            h, out = block(h, _push(queue, t, h), c)
+            skips = out if skips is None else skips + out
+        return self._features(skips)
+
+    @contextmanager
+    def _evaluating(self) -> Iterator[None]:
+        """Eval mode (no dropout) for the duration, then back to the mode the caller had."""
+        was_training = self.training
+        self.eval()
+        try:
+            yield
+        finally:
+            self.train(was_training)
+
+
+class WaveNet(WaveNetTrunk):
     """Sequence (N, C, T) + condition (N, E) -> parameters (N, C, T, P) of each element's conditional.
 
     Output ``[:, c, t]`` depends on the input at times < t (the last `receptive_field` of them) of
@@ -134,56 +226,22 @@ class WaveNet(nn.Module):
         head: int = 64,
         dropout: float = 0.0,
     ) -> None:
-        super().__init__()
-        sizes = {"channels_in": channels_in, "n_params": n_params, "residual": residual, "skip": skip}
-        sizes |= {"layers": layers, "cycle": cycle, "head": head}
-        for name, value in sizes.items():
-            if not isinstance(value, int) or value < 1:
-                raise ValueError(f"{name}: expected an integer >= 1, got {value!r}")
-        if not isinstance(cond_dim, int) or cond_dim < 0:
-            raise ValueError(f"cond_dim: expected an integer >= 0, got {cond_dim!r}")
-        if not 0.0 <= dropout < 1.0:
-            raise ValueError(f"dropout: expected a probability in [0, 1), got {dropout!r}")
-        self.channels_in, self.n_params, self.cond_dim = channels_in, n_params, cond_dim
-        # the input convolution's taps read x[t-2] and x[t-1]: nothing at t sees time t itself
-        self.inp = _Linear(2 * channels_in, residual)
-        self.blocks = nn.ModuleList(
-            _Block(residual, skip, 2 ** (i % cycle), cond_dim, dropout, last=i == layers - 1) for i in range(layers)
+        if not isinstance(n_params, int) or n_params < 1:
+            raise ValueError(f"n_params: expected an integer >= 1, got {n_params!r}")
+        super().__init__(
+            channels_in, cond_dim=cond_dim, residual=residual, skip=skip, layers=layers, cycle=cycle, head=head, dropout=dropout
         )
-        self.hidden = _Linear(skip, head)
-        self.feature = _Linear(head, head)
+        self.n_params = n_params
         # channel c of a time step also sees channels < c of the same step (none for c = 0)
         self.earlier = nn.ModuleList(_Linear(c, head, bias=False) for c in range(1, channels_in))
         self.out = nn.ModuleList(_Linear(head, n_params) for _ in range(channels_in))
 
-    @property
-    def receptive_field(self) -> int:
-        """How many earlier time steps an output sees: 2 (input convolution) + the sum of the dilations."""
-        return 2 + sum(block.dilation for block in self.blocks)
-
     # ------------------------------------------------------------------ parallel pass
-    def _conds(self, cond: torch.Tensor) -> list[torch.Tensor | None]:
-        """Each block's projection of the condition: (N, 2R), or None when unconditional."""
-        return [None if block.cond is None else block.cond(cond) for block in self.blocks]
-
-    def _features(self, skips: torch.Tensor) -> torch.Tensor:
-        return self.feature(F.relu(self.hidden(F.relu(skips))))
-
     def _channel(self, c: int, feats: torch.Tensor, earlier: torch.Tensor) -> torch.Tensor:
         """Parameters (..., P) of channel ``c`` from head features (..., head) and channels < c (..., c)."""
         if c > 0:
             feats = feats + self.earlier[c - 1](earlier.contiguous())
         return self.out[c](F.relu(feats))
-
-    def features(self, x: torch.Tensor, cond: torch.Tensor) -> torch.Tensor:
-        """Head features (N, T, head) at every time step from the times before it: x (N, T, C) time-major."""
-        s = _delay(x, 1)  # s[t] = x[t-1]
-        h = self.inp(torch.cat([_delay(s, 1), s], dim=-1))  # (N, T, R)
-        skips = None
-        for block, c in zip(self.blocks, self._conds(cond)):
-            h, out = block(h, _delay(h, block.dilation), None if c is None else c[:, None])
-            skips = out if skips is None else skips + out
-        return self._features(skips)
 
     def forward(self, x: torch.Tensor, cond: torch.Tensor) -> torch.Tensor:
         """All conditionals in one pass (teacher forcing): x (N, C, T), cond (N, E) -> (N, C, T, P)."""
@@ -193,17 +251,6 @@ class WaveNet(nn.Module):
         return torch.stack([self._channel(c, feats, xt[..., :c]) for c in range(self.channels_in)], dim=1)
 
     # ------------------------------------------------------------------ generation
-    def _step(
-        self, prev: torch.Tensor, queues: list[torch.Tensor], conds: list[torch.Tensor | None], t: int
-    ) -> torch.Tensor:
-        """Head features (N, head) at time t from x[t-1] (N, C); advances every layer's queue."""
-        h = self.inp(torch.cat([_push(queues[0], t, prev), prev], dim=-1))
-        skips = None
-        for block, queue, c in zip(self.blocks, queues[1:], conds):
-            h, out = block(h, _push(queue, t, h), c)
-            skips = out if skips is None else skips + out
-        return self._features(skips)
-
     @torch.no_grad()
     def sample(
         self, n_steps: int, cond: torch.Tensor, draw: Draw, *, first: torch.Tensor | None = None
@@ -227,14 +274,12 @@ class WaveNet(nn.Module):
         """
         n, t0 = self._check_sample(n_steps, cond, first)
         like = self.inp.weight
-        queues = [torch.zeros(1, n, self.channels_in, dtype=like.dtype, device=like.device)]
-        queues += [torch.zeros(b.dilation, n, b.width, dtype=like.dtype, device=like.device) for b in self.blocks]
         x = self._canvas(n, n_steps, first)
         prev = torch.zeros(n, self.channels_in, dtype=like.dtype, device=like.device)
         with self._evaluating():
-            conds = self._conds(cond)
+            queues, conds = self.start(n, cond)
             for t in range(n_steps):
-                feats = self._step(prev, queues, conds, t)  # the prompt's steps only fill the queues
+                feats = self.step(prev, queues, conds, t)  # the prompt's steps only fill the queues
                 if t >= t0:
                     self._draw_step(x, t, feats, draw)
                 prev = x[:, :, t]
@@ -268,16 +313,6 @@ class WaveNet(nn.Module):
         """Draw time step t of x (N, C, T) channel by channel from the trunk's features (N, head)."""
         for c in range(self.channels_in):
             x[:, c, t] = draw(self._channel(c, feats, x[:, :c, t]))
-
-    @contextmanager
-    def _evaluating(self) -> Iterator[None]:
-        """Eval mode (no dropout) for the duration, then back to the mode the caller had."""
-        was_training = self.training
-        self.eval()
-        try:
-            yield
-        finally:
-            self.train(was_training)
 
     # ------------------------------------------------------------------ argument checks
     def _check(self, x: torch.Tensor, cond: torch.Tensor) -> None:

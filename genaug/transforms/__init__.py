@@ -2,10 +2,26 @@
 
 ``from genaug.transforms import SyntheticSwap, LatentJitter`` (a fitted generator swaps or jitters
 samples) and ``Jitter, Scaling, MagnitudeWarp, TimeWarp, WindowSlice, WindowWarp`` (Iwana & Uchida 2021,
-on ``(C, T)`` sequences; the classic chain of a sequence recipe, ``classic.library: genaug``).
+on ``(C, T)`` sequences; the classic chain of a sequence recipe, ``classic.library: genaug``), and the
+character noise of nlpaug's character augmenters for strings: ``CharSwap, CharDelete, CharInsert,
+KeyboardSubstitute``.
 """
 
 from genaug.transforms._synthetic import LatentJitter, SyntheticSwap
+from genaug.transforms._text import CharDelete, CharInsert, CharSwap, KeyboardSubstitute
 from genaug.transforms._timeseries import Jitter, MagnitudeWarp, Scaling, TimeWarp, WindowSlice, WindowWarp
 
-__all__ = ["Jitter", "LatentJitter", "MagnitudeWarp", "Scaling", "SyntheticSwap", "TimeWarp", "WindowSlice", "WindowWarp"]
+__all__ = [
+    "CharDelete",
+    "CharInsert",
+    "CharSwap",
+    "Jitter",
+    "KeyboardSubstitute",
+    "LatentJitter",
+    "MagnitudeWarp",
+    "Scaling",
+    "SyntheticSwap",
+    "TimeWarp",
+    "WindowSlice",
+    "WindowWarp",
+]

@@ -1,0 +1,155 @@
+"""Memorization, novelty and diversity of generated strings (the text counterparts of the image metrics).
+
+- `text_memorization`: the share of samples that are exact copies of a training string, and the
+  nearest-neighbour ratio of `genaug.evaluate.memorization` with the Levenshtein edit distance: a
+  sample's distance to its closest training string divided by that string's distance to its own
+  closest other training string (fresh strings score about 1, copies 0).
+- `distinct_n`: distinct character n-grams over all n-grams of the samples (Li et al. 2016).
+- `CopyFilter`: a quality filter that drops samples equal to a training string (exact copies; with
+  ``max_distance`` > 0 also strings within that many edits of one).
+
+Example:
+    >>> edit_distances(["kitten"], ["sitting", "kitten", "mitten"]).tolist()
+    [[3, 0, 1]]
+    >>> text_memorization(["anna", "annie", "zoe"], ["anna", "anne", "bob"]).exact_copy_share
+    0.3333333333333333
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import numpy as np
+import torch
+
+from genaug.data.arrayset import ArraySet
+from genaug.evaluate.filters import QualityFilter
+
+__all__ = ["CopyFilter", "TextMemorization", "distinct_n", "edit_distances", "text_memorization"]
+
+
+def _codes(texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+    """Strings as a padded (N, L) int32 array of code points (-1 pad) and their lengths."""
+    lengths = np.array([len(t) for t in texts], dtype=np.int64)
+    out = np.full((len(texts), max(1, int(lengths.max(initial=0)))), -1, dtype=np.int32)
+    for i, t in enumerate(texts):
+        out[i, : len(t)] = [ord(c) for c in t]
+    return out, lengths
+
+
+def edit_distances(queries: Sequence[str], references: Sequence[str], *, chunk: int = 64) -> np.ndarray:
+    """Levenshtein distances (insert, delete, substitute: 1 each) between every query and every reference: int (Q, R)."""
+    b, b_len = _codes(references)
+    out = np.zeros((len(queries), len(references)), dtype=np.int64)
+    width = b.shape[1]
+    for start in range(0, len(queries), chunk):
+        a, a_len = _codes(queries[start : start + chunk])
+        q = len(a)
+        # row[j] = distance between the query's first i characters and the reference's first j
+        row = np.broadcast_to(np.arange(width + 1), (q, len(references), width + 1)).copy()
+        result = np.zeros((q, len(references)), dtype=np.int64)
+        result[a_len == 0] = b_len  # empty queries
+        for i in range(a.shape[1]):
+            new = np.empty_like(row)
+            new[..., 0] = i + 1
+            same = a[:, i][:, None, None] == b[None]  # (q, R, width)
+            substitute = row[..., :-1] + ~same
+            delete = row[..., 1:] + 1
+            best = np.minimum(substitute, delete)
+            for j in range(width):  # insertion runs along the reference: sequential in j
+                new[..., j + 1] = np.minimum(best[..., j], new[..., j] + 1)
+            row = new
+            ended = a_len == i + 1
+            if ended.any():
+                result[ended] = np.take_along_axis(row[ended], b_len[None, :, None], axis=2)[..., 0]
+        out[start : start + q] = result
+    return out
+
+
+@dataclass(frozen=True)
+class TextMemorization:
+    """How close generated strings are to the training strings (see the module docstring)."""
+
+    exact_copy_share: float  # samples equal to a training string
+    ratio: float  # median over samples of edit distance to the closest training string / its own closest other's
+    ratio_quantiles: dict[str, float]
+    near_copy_share: float  # samples whose ratio is below `threshold` (copies included)
+    threshold: float
+    novelty: float  # share of distinct samples that are no training string
+    n_samples: int
+    n_train: int
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def text_memorization(samples: Sequence[str], train: Sequence[str], *, threshold: float = 0.1) -> TextMemorization:
+    """Exact copies and the nearest-neighbour edit-distance ratio of ``samples`` against ``train``."""
+    samples, train = list(samples), list(train)
+    if not samples:
+        raise ValueError("samples: no strings to score")
+    if len(train) < 2:
+        raise ValueError(f"train: expected at least 2 training strings, got {len(train)}")
+    distinct = sorted(set(train))
+    to_train = edit_distances(samples, distinct)
+    closest = to_train.argmin(axis=1)
+    d = to_train[np.arange(len(samples)), closest].astype(np.float64)
+    # leave-one-out spacing of each distinct training string (a duplicated string's spacing is 0)
+    counts = Counter(train)
+    among = edit_distances(distinct, distinct).astype(np.float64)
+    np.fill_diagonal(among, np.inf)
+    spacing = np.where([counts[s] > 1 for s in distinct], 0.0, among.min(axis=1))
+    ratio = np.where(d == 0, 0.0, d / np.maximum(spacing[closest], 1e-12))
+    known = set(train)
+    unique = set(samples)
+    quantiles = {f"q{int(q * 100):02d}": float(np.quantile(ratio, q)) for q in (0.05, 0.25, 0.5, 0.75)}
+    return TextMemorization(
+        exact_copy_share=float(np.mean([s in known for s in samples])),
+        ratio=float(np.median(ratio)),
+        ratio_quantiles=quantiles,
+        near_copy_share=float(np.mean(ratio < threshold)),
+        threshold=threshold,
+        novelty=float(np.mean([s not in known for s in unique])),
+        n_samples=len(samples),
+        n_train=len(train),
+    )
+
+
+def distinct_n(samples: Sequence[str], n: int = 2) -> float:
+    """Distinct character n-grams over all character n-grams of ``samples`` (1.0: no n-gram repeats)."""
+    grams = [s[i : i + n] for s in samples for i in range(len(s) - n + 1)]
+    return len(set(grams)) / len(grams) if grams else 0.0
+
+
+class CopyFilter(QualityFilter):
+    """Drops generated strings that copy a training string (within ``max_distance`` edits; 0: exact copies).
+
+    Example:
+        >>> from genaug.data import from_texts
+        >>> keep = CopyFilter(from_texts(["anna", "bob"]))
+        >>> keep(["anna", "hanna"], torch.zeros(2, dtype=torch.long)).tolist()
+        [False, True]
+    """
+
+    name = "copies"
+
+    def __init__(self, train: ArraySet, *, max_distance: int = 0) -> None:
+        super().__init__()
+        if isinstance(max_distance, bool) or not isinstance(max_distance, int) or max_distance < 0:
+            raise ValueError(f"max_distance: expected an integer >= 0, got {max_distance!r}")
+        self.train = sorted(set(train.user_x()))
+        self.known = set(self.train)
+        self.max_distance = max_distance
+        self.num_classes = train.spec.num_classes
+
+    def keep(self, x: Any, labels: torch.Tensor) -> torch.Tensor:
+        texts = list(x)
+        if self.max_distance == 0:
+            return torch.tensor([t not in self.known for t in texts], dtype=torch.bool)
+        return torch.from_numpy(edit_distances(texts, self.train).min(axis=1) > self.max_distance)
+
+    def settings(self) -> dict[str, Any]:
+        return {"max_distance": self.max_distance}
