@@ -323,3 +323,13 @@ def test_character_noise_transforms_keep_the_structure_and_never_empty_a_string(
         CharSwap(p=2)
     with pytest.raises(TypeError, match="expected a string"):
         CharSwap()(3)
+
+
+def test_the_evaluation_suite_says_it_does_not_score_text_yet(toy, toy_model):
+    with pytest.raises(ValueError, match=r"evaluate\(\) does not score text models yet"):
+        genaug.evaluate(toy_model, toy)
+
+
+def test_injectors_say_they_do_not_take_text_models_yet(toy_model):
+    with pytest.raises(ValueError, match="sample pools .* do not take text models yet"):
+        genaug.SamplePool(toy_model)

@@ -62,6 +62,11 @@ def evaluate(
     if isinstance(n_per_class, bool) or not isinstance(n_per_class, int) or n_per_class < 1:
         raise ValueError(f"n_per_class: expected a positive number of samples per class, got {n_per_class!r}")
     spec = model.spec
+    if spec.scaling == "tokens":
+        raise ValueError(
+            f"model: evaluate() does not score {spec.modality} models yet (issue 18); use genaug.bits_per_dim, "
+            "genaug.evaluate.textmetrics (copies, edit-distance memorization, distinct-n) and class_fidelity on a FeatureSpace"
+        )
     data = data.conform(spec)
     train = data if train is None else train.conform(spec)
     if len(data) == 0 or len(train) < 2:

@@ -263,6 +263,11 @@ class SamplePool:
         self.batch_size, self.seed, self.reuse, self.prefetch = batch_size, seed, reuse, bool(prefetch)
         self.filter, self.max_attempts = filter, max_attempts
         self.spec: DataSpec = self.handle.spec
+        if self.spec.scaling == "tokens":
+            raise ValueError(
+                f"model: sample pools (and the injectors on them) do not take {self.spec.modality} models yet (issue 18); "
+                "draw strings with model.sample(n, labels=...)"
+            )
         self.family: str = self.handle.family
         self.fingerprint: str = self.handle.fingerprint
         if data is not None:
