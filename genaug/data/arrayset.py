@@ -82,14 +82,6 @@ class ArraySet:
         """The samples in the user's space (dtype, range and layout of the source)."""
         return self.spec.to_user(self.x)
 
-    def _conform_tokens(self, spec: DataSpec) -> ArraySet:
-        """`conform` for token data: the same values (strings) encoded by ``spec`` (its vocabulary and length)."""
-        if spec.modality != self.spec.modality:
-            raise ValueError(f"data: {self.spec.modality} samples do not fit a model of {spec.modality} samples")
-        if spec.conditions != self.spec.conditions:
-            raise ValueError(f"data: its conditions {self.spec.conditions} differ from the model's {spec.conditions}")
-        return ArraySet(spec.to_model(self.user_x()), _conform_classes(self, spec), spec, dict(self.cond))
-
     def train_test_split(self, test_size: float, seed: int = 0) -> tuple[ArraySet, ArraySet]:
         """Stratified (train, test) split, identical to scikit-learn's ``train_test_split(..., stratify=y)``.
 
@@ -118,31 +110,29 @@ class ArraySet:
         """
         if spec == self.spec:
             return self
-        if spec.scaling == "tokens" or self.spec.scaling == "tokens":
-            return self._conform_tokens(spec)
-        if (spec.modality, spec.shape) != (self.spec.modality, self.spec.shape):
+        tokens = spec.scaling == "tokens" or self.spec.scaling == "tokens"  # strings: re-encoded, of any length
+        if spec.modality != self.spec.modality or (not tokens and spec.shape != self.spec.shape):
             raise ValueError(
                 f"data: {self.spec.modality} samples of shape {self.spec.shape} do not fit a model of "
                 f"{spec.modality} samples of shape {spec.shape}"
             )
-        unknown = [name for name in self.spec.class_names if name not in spec.class_names]
-        present = set(np.unique(self.y.numpy()).tolist())
-        unknown = [name for i, name in enumerate(self.spec.class_names) if name in unknown and i in present]
-        if unknown:
-            raise ValueError(f"data: classes {unknown[:5]} are unknown to the model, whose classes are {list(spec.class_names)}")
-        lookup = torch.tensor([spec.class_names.index(n) if n in spec.class_names else -1 for n in self.spec.class_names])
-        canonical = self.spec.canonical(self.user_x()).to(torch.float64)  # (N, *shape) user values
-        if spec.scaling == "grid":
-            lo, hi = spec.value_range
-            steps = (canonical - lo) / (hi - lo) * (spec.levels - 1)
-            if canonical.min() < lo or canonical.max() > hi or not torch.allclose(steps, steps.round(), atol=1e-6):
-                raise ValueError(
-                    f"data: values in [{canonical.min().item():g}, {canonical.max().item():g}] are not on the model's grid of "
-                    f"{spec.levels} levels over {list(spec.value_range)}"
-                )
+        labels = _conform_classes(self, spec)
+        if tokens:
+            values = spec.to_model(self.user_x())
+        else:
+            canonical = self.spec.canonical(self.user_x()).to(torch.float64)  # (N, *shape) user values
+            if spec.scaling == "grid":
+                lo, hi = spec.value_range
+                steps = (canonical - lo) / (hi - lo) * (spec.levels - 1)
+                if canonical.min() < lo or canonical.max() > hi or not torch.allclose(steps, steps.round(), atol=1e-6):
+                    raise ValueError(
+                        f"data: values in [{canonical.min().item():g}, {canonical.max().item():g}] are not on the model's grid of "
+                        f"{spec.levels} levels over {list(spec.value_range)}"
+                    )
+            values = spec.to_model(spec.user_layout(canonical))
         if spec.conditions != self.spec.conditions:
             raise ValueError(f"data: its conditions {self.spec.conditions} differ from the model's {spec.conditions}")
-        return ArraySet(spec.to_model(spec.user_layout(canonical)), lookup[self.y], spec, dict(self.cond))
+        return ArraySet(values, labels, spec, dict(self.cond))
 
 
 def _conform_classes(data: ArraySet, spec: DataSpec) -> torch.Tensor:

@@ -33,7 +33,7 @@ Example:
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -100,6 +100,16 @@ def _ids(texts: list[str], tokenizer: str, vocabulary: Sequence[str] | None, wha
     return [[lookup[c] for c in text] for text in texts]
 
 
+def _padded(rows: list[list[int]], width: int, too_long: Callable[[int, int], str]) -> torch.Tensor:
+    """Id rows -> int64 (N, width) with END after each row; ValueError ``too_long(row, symbols)`` past ``width - 1``."""
+    out = torch.full((len(rows), width), END, dtype=torch.long)
+    for i, row in enumerate(rows):
+        if len(row) > width - 1:
+            raise ValueError(too_long(i, len(row)))
+        out[i, : len(row)] = torch.tensor(row, dtype=torch.long)
+    return out
+
+
 def encode(texts: Any, tokenizer: str, vocabulary: Sequence[str] | None, width: int, what: str = "x") -> torch.Tensor:
     """Strings -> model space: float32 (N, width) token ids, each row ending in `END` marks.
 
@@ -107,16 +117,13 @@ def encode(texts: Any, tokenizer: str, vocabulary: Sequence[str] | None, width: 
     ``width - 1`` symbols.
     """
     texts = check_texts(texts, what)
-    rows = _ids(texts, tokenizer, vocabulary, what)
-    out = torch.full((len(rows), width), float(END))
-    for i, row in enumerate(rows):
-        if len(row) > width - 1:
-            raise ValueError(
-                f"{what}[{i}]: {texts[i]!r:.40} has {len(row)} {'bytes' if tokenizer == 'byte' else 'characters'}, more "
-                f"than the {width - 1} the model takes (its longest training string; declare max_length= when fitting)"
-            )
-        out[i, : len(row)] = torch.tensor(row, dtype=torch.float32)
-    return out
+    unit = "bytes" if tokenizer == "byte" else "characters"
+    return _padded(
+        _ids(texts, tokenizer, vocabulary, what),
+        width,
+        lambda i, n: f"{what}[{i}]: {texts[i]!r:.40} has {n} {unit}, more than the {width - 1} the model takes "
+        "(its longest training string; declare max_length= when fitting)",
+    ).float()
 
 
 def encode_prefix(texts: list[str], tokenizer: str, vocabulary: Sequence[str] | None, width: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -124,13 +131,12 @@ def encode_prefix(texts: list[str], tokenizer: str, vocabulary: Sequence[str] | 
     for i, text in enumerate(texts):
         if not isinstance(text, str):
             raise ValueError(f"prefix[{i}]: expected a string, got {type(text).__name__}")
-    rows = _ids(texts, tokenizer, vocabulary, "prefix")
-    ids = torch.full((len(rows), width), END, dtype=torch.long)
-    for i, row in enumerate(rows):
-        if len(row) > width - 1:
-            raise ValueError(f"prefix[{i}]: {texts[i]!r:.40} is longer than the {width - 1} symbols the model generates")
-        ids[i, : len(row)] = torch.tensor(row, dtype=torch.long)
-    return ids, torch.tensor([len(r) for r in rows], dtype=torch.long)
+    ids = _padded(
+        _ids(texts, tokenizer, vocabulary, "prefix"),
+        width,
+        lambda i, n: f"prefix[{i}]: {texts[i]!r:.40} is longer than the {width - 1} symbols the model generates",
+    )
+    return ids, lengths(ids)
 
 
 def lengths(z: torch.Tensor) -> torch.Tensor:
