@@ -32,3 +32,20 @@ def chromium_render():
     if not CHROMIUM.is_file():
         pytest.skip(f"needs {CHROMIUM} to render the report (.ci/run installs Debian's chromium)")
     return render_in_chromium
+
+
+def toy_words(n: int = 200, seed: int = 0) -> tuple[list[str], list[str]]:
+    """Two classes told apart by spelling: "first" words start with a and end in n, "second" words the reverse.
+
+    The text tests' toy data (vowels in between, 1 to 4 of them).
+    """
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    texts, labels = [], []
+    for i in range(n):
+        middle = "".join(rng.choice(list("aeiou"), size=rng.integers(1, 5)))
+        texts.append("a" + middle + "n" if i % 2 == 0 else "n" + middle + "a")
+        labels.append("first" if i % 2 == 0 else "second")
+    return texts, labels
+

@@ -1,6 +1,7 @@
 """Class agreement: does a class-conditional generator draw the class it is asked for?
 
-A logistic regression is trained on real data (the evaluation set, in model space); the score is the
+A logistic regression is trained on real data (the evaluation set, as its modality's `linear_features`: model space
+flattened; hashed character n-gram counts for text); the score is the
 share of class-conditional samples it assigns to the class they were asked for. It needs no
 likelihood, so it applies to every family (GANs and diffusion included).
 """
@@ -50,11 +51,12 @@ def class_agreement(model: Generator, data: ArraySet, *, n_per_class: int = 50, 
     present = np.unique(data.y.numpy())
     if len(present) < 2:
         raise ValueError(f"data: class agreement needs samples of at least 2 classes, got {len(present)}")
-    x_real = data.x.reshape(len(data), -1).numpy()
+    x_real = spec.kind.linear_features(spec, data.x)
     clf = LogisticRegression(max_iter=3000).fit(x_real, data.y.numpy())
     labels = torch.as_tensor(present).repeat_interleave(n_per_class)
     samples = model.sample(len(labels), labels=labels, generator=torch.Generator().manual_seed(seed))
-    predicted = clf.predict(spec.to_model(samples.cpu()).reshape(len(labels), -1).numpy())
+    samples = samples.cpu() if isinstance(samples, torch.Tensor) else samples  # text: a list of str
+    predicted = clf.predict(spec.kind.linear_features(spec, spec.to_model(samples)))
     hits = predicted == labels.numpy()
     per_class = {spec.class_names[c]: float(hits[labels.numpy() == c].mean()) for c in present}
     return ClassAgreement(

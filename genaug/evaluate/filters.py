@@ -97,6 +97,10 @@ class NearCopyFilter(QualityFilter):
             record's distance to its own closest other record (0.1: far closer than any two
             training records usually are; a copy has ratio 0).
         space: compare in this `FeatureSpace` instead of model space ("pixel").
+
+    Strings (text data) are compared by edit distance (`genaug.evaluate.textmetrics.nearest_strings`):
+    an exact copy has ratio 0 and is always dropped; with the default 0.1 a string one edit from a
+    training string is dropped only when that string's closest other is 10 or more edits away.
     """
 
     name = "near_copy"
@@ -111,6 +115,12 @@ class NearCopyFilter(QualityFilter):
             raise ValueError(f"threshold: expected a positive ratio, got {threshold!r}")
         self.spec, self.threshold, self.space = train.spec, float(threshold), space
         self.num_classes = train.spec.num_classes
+        self.strings: list[str] | None = None
+        if train.spec.scaling == "tokens":  # strings: the edit-distance ratio (copies 0), in no feature space
+            if space is not None:
+                raise ValueError("space: near-copies of strings are found by edit distance; leave space=None")
+            self.strings = list(train.user_x())
+            return
         self.records = self._embed(train.x)
         self.scale = record_spacing(self.records)
 
@@ -119,11 +129,16 @@ class NearCopyFilter(QualityFilter):
         return (self.space.features(z) if self.space is not None else z).reshape(len(z), -1).double().cpu()
 
     def keep(self, x: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        if self.strings is not None:
+            from genaug.evaluate.textmetrics import nearest_strings  # textmetrics builds on this module
+
+            return nearest_strings(list(x), self.strings).ratio >= self.threshold
         distance, index = nearest(self._embed(self.spec.to_model(x)), self.records)
         return distance / self.scale[index] >= self.threshold
 
     def settings(self) -> dict[str, Any]:
-        return {"threshold": self.threshold, "space": "feature" if self.space is not None else "pixel"}
+        space = "edit" if self.strings is not None else "feature" if self.space is not None else "pixel"
+        return {"threshold": self.threshold, "space": space}
 
 
 class LikelihoodFilter(QualityFilter):

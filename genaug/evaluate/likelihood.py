@@ -155,9 +155,14 @@ def log_likelihoods(
     )
 
 
-def to_bits_per_dim(spec: DataSpec, log_likelihood: torch.Tensor) -> torch.Tensor:
-    """Model-space log densities -> bits per dimension in the data's units (lower is better)."""
-    return -(log_likelihood + spec.log_det_to_data()) / (spec.dim * math.log(2))
+def to_bits_per_dim(spec: DataSpec, log_likelihood: torch.Tensor, z: torch.Tensor | None = None) -> torch.Tensor:
+    """Model-space log densities -> bits per dimension in the data's units (lower is better).
+
+    With the model-space samples ``z`` they were scored on, each is divided by its own units
+    (`Modality.units`: a string's symbols for text; the same dimensions for every other sample).
+    """
+    units = spec.dim if z is None else spec.kind.units(spec, z).to(log_likelihood)
+    return -(log_likelihood + spec.log_det_to_data()) / (units * math.log(2))
 
 
 def anomaly_scores(model: Generator, values: torch.Tensor, *, draws: int = 1, seed: int = 0, batch_size: int = 256) -> np.ndarray:

@@ -6,6 +6,7 @@ import os
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 
 from genaug.data.arrayset import ArraySet
@@ -15,6 +16,7 @@ from genaug.evaluate.fidelity import fidelity
 from genaug.evaluate.filters import ConfidenceFilter, LikelihoodFilter
 from genaug.evaluate.likelihood import LikelihoodResult, anomaly_scores, fpr_threshold, log_likelihoods, to_bits_per_dim
 from genaug.evaluate.memorization import memorization, nearest_records, save_nearest_pairs
+from genaug.evaluate.textmetrics import distinct_n, nearest_strings, text_memorization
 from genaug.models.base import Generator
 
 __all__ = ["evaluate"]
@@ -52,7 +54,8 @@ def evaluate(
         ``likelihood`` (None for families without one; with ``train_bits_per_dim`` on the training
         records and ``generalization_gap``, held-out minus training bits/dim), ``class_agreement`` (None for one class), ``fidelity`` (feature
         space: Frechet distance, KID, precision/recall/density/coverage, MMD, C2ST, per-class
-        fidelity), ``memorization`` (pixel and feature space), ``filters`` (the share of the
+        fidelity), ``memorization`` (pixel and feature space; for text ``edit`` instead of ``pixel``: exact
+        copies, the edit-distance ratio, novelty and distinct-2/3, `genaug.evaluate.textmetrics`), ``filters`` (the share of the
         samples each quality filter would drop) and ``anomaly`` (families with a likelihood: the
         share of held-out data that a `genaug.detect` threshold, fitted on the training records
         for 5% false positives, flags; far above 5% means the model fits its records too closely).
@@ -62,21 +65,24 @@ def evaluate(
     if isinstance(n_per_class, bool) or not isinstance(n_per_class, int) or n_per_class < 1:
         raise ValueError(f"n_per_class: expected a positive number of samples per class, got {n_per_class!r}")
     spec = model.spec
-    if spec.scaling == "tokens":
-        raise ValueError(
-            f"model: evaluate() does not score {spec.modality} models yet (issue 18); use genaug.bits_per_dim, "
-            "genaug.evaluate.textmetrics (copies, edit-distance memorization, distinct-n) and class_fidelity on a FeatureSpace"
-        )
     data = data.conform(spec)
     train = data if train is None else train.conform(spec)
     if len(data) == 0 or len(train) < 2:
         raise ValueError(f"data: expected held-out samples and at least 2 training records, got {len(data)} and {len(train)}")
     labels = torch.unique(data.y).repeat_interleave(n_per_class)
     several = len(torch.unique(data.y)) > 1  # class agreement needs two classes to tell apart
-    samples = model.sample(len(labels), labels=labels, generator=torch.Generator().manual_seed(seed)).cpu()
+    samples = model.sample(len(labels), labels=labels, generator=torch.Generator().manual_seed(seed))
+    strings = spec.scaling == "tokens"  # text: samples are str, compared by edit distance
+    samples = samples if strings else samples.cpu()
     fake = spec.to_model(samples).float()
     space = FeatureSpace.fit(train, seed=seed, cache_dir=cache_dir)
-    closest = nearest_records(fake, train.x)  # pixel memorization and the pairs PNG share one search
+    # pixel (edit) memorization and the pairs PNG share one search
+    closest = nearest_strings(samples, train.user_x()) if strings else nearest_records(fake, train.x)
+    if strings:
+        close = text_memorization(samples, train.user_x(), threshold=near_copy_threshold, found=closest).to_dict()
+        close.update({f"distinct_{n}": distinct_n(samples, n) for n in (2, 3)})
+    else:
+        close = memorization(fake, train.x, threshold=near_copy_threshold, space="pixel", found=closest).to_dict()
     report: dict[str, Any] = {
         "family": model.family,
         "fingerprint": model.fingerprint(),
@@ -87,7 +93,7 @@ def evaluate(
         "class_agreement": class_agreement(model, data, n_per_class=min(n_per_class, 50), seed=seed).to_dict() if several else None,
         "fidelity": fidelity(space, data, fake, labels, seed=seed),
         "memorization": {
-            "pixel": memorization(fake, train.x, threshold=near_copy_threshold, space="pixel", found=closest).to_dict(),
+            "edit" if strings else "pixel": close,
             "feature": memorization(space.features(fake), space.features(train.x), threshold=near_copy_threshold, space="feature").to_dict(),
         },
         "filters": _filter_shares(model, train, space, samples, labels, seed),
@@ -97,9 +103,11 @@ def evaluate(
         marginal, conditional = log_likelihoods(model, data.x, data.y, draws=draws, seed=seed)
         report["likelihood"] = LikelihoodResult.of(model, marginal, conditional, draws, spec.kind.units(spec, data.x)).to_dict()
         train_bits = _record_bits(model, train, seed, draws)  # the generalization gap and the anomaly threshold share them
-        report["likelihood"]["train_bits_per_dim"] = float(train_bits.mean())
-        report["likelihood"]["generalization_gap"] = report["likelihood"]["bits_per_dim"] - float(train_bits.mean())
-        report["anomaly"] = _anomaly_calibration(train_bits, to_bits_per_dim(spec, marginal))
+        units = spec.kind.units(spec, train.x).numpy()  # pooled as the held-out bits are: total bits over total units
+        train_pooled = float((np.asarray(train_bits) * units).sum() / units.sum())
+        report["likelihood"]["train_bits_per_dim"] = train_pooled
+        report["likelihood"]["generalization_gap"] = report["likelihood"]["bits_per_dim"] - train_pooled
+        report["anomaly"] = _anomaly_calibration(train_bits, to_bits_per_dim(spec, marginal, data.x))
     if pairs is not None:
         shown = save_nearest_pairs(spec, fake, train.x, pairs, found=closest)
         report["pairs"] = {"path": str(Path(pairs)), "closest": [{"sample": s, "train": t, "ratio": r} for s, t, r in shown]}
@@ -121,7 +129,11 @@ def _filter_shares(model: Generator, train: ArraySet, space: FeatureSpace, sampl
 
 def _record_bits(model: Generator, train: ArraySet, seed: int, draws: int) -> torch.Tensor:
     """Bits/dim of each training record, as `genaug.detect` scores them (an ArraySet read in the user's values)."""
-    values = train.spec.canonical(train.user_x()).to(torch.float64)
+    spec = train.spec
+    if spec.scaling == "tokens":  # strings have no units to read back: their encoding is scored
+        log_p, _ = log_likelihoods(model, train.x, draws=draws, seed=seed)
+        return to_bits_per_dim(spec, log_p, train.x).numpy()
+    values = spec.canonical(train.user_x()).to(torch.float64)
     return anomaly_scores(model, values, draws=draws, seed=seed)
 
 

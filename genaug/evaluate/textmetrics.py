@@ -4,6 +4,8 @@
   nearest-neighbour ratio of `genaug.evaluate.memorization` with the Levenshtein edit distance: a
   sample's distance to its closest training string divided by that string's distance to its own
   closest other training string (fresh strings score about 1, copies 0).
+- `nearest_strings`: each sample's closest training string, its edit distance and that ratio (what
+  `evaluate` and `genaug.evaluate.filters.NearCopyFilter` use for text).
 - `distinct_n`: distinct character n-grams over all n-grams of the samples (Li et al. 2016).
 - `CopyFilter`: a quality filter that drops samples equal to a training string (exact copies; with
   ``max_distance`` > 0 also strings within that many edits of one).
@@ -27,8 +29,9 @@ import torch
 
 from genaug.data.arrayset import ArraySet
 from genaug.evaluate.filters import QualityFilter
+from genaug.evaluate.memorization import NearestRecords
 
-__all__ = ["CopyFilter", "TextMemorization", "distinct_n", "edit_distances", "text_memorization"]
+__all__ = ["CopyFilter", "TextMemorization", "distinct_n", "edit_distances", "nearest_strings", "text_memorization"]
 
 
 def _codes(texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
@@ -86,23 +89,46 @@ class TextMemorization:
         return asdict(self)
 
 
-def text_memorization(samples: Sequence[str], train: Sequence[str], *, threshold: float = 0.1) -> TextMemorization:
-    """Exact copies and the nearest-neighbour edit-distance ratio of ``samples`` against ``train``."""
+def nearest_strings(samples: Sequence[str], train: Sequence[str]) -> NearestRecords:
+    """Per sample: edit distance to the closest training string, that string's row in ``train``, and the ratio.
+
+    The ratio divides the distance by the closest string's own distance to its closest other
+    training string (a string that appears twice in ``train`` has spacing 0); copies score 0.
+    The same `NearestRecords` as `genaug.evaluate.memorization.nearest_records` returns for arrays.
+
+    Example:
+        >>> found = nearest_strings(["anna", "annie"], ["anna", "anne", "bob"])
+        >>> found.distance.tolist(), found.index.tolist(), found.ratio.tolist()
+        ([0.0, 2.0], [0, 1], [0.0, 2.0])
+    """
     samples, train = list(samples), list(train)
-    if not samples:
-        raise ValueError("samples: no strings to score")
     if len(train) < 2:
         raise ValueError(f"train: expected at least 2 training strings, got {len(train)}")
     distinct = sorted(set(train))
+    first = {s: i for i, s in reversed(list(enumerate(train)))}  # a distinct string's first row in train
     to_train = edit_distances(samples, distinct)
-    closest = to_train.argmin(axis=1)
+    closest = to_train.argmin(axis=1) if len(samples) else np.zeros(0, dtype=np.int64)
     d = to_train[np.arange(len(samples)), closest].astype(np.float64)
-    # leave-one-out spacing of each distinct training string (a duplicated string's spacing is 0)
     counts = Counter(train)
     among = edit_distances(distinct, distinct).astype(np.float64)
     np.fill_diagonal(among, np.inf)
     spacing = np.where([counts[s] > 1 for s in distinct], 0.0, among.min(axis=1))
     ratio = np.where(d == 0, 0.0, d / np.maximum(spacing[closest], 1e-12))
+    rows = np.array([first[distinct[c]] for c in closest], dtype=np.int64)
+    return NearestRecords(torch.from_numpy(d), torch.from_numpy(rows), torch.from_numpy(ratio))
+
+
+def text_memorization(
+    samples: Sequence[str], train: Sequence[str], *, threshold: float = 0.1, found: NearestRecords | None = None
+) -> TextMemorization:
+    """Exact copies and the nearest-neighbour edit-distance ratio of ``samples`` against ``train``.
+
+    ``found``: ``nearest_strings(samples, train)`` if already computed.
+    """
+    samples, train = list(samples), list(train)
+    if not samples:
+        raise ValueError("samples: no strings to score")
+    ratio = (nearest_strings(samples, train) if found is None else found).ratio.numpy()
     known = set(train)
     unique = set(samples)
     quantiles = {f"q{int(q * 100):02d}": float(np.quantile(ratio, q)) for q in (0.05, 0.25, 0.5, 0.75)}

@@ -61,7 +61,8 @@ def generate_dataset(
       image models as an ``Array2D``/``Array3D`` column of the data's dtype and layout (digits:
       ``(8, 8)`` float64 on 0..16); vector models as one ``Value`` column per feature (the model's
       ``feature_names``, else ``x0``, ``x1``, ...); sequences as an ``Array2D`` ``(C, T)`` column
-      (``series``) of the data's dtype;
+      (``series``) of the data's dtype; text models as a ``Value("string")`` column (``text``), one
+      generated ``str`` per row;
     - ``label_column``: ``ClassLabel(names=model's classes)``; ``is_synthetic``: True;
       ``provenance`` (optional): each row's `Provenance` as a dict.
 
@@ -82,7 +83,8 @@ def generate_dataset(
         chunk_size: rows generated, encoded and written at a time.
         batch_size: samples per pool refill (one ``model.sample`` call of one class).
         image_column: the samples' column (not for vectors, whose features are columns of their own);
-            default: the modality's first column name (``image`` for images, ``series`` for sequences).
+            default: the modality's first column name (``image`` for images, ``series`` for sequences,
+            ``text`` for text).
         label_column: the labels' column.
         provenance: add the ``provenance`` column.
         overwrite: replace an existing dataset folder at ``path``.
@@ -188,7 +190,9 @@ class _TableLayout:
             sample_features = {name: hf.Value(spec.dtype) for name in self.sample_columns}
         else:
             self.sample_columns = [image_column]
-            if _is_8bit(spec):
+            if spec.kind.string_samples:
+                sample_features = {image_column: hf.Value("string")}
+            elif _is_8bit(spec):
                 from PIL import Image
 
                 c, h, w = spec.shape
@@ -214,12 +218,14 @@ class _TableLayout:
             }
         )
 
-    def encode(self, x: torch.Tensor, info: Provenances) -> pa.Table:
+    def encode(self, x: torch.Tensor | list[str], info: Provenances) -> pa.Table:
         """One chunk (user-space samples and their provenance) as an Arrow table of ``features``."""
         import datasets as hf
 
         columns: dict[str, Any] = {}
-        if self.pil is not None:
+        if self.spec.kind.string_samples:
+            columns[self.sample_columns[0]] = list(x)
+        elif self.pil is not None:
             columns[self.sample_columns[0]] = [to_form(sample, self.pil) for sample in x]
         elif self.spec.kind.feature_columns:
             columns.update({name: x[:, d].numpy() for d, name in enumerate(self.sample_columns)})

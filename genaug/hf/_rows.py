@@ -5,8 +5,10 @@
 or swaps a share of the rows for synthetic ones (``mode="swap"``), and marks every row with a boolean
 ``is_synthetic`` column. Samples may live in an image column (PIL images, as ``datasets.Image``
 decodes them), an array column (nested lists, numpy arrays or tensors, as the dataset's format
-gives them) or in numeric columns, one scalar per feature (tables). Synthetic samples come from a
-`SamplePool` and take the form of the real ones (`Form`, `to_form`).
+gives them), in numeric columns, one scalar per feature (tables), or, for text models, in a string
+column (``Value("string")``: one ``str`` per row, by default the first of ``text``, ``name``,
+``sentence``). Synthetic samples come from a `SamplePool` and take the form of the real ones
+(`Form`, `to_form`; a text model's samples are ``str``).
 
 Randomness is per row: which rows are swapped, how many synthetic rows follow a real row and the
 labels that balancing draws come from a counter-based hash of ``(seed, row id)``. With
@@ -104,17 +106,19 @@ class SyntheticRows:
             drawn with `Balancer` so that the output approaches that distribution. With a
             ``datasets.Dataset`` as ``data`` the real distribution is read from it once (the draws
             then do not depend on the batch order); otherwise it is counted batch after batch.
-        columns: where the samples are: one column name (images or arrays, one sample per cell),
-            or one numeric column per feature of a vector model, in the model's order. Default: an
-            ``image``/``img``/``pixel_values`` column for image models, a ``series``/``sequence``/
-            ``values``/``x`` column for sequence models, the model's ``feature_names`` for vector models.
+        columns: where the samples are: one column name (images, arrays or strings, one sample per
+            cell), or one numeric column per feature of a vector model, in the model's order. Default:
+            an ``image``/``img``/``pixel_values`` column for image models, a ``series``/``sequence``/
+            ``values``/``x`` column for sequence models, a ``text``/``name``/``sentence`` column (of
+            strings) for text models, the model's ``feature_names`` for vector models. A string column
+            with a non-text model, or another column with a text model, is refused naming both.
         label_column: the column of class indices (``ClassLabel`` ints).
         data: the ``datasets.Dataset`` / ``IterableDataset`` (or its ``Features``) to be mapped:
             its columns, ``ClassLabel`` names and sample shapes are checked now. Class names are
             matched to the model's by name, so the orders may differ. Without it, labels are the
             model's class indices and the checks run on the first batch.
         value_range: where the model's range goes in the data (see `Form`); default: library
-            conventions (PIL 0..255, floats of an 8-bit model in [0, 1]).
+            conventions (PIL 0..255, floats of an 8-bit model in [0, 1]). Not for text models.
         provenance: add a ``provenance`` column: the `Provenance` of each synthetic row (a dict:
             family, fingerprint, seed, label, index), None for real rows.
         seed: seeds the per-row choices (and the pool made from a model).
@@ -218,10 +222,18 @@ class SyntheticRows:
         columns = self._resolve_columns(available)
         if isinstance(columns, str):
             feature = features[columns]
+            strings = isinstance(feature, hf.Value) and feature.dtype in ("string", "large_string")
             if first is not None:
                 self._cell_form(first[columns][0], columns)
             elif isinstance(feature, hf.Array2D | hf.Array3D | hf.Array4D | hf.Array5D):
                 self._cell_form(np.zeros(feature.shape, dtype=feature.dtype), columns)
+            elif strings or self.spec.kind.string_samples:
+                if not strings:
+                    raise ValueError(
+                        f"columns: the generator does not fit: column {columns!r} holds {feature}, the model makes text "
+                        "(one str per row: a Value('string') column)"
+                    )
+                self._cell_form("", columns)  # refuses a model that does not make strings, naming both
         else:
             numeric = [isinstance(features[c], hf.Value) and np.dtype(features[c].dtype).kind in "iuf" for c in columns]
             other = [c for c, ok in zip(columns, numeric) if not ok]
@@ -234,7 +246,7 @@ class SyntheticRows:
             self._set_class_names(features[self.label_column].names)
 
     def _cell_form(self, value: Any, column: str) -> tuple[Form, bool]:
-        """The form of one sample cell (nested lists read as an array), and whether it is nested lists."""
+        """The form of one sample cell (nested lists read as an array; a ``str`` as text), and whether it is nested lists."""
         if value is None:
             raise ValueError(f"columns: a cell of column {column!r} is empty (None); expected a sample")
         as_list = isinstance(value, list | tuple)
@@ -406,7 +418,7 @@ class SyntheticRows:
         prepared: _Batch,
         source: np.ndarray,
         labels: np.ndarray,
-        x: torch.Tensor,
+        x: torch.Tensor | list[str],
         info: Provenances,
     ) -> dict[str, list]:
         """The output columns: the batch's, with the synthetic rows placed and flagged."""
@@ -436,9 +448,11 @@ class SyntheticRows:
         return out
 
     def _cells(
-        self, x: torch.Tensor, prepared: _Batch, source: np.ndarray, batch: Mapping[str, Any]
+        self, x: torch.Tensor | list[str], prepared: _Batch, source: np.ndarray, batch: Mapping[str, Any]
     ) -> dict[str, list]:
-        """Synthetic samples (user space) as table cells shaped like the real cells they follow or replace."""
+        """Synthetic samples (user space) as table cells shaped like the real cells they follow or replace (text: ``str``)."""
+        if not len(source):
+            return {}
         if prepared.form is not None:
             column = batch[self.columns]
             cells = [to_form(sample, prepared.form, like=column[i]) for sample, i in zip(x, source.tolist())]

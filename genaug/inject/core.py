@@ -11,6 +11,11 @@ Values follow the libraries' conventions where the dtypes differ: a model of 8-b
 float pipeline gives floats in [0, 1] (as ``v2.ToDtype(..., scale=True)`` and albumentations make
 them); PIL images are 0..255. Otherwise values keep the model's own range (digits stay 0..16).
 ``value_range=(lo, hi)`` says explicitly where the model's range goes.
+
+Text: a text model's sample is a ``str`` (the modality's ``string_samples``), and so is a text
+pipeline's sample: its `Form` has kind ``"string"``, shape ``()`` and no mapping, and `to_form` gives
+the string as it is. A string where the model makes arrays, or anything but a string where it makes
+text, is refused with one ValueError naming both; text has no value range (``value_range`` is refused).
 """
 
 from __future__ import annotations
@@ -51,9 +56,13 @@ def spec_of(data: Any) -> DataSpec:
 
 
 def check_fits(model_spec: DataSpec, spec: DataSpec, what: str = "data") -> None:
-    """Refuse data whose spec the generator does not fit, naming both specs."""
+    """Refuse data whose spec the generator does not fit, naming both specs.
+
+    Text models fit text data of any longest string (their ``shape``): strings of any length join a pipeline of strings.
+    """
     problems = []
-    if (spec.modality, spec.shape) != (model_spec.modality, model_spec.shape):
+    any_shape = model_spec.kind.string_samples and spec.modality == model_spec.modality
+    if (spec.modality, spec.shape) != (model_spec.modality, model_spec.shape) and not any_shape:
         problems.append(
             f"{what} holds {spec.modality}s of shape {spec.shape}, the model makes {model_spec.modality}s of shape {model_spec.shape}"
         )
@@ -70,7 +79,7 @@ def check_fits(model_spec: DataSpec, spec: DataSpec, what: str = "data") -> None
 
 
 # ---------------------------------------------------------------------------------------- forms
-Kind = Literal["tensor", "pil", "numpy"]
+Kind = Literal["tensor", "pil", "numpy", "string"]
 
 
 @dataclass(frozen=True)
@@ -80,7 +89,8 @@ class Form:
     ``shape`` is the sample's own shape and ``layout`` the layout of the model's modality it is in
     (``"CHW"``, ``"HWC"``, ``"HW"``, ``"D"``, ``"CT"``, ``"TC"``, ``"T"``, ...); ``model_layout`` is the
     layout of the model's own samples; ``mapping`` is the linear map of the model's values to the
-    pipeline's (None: the model's values as they are).
+    pipeline's (None: the model's values as they are). A string sample of a text model has kind
+    ``"string"``, shape ``()``, dtype ``str`` and no mapping.
     """
 
     kind: Kind
@@ -107,6 +117,8 @@ class Form:
         albumentations use them). ``either_order`` also accepts the other order when it fits (a table
         cell may hold either), the model's own layout deciding a tie.
         """
+        if isinstance(leaf, str) or spec.kind.string_samples:
+            return cls._of_text(leaf, spec, what)
         kind, shape, dtype, channels_last = _describe(leaf, what)
         layout = _layout_of(shape, channels_last, spec, either_order, what)
         if kind == "pil":
@@ -116,6 +128,27 @@ class Form:
         else:
             mapping = _default_mapping(spec, _is_float(dtype), dtype)
         return cls(kind, shape, dtype, layout, mapping, spec.modality, spec.layout)
+
+    @classmethod
+    def _of_text(cls, leaf: Any, spec: DataSpec, what: str) -> Form:
+        """The form of a string sample; ValueError naming both when the model and the sample disagree on text."""
+        if isinstance(leaf, str) and spec.kind.string_samples:
+            return cls("string", (), str, spec.layout, None, spec.modality, spec.layout)
+        if isinstance(leaf, str):
+            raise ValueError(
+                f"{what}: the generator does not fit: the pipeline's samples are strings (here {leaf!r:.40}), "
+                f"the model makes {spec.modality}s of shape {spec.shape} ({spec.num_classes} classes); use a text model "
+                "(e.g. the 'charlm' family) for text samples"
+            )
+        shape = getattr(leaf, "shape", None)
+        got = f"a {type(leaf).__name__}" + (f" of shape {tuple(shape)}" if shape is not None else "")
+        if hasattr(leaf, "size") and hasattr(leaf, "mode"):  # a PIL image
+            got = f"a PIL image of size {leaf.size}"
+        raise ValueError(
+            f"{what}: the generator does not fit: the pipeline's samples are {got}, the model makes text "
+            f"(one str per sample, up to {spec.shape[0] - 1} symbols; {spec.num_classes} classes); "
+            "a text model serves strings only"
+        )
 
 
 def _describe(leaf: Any, what: str) -> tuple[Kind, tuple[int, ...], Any, bool]:
@@ -184,6 +217,8 @@ def check_value_range(value_range: Any, spec: DataSpec) -> tuple[float, float] |
     """``value_range`` as a pair of floats; ValueError unless (low, high) numbers the model can map to."""
     if value_range is None:
         return None
+    if spec.kind.string_samples:
+        raise ValueError(f"value_range: the model makes {spec.modality} (strings), which has no value range; got value_range={value_range!r}, leave it unset")
     finite = lambda v: isinstance(v, numbers.Real) and not isinstance(v, bool | np.bool_) and bool(np.isfinite(v))
     if not isinstance(value_range, tuple | list) or len(value_range) != 2 or not all(map(finite, value_range)):
         raise ValueError(f"value_range: expected None or (low, high) finite numbers, got {value_range!r}")
@@ -217,12 +252,14 @@ def to_form_values(x: torch.Tensor, form: Form) -> torch.Tensor:
     return kind.from_canonical(values, form.layout)
 
 
-def to_form(x: torch.Tensor, form: Form, like: Any = None) -> Any:
+def to_form(x: torch.Tensor | str, form: Form, like: Any = None) -> Any:
     """One model sample (user space, ``spec.user_shape()``) as a pipeline sample of ``form``.
 
     ``like`` is the pipeline sample it replaces: tensors keep its subclass (``tv_tensors.Image``)
-    and device.
+    and device. A string form gives the string ``x`` itself (a ``str``).
     """
+    if form.kind == "string":
+        return str(x)
     values = to_form_values(x[None], form)[0]
     if form.kind == "pil":
         from PIL import Image
@@ -248,8 +285,11 @@ def _cast(values: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
     return values.round().clamp(info.min, info.max).to(dtype)
 
 
-def from_form(leaf: Any, form: Form, spec: DataSpec) -> torch.Tensor:
-    """A pipeline sample of ``form`` in the model's user space: (1, *spec.user_shape()) float64 values."""
+def from_form(leaf: Any, form: Form, spec: DataSpec) -> torch.Tensor | list[str]:
+    """A pipeline sample of ``form`` in the model's user space: (1, *spec.user_shape()) float64 values
+    (a string form: a list of the one string)."""
+    if form.kind == "string":
+        return [str(leaf)]
     if form.kind in ("pil", "numpy"):
         values = torch.from_numpy(np.array(leaf, dtype=np.float64))
     else:

@@ -21,6 +21,18 @@ once while there are enough);
 distribution (rare classes get more synthetic samples), using the class frequencies seen in the
 real batches so far.
 
+Text models: the inputs of a batch are either a list of strings (what the default ``collate_fn``
+makes of ``(str, label)`` items), and synthetic strings join them (the inputs come out as a list of
+``str``), or a ``(B, L)`` tensor of token ids ("tokenized batches", integer or float, in a tuple or
+under an ``input_ids`` key). Then ``transform`` maps one synthetic string to one ``(L,)`` item (your
+tokenizer, padded to the batch's width); without it the strings are encoded as the model encodes them
+(``model.spec.to_model``: ids 1..V-1, then 0 as end mark and padding), cast to the batch's dtype,
+which assumes that the batch was encoded with the model's vocabulary (e.g. ``model.spec.to_model(strings)``;
+otherwise pass ``transform=``). A synthetic string longer than ``L`` widens the whole batch, padded with
+0 (dynamic padding), rather than being cut; a dict batch's ``attention_mask`` of the same shape is
+padded alike and set to ``ids != 0`` on the synthetic rows (with ``transform=`` such a mask cannot be
+computed and is refused). Other per-sample fields are left as they were, as for images.
+
 Where the mixing runs: for a `torch.utils.data.DataLoader` with worker processes (and a pool on the
 CPU) it runs inside the workers, as part of the loader's ``collate_fn``: each worker has its own
 pool and stream, generation runs in parallel with the training step, and the main process pays
@@ -48,7 +60,8 @@ __all__ = ["MixedLoader", "linear_decay", "mix"]
 
 _MODES = ("replace", "extend")
 
-_IMAGE_KEYS = ("image", "pixel_values", "img", "x", "input", "inputs")
+_INPUT_KEYS = ("image", "pixel_values", "img", "x", "input", "inputs", "input_ids", "text")
+_MASK_KEY = "attention_mask"  # a tokenized text batch's mask, kept in step with its token ids
 _LABEL_KEYS = ("label", "labels", "y", "target", "targets")
 
 
@@ -69,7 +82,8 @@ def mix(
 
     Args:
         loader: any iterable of batches, e.g. a `torch.utils.data.DataLoader` (also one prepared
-            by Accelerate). Batches are ``(x, y, ...)`` tuples/lists or dicts.
+            by Accelerate). Batches are ``(x, y, ...)`` tuples/lists or dicts. For a text model ``x``
+            is a list of strings or a ``(B, L)`` tensor of token ids (see the module docstring).
         pool: the `SamplePool` synthetic samples come from.
         ratio: expected share of synthetic samples per batch, in [0, 1]; or a schedule
             ``ratio(batch_number) -> share`` (batches counted from 0 over all epochs of this
@@ -86,10 +100,15 @@ def mix(
             item of ``x`` (e.g. the loader's normalisation). Default: the samples take the batch's
             layout (read from its first batch, as the transforms read a sample: a channel axis
             added or moved, ``(N, 1, 8, 8)`` batches from a model of ``(8, 8)`` digits) and dtype,
-            their values as they are or mapped by ``value_range``.
+            their values as they are or mapped by ``value_range``. Text models: one synthetic ``str``
+            -> one item (a ``str`` for batches of strings; an ``(L,)`` tensor of token ids for
+            tokenized batches, default: the model's own encoding, widening the batch when needed).
         value_range: where the model's value range goes in the batches, e.g. ``(0, 1)`` for a loader of
             ``ToDtype(scale=True)`` images from a model of 8-bit images (default: unchanged values).
-        keys: for dict batches, the (input, label) keys; default: guessed from common names.
+            Not for text models.
+        keys: for dict batches, the (input, label) keys; default: guessed from common names
+            (inputs: ``image``, ``pixel_values``, ``img``, ``x``, ``input``, ``inputs``, ``input_ids``,
+            ``text``; labels: ``label``, ``labels``, ``y``, ``target``, ``targets``).
         seed: seeds which positions are replaced and the labels drawn for balancing; in worker
             processes, combined with the seed torch gives each worker.
         in_workers: mix inside the loader's worker processes (see the module docstring). Default:
@@ -303,6 +322,7 @@ class _Mixer:
         self.fill, self.value_range = fill, value_range
         self._forms: dict[tuple[tuple[int, ...], torch.dtype], Form] = {}  # the batches' sample form, by item shape and dtype
         self.num_classes = pool.spec.num_classes
+        self.strings = pool.spec.kind.string_samples  # a text model: strings or token ids in, strings served
         self._owner: tuple[int, int | None] | None = None
         self._rng: np.random.Generator | None = None
 
@@ -349,6 +369,8 @@ class _Mixer:
 
     def __call__(self, batch: Any) -> Any:
         x, y, put, others = _unpack(batch, self.keys)
+        if self.strings or (isinstance(x, list | tuple) and len(x) and isinstance(x[0], str)):
+            self._check_text_inputs(batch, x)
         rng = self.rng()
         n = len(y)
         if self.fill is None:
@@ -363,7 +385,11 @@ class _Mixer:
         if self.fill is None:
             where = follow = rng.permutation(n)[:count]
         else:
-            _refuse_per_sample_fields(others(), n)
+            where = None
+            fields = others()
+            if self.strings and isinstance(x, torch.Tensor):
+                fields.pop(repr(_MASK_KEY), None)  # kept in step with the token ids
+            _refuse_per_sample_fields(fields, n)
             # extend: each synthetic sample takes the label of a different real sample of the batch (while there are enough)
             follow = slice(None) if count == n else rng.permutation(n)[:count] if count < n else rng.integers(0, n, count)
         if self.balancer is None:
@@ -372,6 +398,8 @@ class _Mixer:
             self.balancer.observe_counts(seen)
             new_labels = self.balancer.pick(torch.from_numpy(rng.random(count))).numpy()
         samples = self.pool.serve(new_labels)
+        if self.strings:
+            return self._mix_text(batch, x, y, put, where, new_labels, samples.tolist())
         if self.transform is not None:
             samples = torch.stack([self.transform(s) for s in torch.from_numpy(samples)])
         elif tuple(samples.shape[1:]) != tuple(x.shape[1:]) or self.value_range is not None:
@@ -405,6 +433,92 @@ class _Mixer:
         x = x.index_put((index,), samples)  # out of place: the loader's batch is left as it was
         return put(x, y if same_labels else y.index_put((index.to(y.device),), new_y))
 
+    # ------------------------------------------------------------------ text
+    def _check_text_inputs(self, batch: Any, x: Any) -> None:
+        """Refuse inputs a text model cannot join (or strings a non-text model cannot), naming both."""
+        spec = self.pool.spec
+        strings = isinstance(x, list | tuple) and all(isinstance(s, str) for s in x)
+        if not self.strings:
+            raise ValueError(
+                f"loader: the generator does not fit: the batch's inputs are strings (here {x[0]!r:.40}), the model makes "
+                f"{spec.modality}s of shape {spec.shape}; use a text model (e.g. the 'charlm' family) for text batches"
+            )
+        ids = isinstance(x, torch.Tensor) and x.ndim == 2 and x.dtype != torch.bool and not x.dtype.is_complex
+        if not (strings or ids):
+            got = f"a {type(x).__name__}" + (f" of shape {tuple(x.shape)} ({x.dtype})" if isinstance(x, torch.Tensor) else "")
+            raise ValueError(
+                f"loader: the generator does not fit: the model makes text (one str per sample, {spec.num_classes} classes), "
+                f"the batch's inputs are {got}; expected a list of strings (what the default collate_fn makes of "
+                "(str, label) items) or a (B, L) tensor of token ids"
+            )
+        if ids and self.transform is not None and isinstance(batch, Mapping) and _MASK_KEY in batch:
+            raise ValueError(
+                f"transform: the batch has an {_MASK_KEY!r}, which genaug cannot compute for the items transform= makes "
+                f"(it does not know their padding id); drop {_MASK_KEY!r} and compute it after mixing (ids != pad id), "
+                "or leave transform unset to use the model's own encoding"
+            )
+
+    def _mix_text(
+        self, batch: Any, x: Any, y: torch.Tensor, put: Callable[..., Any], where: np.ndarray | None, new_labels: np.ndarray, texts: list[str]
+    ) -> Any:
+        """Synthetic strings into a text batch: a list of strings, or token ids (replace: at ``where``; extend: after)."""
+        extra: dict[str, Any] = {}
+        if isinstance(x, torch.Tensor):
+            rows = self._token_rows(texts, x)
+            mask = batch.get(_MASK_KEY) if isinstance(batch, Mapping) else None
+            if isinstance(mask, torch.Tensor) and tuple(mask.shape) == tuple(x.shape):
+                extra[_MASK_KEY] = _join_rows(_widen(mask, rows.shape[1]), (rows != 0).to(device=mask.device, dtype=mask.dtype), where)
+            x_out = _join_rows(_widen(x, rows.shape[1]), rows, where)
+        else:
+            if self.transform is not None:
+                texts = [self.transform(text) for text in texts]
+            x_out = list(x)
+            if where is None:
+                x_out += texts
+            else:
+                for at, text in zip(where.tolist(), texts):
+                    x_out[at] = text
+        new_y = torch.from_numpy(new_labels).to(device=y.device, dtype=y.dtype)
+        if where is None:
+            y_out = torch.cat([y, new_y])
+        elif self.balancer is None:  # a same-class swap leaves y as it was
+            y_out = y
+        else:
+            y_out = y.index_put((torch.from_numpy(where).to(y.device),), new_y)
+        return put(x_out, y_out, **extra)
+
+    def _token_rows(self, texts: list[str], x: torch.Tensor) -> torch.Tensor:
+        """Synthetic strings as rows of token ids in the batch's dtype and device: (k, W), W >= the batch's width."""
+        if self.transform is not None:
+            rows = torch.stack([torch.as_tensor(self.transform(text)) for text in texts])
+            if tuple(rows.shape[1:]) != tuple(x.shape[1:]):
+                raise ValueError(
+                    f"transform: it made items of shape {tuple(rows.shape[1:])} from the synthetic strings, but the batch's "
+                    f"token ids have {tuple(x.shape[1:])}; make it pad (or cut) each item to the batch's width"
+                )
+            return rows.to(device=x.device, dtype=x.dtype)
+        ids = self.pool.spec.to_model(texts)  # float32 (k, T): ids 1..V-1, then 0 (end mark and padding)
+        width = max(int(x.shape[1]), int((ids != 0).sum(1).max()))  # dynamic padding: never cut a string
+        ids = ids[:, :width] if width <= ids.shape[1] else torch.nn.functional.pad(ids, (0, width - ids.shape[1]))
+        if not x.dtype.is_floating_point and int(ids.max()) > torch.iinfo(x.dtype).max:
+            raise ValueError(
+                f"loader: the batch's token ids are {x.dtype}, which cannot hold the model's ids (up to {int(ids.max())}); "
+                "use a wider integer dtype or pass transform="
+            )
+        return ids.to(device=x.device, dtype=x.dtype)
+
+
+def _widen(x: torch.Tensor, width: int) -> torch.Tensor:
+    """``x`` (B, L) padded on the right with 0 to ``width`` columns (as it is when L >= width)."""
+    return x if x.shape[1] >= width else torch.nn.functional.pad(x, (0, width - x.shape[1]))
+
+
+def _join_rows(x: torch.Tensor, rows: torch.Tensor, where: np.ndarray | None) -> torch.Tensor:
+    """``rows`` after ``x`` (``where`` None), or in place of its rows ``where`` (out of place)."""
+    if where is None:
+        return torch.cat([x, rows])
+    return x.index_put((torch.from_numpy(where).to(x.device),), rows)
+
 
 def _refuse_per_sample_fields(others: Mapping[str, Any], n: int) -> None:
     """Extend mode adds samples to a batch: other per-sample fields would have no value for them."""
@@ -418,15 +532,16 @@ def _refuse_per_sample_fields(others: Mapping[str, Any], n: int) -> None:
 
 def _unpack(
     batch: Any, keys: tuple[str, str] | None
-) -> tuple[torch.Tensor, torch.Tensor, Callable[[torch.Tensor, torch.Tensor], Any], Callable[[], dict[str, Any]]]:
-    """(inputs, labels, put, others): ``put(x, y)`` rebuilds a batch of the same structure; ``others()`` names the other fields."""
+) -> tuple[Any, torch.Tensor, Callable[..., Any], Callable[[], dict[str, Any]]]:
+    """(inputs, labels, put, others): ``put(x, y)`` rebuilds a batch of the same structure (a dict batch's
+    ``put(x, y, **fields)`` also sets other fields); ``others()`` names the other fields."""
     if isinstance(batch, Mapping):
-        x_key = keys[0] if keys else next((k for k in _IMAGE_KEYS if k in batch), None)
+        x_key = keys[0] if keys else next((k for k in _INPUT_KEYS if k in batch), None)
         y_key = keys[1] if keys else next((k for k in _LABEL_KEYS if k in batch), None)
         if x_key not in batch or y_key not in batch:
             raise ValueError(f"keys: dict batches need input and label keys; got keys {sorted(batch)}, pass keys=(input, label)")
         others = lambda: {repr(k): v for k, v in batch.items() if k not in (x_key, y_key)}
-        return batch[x_key], batch[y_key], lambda x, y: type(batch)({**batch, x_key: x, y_key: y}), others
+        return batch[x_key], batch[y_key], lambda x, y, **fields: type(batch)({**batch, **fields, x_key: x, y_key: y}), others
     if isinstance(batch, Sequence) and not isinstance(batch, (str, bytes)) and len(batch) >= 2:
         rest = list(batch[2:])
         others = lambda: {f"item {i}": v for i, v in enumerate(rest, start=2)}

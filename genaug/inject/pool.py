@@ -3,7 +3,10 @@
 A pool draws samples from a fitted generator in large batches (one ``sample`` call of
 ``batch_size`` samples of a class), keeps a queue per class and refills a class when it runs dry.
 Each sample comes in the user's space (dtype, layout and range of the training data) with its
-provenance.
+provenance. For text models (``spec.kind.string_samples``) a sample is a ``str``: `SamplePool.take`
+returns a list of strings, `SamplePool.serve` a numpy unicode array, and a filter sees each refill
+as a list of strings; the queues hold numpy unicode arrays as wide as the longest string the model
+makes (the modality's ``bank_dtype``).
 
 Streams are seeded per class and stateless to reproduce: refill ``j`` of class ``c`` in a pool with
 seed ``s`` draws from ``derive_seed(s, "pool", stream, c, j)``, where ``stream`` is the main process
@@ -44,8 +47,9 @@ from genaug.utils.seeding import derive_seed
 
 __all__ = ["Provenance", "Provenances", "SampleFilter", "SamplePool"]
 
-SampleFilter = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
-"""``filter(x, labels) -> keep``: a boolean mask over a refill's samples (user space, (N,) labels)."""
+SampleFilter = Callable[[Any, torch.Tensor], torch.Tensor]
+"""``filter(x, labels) -> keep``: a boolean mask over a refill's samples (user space: a tensor, or a
+list of ``str`` for text models; (N,) labels)."""
 
 
 @dataclass(frozen=True)
@@ -92,7 +96,7 @@ class Provenances(Sequence):
 class _Refill:
     """Samples of one class from one ``sample`` call, and the order they are served in."""
 
-    x: np.ndarray  # (m, *user_shape): the samples the filter kept
+    x: np.ndarray  # (m, *user_shape): the samples the filter kept (a unicode array (m,) for text)
     seed: int
     index: np.ndarray  # (m,) position of each kept sample in the call
     order: np.ndarray | None  # positions into x in serving order (reuse passes); None: x in order, once
@@ -105,7 +109,7 @@ class _Bank:
     ``left[c]`` samples to go; `install` puts a new refill in its place.
     """
 
-    def __init__(self, classes: int, size: int, user_shape: tuple[int, ...], dtype: str, reuse: int) -> None:
+    def __init__(self, classes: int, size: int, user_shape: tuple[int, ...], dtype: np.dtype, reuse: int) -> None:
         self.x = np.empty((classes, size, *user_shape), dtype=dtype)
         self.index = np.zeros((classes, size), dtype=np.int64)
         self.order = np.zeros((classes, size * reuse), dtype=np.int32) if reuse > 1 else None  # 4 bytes per served slot
@@ -215,7 +219,8 @@ class SamplePool:
         reuse: how many times each drawn sample is served (1: every sample is fresh). The serving
             order takes ``4 * batch_size * reuse`` bytes per class.
         prefetch: draw each class's next refill in a background thread.
-        filter: optional ``filter(x, labels) -> keep mask`` applied to each refill (quality filters).
+        filter: optional ``filter(x, labels) -> keep mask`` applied to each refill (quality filters;
+            ``x`` is a list of strings for text models, e.g. `genaug.evaluate.textmetrics.CopyFilter`).
         device: where to run the model (default: CPU; ``"cuda"`` when the loader feeds a GPU).
         max_attempts: refills in a row that may all be filtered out before giving up.
         data: optional data (DataSpec, ArraySet, or dataset with a ``.spec``) the samples will
@@ -223,6 +228,7 @@ class SamplePool:
         sampler: optional ``sampler(model, labels, generator) -> user-space samples`` used instead
             of ``model.sample`` for each refill, e.g. `LatentInterpolation` (decodes points between
             real records of the class); its ``check(model)``, if any, runs now. Pickled with the pool.
+            For text models it returns a list of ``N`` strings.
 
     Example:
         >>> import genaug
@@ -231,6 +237,13 @@ class SamplePool:
         >>> x, info = pool.take([3, 3, 5])
         >>> x.shape, [p.label for p in info]
         (torch.Size([3, 8, 8]), [3, 3, 5])
+
+    A text model's pool serves strings::
+
+        >>> names = genaug.from_texts(["anna", "bob", "eve", "dan"] * 3, ["f", "m", "f", "m"] * 3)
+        >>> texts, info = SamplePool(genaug.fit(names, "charlm", steps=2), batch_size=8).take(["f", "m"])
+        >>> [type(t).__name__ for t in texts], [p.label for p in info]
+        (['str', 'str'], [0, 1])
     """
 
     def __init__(
@@ -263,11 +276,6 @@ class SamplePool:
         self.batch_size, self.seed, self.reuse, self.prefetch = batch_size, seed, reuse, bool(prefetch)
         self.filter, self.max_attempts = filter, max_attempts
         self.spec: DataSpec = self.handle.spec
-        if self.spec.scaling == "tokens":
-            raise ValueError(
-                f"model: sample pools (and the injectors on them) do not take {self.spec.modality} models yet (issue 18); "
-                "draw strings with model.sample(n, labels=...)"
-            )
         self.family: str = self.handle.family
         self.fingerprint: str = self.handle.fingerprint
         if data is not None:
@@ -316,26 +324,28 @@ class SamplePool:
             seed = derive_seed(self.seed, "pool", stream, c, j)
             generator = torch.Generator(self.handle.device).manual_seed(seed)
             labels = torch.full((self.batch_size,), c, dtype=torch.long)
+            kind = self.spec.kind
             with torch.no_grad():
                 on = labels.to(self.handle.device)
                 if self.sampler is None:
-                    x = self.model.sample(self.batch_size, labels=on, generator=generator).cpu()
+                    x = kind.samples_to_numpy(self.spec, self.model.sample(self.batch_size, labels=on, generator=generator))
                 else:
-                    x = torch.as_tensor(self.sampler(self.model, on, generator)).cpu()
+                    x = kind.samples_to_numpy(self.spec, self.sampler(self.model, on, generator))
                     if tuple(x.shape) != (self.batch_size, *self.spec.user_shape()):
                         raise ValueError(f"sampler: expected {self.batch_size} samples of shape {self.spec.user_shape()}, got {tuple(x.shape)}")
-            index = torch.arange(self.batch_size)
+            index = np.arange(self.batch_size)
             if self.filter is not None:
-                keep = torch.as_tensor(self.filter(x, labels), dtype=torch.bool).reshape(-1)
+                keep = torch.as_tensor(self.filter(kind.numpy_to_samples(self.spec, x), labels), dtype=torch.bool).reshape(-1)
                 if keep.shape != (len(x),):
                     raise ValueError(f"filter: expected a mask of {len(x)} booleans, got shape {tuple(keep.shape)}")
+                keep = keep.numpy()
                 x, index = x[keep], index[keep]
             if len(x):
                 order = None
                 if self.reuse > 1:
                     shuffle = torch.Generator().manual_seed(seed)
                     order = torch.cat([torch.randperm(len(x), generator=shuffle, dtype=torch.int32) for _ in range(self.reuse)]).numpy()
-                return _Refill(x.numpy(), seed, index.numpy(), order)
+                return _Refill(x, seed, index, order)
         raise RuntimeError(
             f"filter: rejected every sample of class {c} in {self.max_attempts} refills of {self.batch_size}; "
             "loosen the filter or raise max_attempts"
@@ -357,7 +367,7 @@ class SamplePool:
         """Install the class's next refill in the bank (its current one is spent or there is none)."""
         if self._bank is None:
             spec = self.spec
-            self._bank = _Bank(spec.num_classes, self.batch_size, spec.user_shape(), spec.dtype, self.reuse)
+            self._bank = _Bank(spec.num_classes, self.batch_size, spec.user_shape(), spec.kind.bank_dtype(spec), self.reuse)
         future = self._next.pop(c, None) or self._start(c)
         self._bank.install(c, future.result())
         if self.prefetch:
@@ -395,21 +405,26 @@ class SamplePool:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def take(self, labels: Sequence[int | str] | torch.Tensor, *, provenance: bool = True) -> tuple[torch.Tensor, Provenances | None]:
+    def take(self, labels: Sequence[int | str] | torch.Tensor, *, provenance: bool = True) -> tuple[torch.Tensor | list[str], Provenances | None]:
         """One synthetic sample per label, in the user's space: ((N, *user_shape), provenances).
 
         Labels are class indices (or names) of the model's classes. ``provenance=False`` skips
-        the provenance (None), for callers that do not keep it.
+        the provenance (None), for callers that do not keep it. Text models give a list of ``N``
+        strings instead of a tensor.
         """
         index = self._class_indices(labels)
         out, seeds, within = self._serve(index, provenance)
+        samples = self.spec.kind.numpy_to_samples(self.spec, out)
         if not provenance:
-            return torch.from_numpy(out), None
+            return samples, None
         as_tensor = torch.from_numpy
-        return as_tensor(out), Provenances(self.family, self.fingerprint, as_tensor(seeds), as_tensor(index), as_tensor(within))
+        return samples, Provenances(self.family, self.fingerprint, as_tensor(seeds), as_tensor(index), as_tensor(within))
 
     def serve(self, index: np.ndarray) -> np.ndarray:
-        """`take` for injectors on the hot path: int64 class indices known to be valid, numpy out, no provenance."""
+        """`take` for injectors on the hot path: int64 class indices known to be valid, numpy out, no provenance.
+
+        Text models give a numpy unicode array (N,).
+        """
         return self._serve(index, False)[0]
 
     def _serve(self, index: np.ndarray, provenance: bool) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None]:
@@ -447,7 +462,7 @@ class SamplePool:
                 bank.pos[c] += step
                 bank.left[c] -= step
                 k -= step
-        out = np.empty((len(index), *self.spec.user_shape()), dtype=self.spec.dtype)
+        out = np.empty((len(index), *self.spec.user_shape()), dtype=self.spec.kind.bank_dtype(self.spec))
         seeds_out = within_out = None
         if pieces:
             out[grouped] = np.concatenate(pieces)

@@ -79,6 +79,7 @@ class Modality:
     column_names: ClassVar[tuple[str, ...]] = ("x",)  # a table's sample column, searched in this order when none is named
     flow_lr_scale: ClassVar[float] = 0.25  # a flow's learning-rate factor: dense couplings overfit small tables fast
     generic_families: ClassVar[bool] = True  # families that declare no modalities (dense blocks over real values) model it
+    string_samples: ClassVar[bool] = False  # a user-space sample is one Python str (text), not an array
 
     def __repr__(self) -> str:
         return f"<modality {self.name!r}>"
@@ -150,6 +151,19 @@ class Modality:
     def describe_values(self, spec: DataSpec) -> str:
         """The value space in words, for a ``"tokens"`` spec (`DataSpec.value_space`)."""
         raise NotImplementedError(f"{self.name} data has no token values")
+
+    # ------------------------------------------------------------------ injection (SamplePool's bank)
+    def bank_dtype(self, spec: DataSpec) -> np.dtype:
+        """The numpy dtype a `SamplePool` stores user-space samples in (default: the data's own dtype)."""
+        return np.dtype(spec.dtype)
+
+    def samples_to_numpy(self, spec: DataSpec, samples: Any) -> np.ndarray:
+        """What ``model.sample`` (or a pool's sampler) returned -> a numpy batch of `bank_dtype` (N, *user shape)."""
+        return torch.as_tensor(samples).cpu().numpy()
+
+    def numpy_to_samples(self, spec: DataSpec, array: np.ndarray) -> Any:
+        """A numpy batch of the bank -> user-space samples as ``model.sample`` returns them (default: a tensor)."""
+        return torch.from_numpy(array)
 
     # ------------------------------------------------------------------ network blocks
     def encoder(self, shape: tuple[int, ...], out_dim: int, *, channels: int, hidden: int, depth: int, cond_dim: int) -> nn.Module:
@@ -251,6 +265,10 @@ class Modality:
                 raise ValueError(f"downstream.model_args: 'logreg' takes no arguments, got {sorted(args)}")
             return nn.Sequential(nn.Flatten(), nn.Linear(math.prod(shape), classes))
         raise ValueError(f"downstream.model: {name!r} is not a classifier of {self.name} data; expected one of {list(self.classifiers())} or 'package.module:factory'")
+
+    def linear_features(self, spec: DataSpec, z: torch.Tensor) -> Any:
+        """Features a linear classifier reads (class agreement): (N, F) numpy or scipy sparse; default model space, flat."""
+        return z.reshape(len(z), -1).detach().cpu().numpy()
 
     def classic_defaults(self) -> list[dict[str, dict[str, Any]]]:
         """A recipe's classic chain when it names none (empty: no classic arm by default)."""

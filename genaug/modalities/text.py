@@ -168,6 +168,7 @@ class Text(Modality):
     layouts = ("S",)  # one string per sample
     generic_families = False
     default_classifier = "ngram"
+    classic_library = "genaug.transforms"
     diff_augment_ops = ()
     column_names = ("text", "name", "sentence")
 
@@ -198,6 +199,31 @@ class Text(Modality):
         unit = "bytes (UTF-8)" if spec.tokenizer == "byte" else f"{len(spec.vocabulary)} characters {''.join(spec.vocabulary)!r:.60}"
         return f"text over {unit}, up to {spec.shape[0] - 1} per string"
 
+    # ------------------------------------------------------------------ injection
+    string_samples = True  # SamplePool and the injectors serve one str per sample
+
+    def bank_dtype(self, spec: DataSpec) -> np.dtype:
+        """Numpy unicode wide enough for the longest string: ``T - 1`` symbols (a byte is at least one character)."""
+        return np.dtype(f"<U{max(1, spec.shape[0] - 1)}")
+
+    def samples_to_numpy(self, spec: DataSpec, samples: Any) -> np.ndarray:
+        """Strings (as ``model.sample`` returns them) -> a unicode array; ValueError for a non-string or a too long one."""
+        if isinstance(samples, np.ndarray) and samples.dtype.kind == "U":
+            samples = samples.tolist()
+        if isinstance(samples, str) or not isinstance(samples, list | tuple):
+            raise ValueError(f"samples: expected a list of strings (one per sample), got {type(samples).__name__}")
+        dtype = self.bank_dtype(spec)
+        for i, text in enumerate(samples):
+            if not isinstance(text, str):
+                raise ValueError(f"samples[{i}]: expected a string, got {type(text).__name__} {text!r:.40}")
+            if len(text) > dtype.itemsize // 4:
+                raise ValueError(f"samples[{i}]: {text!r:.40} has {len(text)} characters, more than the {spec.shape[0] - 1} the model makes")
+        return np.array(samples, dtype=dtype).reshape(len(samples))
+
+    def numpy_to_samples(self, spec: DataSpec, array: np.ndarray) -> list[str]:
+        """A unicode array -> a list of ``str``."""
+        return [str(text) for text in array.tolist()]
+
     # ------------------------------------------------------------------ pictures
     def save_samples(self, spec, z, path, *, nrow=8):
         _save_text_table([decode(z, spec.tokenizer, spec.vocabulary)], path, ncol=nrow)
@@ -213,6 +239,29 @@ class Text(Modality):
 
     def classifier_range(self, spec):
         return None
+
+    def classifier_input(self, spec, x_user):
+        """Strings -> their UTF-8 bytes as ids (byte + 1; 0 ends a string), float32 (N, longest + 1).
+
+        Bytes, not the model's vocabulary: a classic chain may insert characters the generator never saw,
+        and the downstream classifiers take ids of any tokenizer.
+        """
+        texts = check_texts(x_user, "x")
+        width = 1 + max((len(t.encode("utf-8")) for t in texts), default=1)
+        return encode(texts, "byte", None, width)
+
+    def classifier_to_user(self, spec, x):
+        return decode(x, "byte", None)
+
+    def classic_defaults(self):
+        return [{"CharSwap": {"p": 0.1}}, {"KeyboardSubstitute": {"p": 0.1}}]
+
+    def linear_features(self, spec, z):
+        """Counts of each string's character 1- to 4-grams (word-boundary marked), hashed into 2^16 columns (sparse)."""
+        from sklearn.feature_extraction.text import HashingVectorizer
+
+        vectorizer = HashingVectorizer(analyzer="char_wb", ngram_range=(1, 4), n_features=1 << 16, alternate_sign=False, norm="l2", lowercase=False)
+        return vectorizer.transform(decode(z, spec.tokenizer, spec.vocabulary))
 
     def classifiers(self):
         return ("ngram", "charcnn")

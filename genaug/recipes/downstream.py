@@ -24,8 +24,10 @@ from genaug.data.spec import DataSpec
 __all__ = ["build_classifier", "to_input", "train_classifier"]
 
 
-def to_input(spec: DataSpec, x_user: torch.Tensor | np.ndarray) -> torch.Tensor:
+def to_input(spec: DataSpec, x_user: torch.Tensor | np.ndarray | list) -> torch.Tensor:
     """User-space samples -> the classifier's float32 inputs (canonical layout; see the module docstring).
+
+    Strings (text) become their UTF-8 byte ids, padded to the longest of the batch.
 
     Example:
         >>> import genaug
@@ -34,8 +36,11 @@ def to_input(spec: DataSpec, x_user: torch.Tensor | np.ndarray) -> torch.Tensor:
         >>> x.shape, float(x.max()) <= 1.0
         (torch.Size([2, 1, 8, 8]), True)
     """
-    x = torch.as_tensor(np.asarray(x_user) if not isinstance(x_user, torch.Tensor) else x_user)
-    return spec.kind.classifier_input(spec, x)
+    if not isinstance(x_user, torch.Tensor):
+        array = np.asarray(x_user)
+        # values that are no numbers (text: str) go to the modality as they are
+        x_user = torch.as_tensor(array) if array.dtype.kind in "biuf" else x_user
+    return spec.kind.classifier_input(spec, x_user)
 
 
 def build_classifier(spec: DataSpec, model: str = "auto", model_args: dict[str, Any] | None = None) -> nn.Module:

@@ -77,6 +77,7 @@ def write_report(out_dir: str | os.PathLike, metrics: dict[str, Any], timings: d
         _images_section(
             "Samples per class", "One row per class, as each generator drew them.", metrics, "grid", out_dir
         ),
+        _text_samples_section(metrics),
         _images_section(
             "Nearest training neighbours",
             "Samples beside the training record closest to them.",
@@ -275,9 +276,15 @@ _GENERATOR_COLUMNS: list[tuple[str, Callable[[dict], str]]] = [
     ("precision", lambda e: _fmt(_dig(e, "fidelity", "prdc", "precision"))),
     ("recall", lambda e: _fmt(_dig(e, "fidelity", "prdc", "recall"))),
     ("C2ST", lambda e: _fmt(_dig(e, "fidelity", "c2st", "accuracy"))),
-    ("memorization", lambda e: _fmt(_dig(e, "memorization", "pixel", "ratio"))),
-    ("near-copies", lambda e: _fmt(_dig(e, "memorization", "pixel", "near_copy_share"))),
+    ("memorization", lambda e: _fmt(_dig(_closeness(e), "ratio"))),
+    ("near-copies", lambda e: _fmt(_dig(_closeness(e), "near_copy_share"))),
 ]
+
+
+def _closeness(evaluation: dict[str, Any]) -> Any:
+    """The memorization entry in the data's own space: pixels (model space), or edit distance for text."""
+    found = _dig(evaluation, "memorization", "pixel")
+    return found if found is not None else _dig(evaluation, "memorization", "edit")
 
 
 def _generator_section(metrics: dict[str, Any]) -> str:
@@ -305,7 +312,8 @@ def _generator_section(metrics: dict[str, Any]) -> str:
         "precision/recall and C2ST (0.5 = indistinguishable) are measured in the feature space of a classifier trained on "
         "real data, not Inception. Memorization: median distance of a sample to its closest training record relative to "
         "that record's distance to its own closest neighbour (below 1: closer than records are to each other); "
-        "near-copies: share of samples below the near-copy threshold.</p>"
+        "near-copies: share of samples below the near-copy threshold (for text: edit distances, so exact copies "
+        "count as near-copies).</p>"
     )
     return f"<h2>Generators</h2>\n{_table(header, 'lrlr' + 'r' * len(_GENERATOR_COLUMNS), body)}\n{note}"
 
@@ -335,6 +343,21 @@ def _images_section(title: str, caption: str, metrics: dict[str, Any], key: str,
     if not figures:
         return ""
     return f'<h2>{_e(title)}</h2>\n<p class="meta">{_e(caption)}</p>\n' + "\n".join(figures)
+
+
+def _text_samples_section(metrics: dict[str, Any]) -> str:
+    """Generated strings as a table per generator, one row per class (text generators report ``samples``)."""
+    tables = []
+    for g in metrics.get("generators") or []:
+        samples = _dig(g, "evaluation", "samples")
+        if not isinstance(samples, dict) or not samples:
+            continue
+        label = f"{_shots_label(g.get('shots'))}, seed {g.get('seed')}" + (f", {g['variant']}" if g.get("variant") else "")
+        body = ["<tr>" + _td(name, "l") + _td(", ".join(map(str, texts)), "l") + "</tr>" for name, texts in samples.items()]
+        tables.append(f'<p class="meta">{_e(label)}</p>\n' + _table(["class", "samples"], "ll", body))
+    if not tables:
+        return ""
+    return "<h2>Generated strings</h2>\n" + "\n".join(tables)
 
 
 def _curves_section(metrics: dict[str, Any], out_dir: Path) -> str:

@@ -187,22 +187,44 @@ class Plan:
         for shots in recipe.subset.values():
             labelled_subset(self.train, shots, recipe.seeds[0])
         build_classifier(spec, recipe.downstream.model, recipe.downstream.model_args)
+        first = self.train.user_x()[:1]
+        values = spec.kind.string_samples  # samples that are values, not arrays (text: str)
         if recipe.classic is not None:
-            x = to_input(spec, self.train.user_x()[:1])[0]
+            x = first[0] if values else to_input(spec, first)[0]
+            what = f"{type(x).__name__} sample {x!r:.40}" if values else f"{tuple(x.shape)} sample"
             chain = classic_chain(recipe, seed=0)
             try:
                 out = chain(x)
             except Exception as err:  # the user's transform arguments: reported as the recipe's problem
-                raise RecipeError(f"classic.transforms: the chain fails on one {tuple(x.shape)} sample of this data: {err}") from None
-            if tuple(out.shape) != tuple(x.shape):
-                raise RecipeError(f"classic.transforms: the chain turns a {tuple(x.shape)} sample into {tuple(out.shape)}; it must keep the shape")
+                raise RecipeError(f"classic.transforms: the chain fails on one {what} of this data: {err}") from None
+            if values and type(out) is not type(x):
+                raise RecipeError(f"classic.transforms: the chain turns a {what} into a {type(out).__name__}; it must return a {type(x).__name__}")
+            if values:  # torchvision passes leaves it does not know through: a chain of image or series transforms would do nothing
+                torch.manual_seed(0)
+                probe = list(self.train.user_x()[:20])
+                if all(chain(v) == v for v in probe):
+                    raise RecipeError(
+                        f"classic.transforms: the chain leaves each of {len(probe)} {spec.modality} samples unchanged, so its transforms "
+                        f"do not act on {type(x).__name__} values; for text use genaug.transforms' CharSwap, CharDelete, CharInsert, KeyboardSubstitute"
+                    )
+            if not values and tuple(out.shape) != tuple(x.shape):
+                raise RecipeError(f"classic.transforms: the chain turns a {what} into {tuple(out.shape)}; it must keep the shape")
+        for arm in recipe.arms:
+            if values and arm in OVERSAMPLERS:
+                raise RecipeError(f"arms: {arm!r} interpolates numeric records; {spec.modality} data has none (drop it from arms)")
+        for variant in recipe.arm_variants():
+            if values and recipe.generator_of(variant).fit_on == "classic":
+                raise RecipeError(
+                    f"generator.fit_on: 'classic' fits the generator on classic passes of the records; {spec.modality} data "
+                    "cannot be re-encoded after character noise (new characters, longer strings): use 'labelled'"
+                )
         if "smote" in recipe.arms:
             try:
                 import imblearn  # noqa: F401
             except ImportError:
                 raise RecipeError("arms: 'smote' needs imbalanced-learn: pip install 'genaug[baselines]'") from None
         for variant in recipe.arm_variants():
-            if recipe.injection_of(variant).where == "transform" and spec.kind.classifier_range(spec) is None:
+            if recipe.injection_of(variant).where == "transform" and spec.kind.classifier_range(spec) is None and not values:
                 raise RecipeError(
                     f"{recipe.injection_field(variant)}.where: 'transform' swaps samples in the classifier's value range; "
                     f"this {spec.modality} data is standardized and has none: use 'mix' or 'hf'"
@@ -392,6 +414,8 @@ class Cell:
         labels = torch.arange(spec.num_classes).repeat_interleave(per_class)
         samples = model.sample(len(labels), labels=labels, generator=torch.Generator().manual_seed(self.seed))
         spec.save_samples(spec.to_model(samples), slot.grid_path, nrow=per_class)
+        if isinstance(samples, list):  # strings (text): the report shows them as a table too
+            report["samples"] = {name: samples[c * per_class : (c + 1) * per_class] for c, name in enumerate(spec.class_names)}
         return report
 
     def train_arm(self, arm: str) -> dict[str, Any]:
@@ -469,13 +493,14 @@ class AllFilters:
         self.filters = filters
 
     def __call__(self, x: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-        x, labels = torch.as_tensor(x), torch.as_tensor(labels)
+        values = isinstance(x, list)  # strings (text) stay a list
+        x, labels = (x if values else torch.as_tensor(x)), torch.as_tensor(labels)
         keep = torch.ones(len(labels), dtype=torch.bool)
         for quality in self.filters:
             alive = keep.nonzero().reshape(-1)
             if len(alive) == 0:
                 break
-            keep[alive] = quality(x[alive], labels[alive])
+            keep[alive] = quality([x[i] for i in alive.tolist()] if values else x[alive], labels[alive])
         return keep
 
 

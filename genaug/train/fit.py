@@ -91,10 +91,12 @@ def fit(
     """
     data = data if isinstance(data, ArraySet) else load_source(data)
     spec = data.spec
+    hint = "" if spec.scaling == "tokens" else (
+        " (declare them with levels= / value_range=, or --levels / --value-range, if that is not what they are)"
+    )
     logger.info(
-        "data: %d %s samples of shape %s, %d classes; values: %s (declare them with levels= / value_range=, "
-        "or --levels / --value-range, if that is not what they are)",
-        len(data), spec.modality, spec.user_shape(), spec.num_classes, spec.value_space(),
+        "data: %d %s samples of shape %s, %d classes; values: %s%s",
+        len(data), spec.modality, spec.user_shape(), spec.num_classes, spec.value_space(), hint,
     )
     if resume:
         family, config = _stored_setup(out, family, config)

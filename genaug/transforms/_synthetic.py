@@ -9,6 +9,15 @@ their type. Like v2's own random transforms they draw their decisions from torch
 (seeded by ``torch.manual_seed`` and, in DataLoader workers, by the worker seed); synthetic samples
 come from the `SamplePool`'s own seeded stream.
 
+Text models: `SyntheticSwap` also takes text samples, a ``str`` with its label: an ``(text, label)``
+tuple, a ``[text, label]`` list or a dict (``{"text": ..., "label": ...}``). The string is found as
+`genaug.transforms.TextTransform` finds it (the first string of a tuple or list, the ``"text"`` key
+of a dict, else its first string value), the label as for images, and the swapped-in string is a
+``str`` from the pool. torchvision does not transform strings, so these samples are handled before
+v2's own input handling; they compose with ``v2.Compose`` and the character transforms of
+`genaug.transforms` all the same. A text model meeting an image sample, or an image model meeting a
+string sample (one holding a string and no image), raises one ValueError naming both.
+
 Place them where samples still have the model's shape, before resizing, cropping or
 normalising transforms, so those apply to real and synthetic samples alike::
 
@@ -24,7 +33,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Mapping
-from typing import Any, Union
+from typing import TYPE_CHECKING, Any, Union
 
 import PIL.Image
 import torch
@@ -49,6 +58,9 @@ from genaug.inject.core import (
 from genaug.inject.pool import SamplePool
 from genaug.models.base import Generator
 from genaug.models.handle import ModelHandle
+
+if TYPE_CHECKING:
+    from genaug.data.spec import DataSpec
 
 __all__ = ["LatentJitter", "SyntheticSwap"]
 
@@ -93,6 +105,36 @@ def default_label_path(sample: Any) -> tuple[Any, ...] | None:
         if key is not None and is_label(node[key]):
             return (*path, key)
     return None
+
+
+def text_path(sample: Any) -> tuple[Any, ...] | None:
+    """Where the string of a text sample sits, as `genaug.transforms.TextTransform` finds it; None if nowhere.
+
+    The sample itself when it is a ``str``; the first ``str`` item of a tuple or list; the ``"text"``
+    key of a dict holding a string there, else its first key with a string value.
+
+    Example:
+        >>> text_path(("anna", 0)), text_path({"label": 1, "text": "bob"}), text_path("eve"), text_path((1, 2))
+        ((0,), ('text',), (), None)
+    """
+    if isinstance(sample, str):
+        return ()
+    if isinstance(sample, tuple | list):
+        return next(((i,) for i, leaf in enumerate(sample) if isinstance(leaf, str)), None)
+    if isinstance(sample, Mapping):
+        if isinstance(sample.get("text"), str):
+            return ("text",)
+        return next(((key,) for key, value in sample.items() if isinstance(value, str)), None)
+    return None
+
+
+def _leaves(sample: Any) -> list[Any]:
+    """The leaves of nested tuples, lists and dicts."""
+    if isinstance(sample, tuple | list):
+        return [leaf for item in sample for leaf in _leaves(item)]
+    if isinstance(sample, Mapping):
+        return [leaf for item in sample.values() for leaf in _leaves(item)]
+    return [sample]
 
 
 def _get(sample: Any, path: tuple[Any, ...]) -> Any:
@@ -157,8 +199,29 @@ class _SampleTransform(Transform):
         path = default_label_path(sample)
         return (None, None) if path is None else (_get(sample, path), path)
 
+    @property
+    def model_spec(self) -> DataSpec:
+        """The `DataSpec` of the model the transform draws from."""
+        raise NotImplementedError
+
     def forward(self, *inputs: Any) -> Any:
         sample = inputs if len(inputs) > 1 else inputs[0]
+        spec, at, name = self.model_spec, text_path(sample), type(self).__name__
+        if spec.kind.string_samples:  # strings are no v2 leaves: text samples are handled here
+            if at is None:
+                leaves = [type(leaf).__name__ for leaf in _leaves(sample)]
+                raise ValueError(
+                    f"{name}: the generator does not fit: the model makes text (one str per sample, "
+                    f"{spec.num_classes} classes), but the sample holds no string (its leaves: {leaves}); "
+                    "pass (text, label) tuples, [text, label] lists or {'text': ..., 'label': ...} dicts"
+                )
+            return self._forward_text(sample, at, *self._read_label(sample))
+        if at is not None and not any(_is_image(leaf) for leaf in _leaves(sample)):
+            raise ValueError(
+                f"{name}: the generator does not fit: the sample holds a string ({_get(sample, at)!r:.40}) and no image, "
+                f"the model makes {spec.modality}s of shape {spec.shape}; use a text model (e.g. the 'charlm' family) "
+                "for text samples"
+            )
         label, path = self._read_label(sample)
         self._call = {"label": label}
         try:
@@ -170,14 +233,21 @@ class _SampleTransform(Transform):
             out = _with(out, path, label_like(new, label))
         return out
 
+    def _forward_text(self, sample: Any, at: tuple[Any, ...], label: Any, path: tuple[Any, ...] | None) -> Any:
+        """The transform of a text sample whose string sits at ``at`` (models with ``string_samples``)."""
+        raise ValueError(f"{type(self).__name__}: does not take text samples")
+
+    def _missing_label(self, what: str) -> ValueError:
+        return ValueError(
+            f"{type(self).__name__}: the sample holds no class label (an int or 0-d integer tensor as the second item of "
+            f"({what}, label), or under a 'label' key); pass such samples or a labels_getter"
+        )
+
     def _image_and_label(self, flat_inputs: list[Any]) -> tuple[Any, Any]:
         """The image among the leaves v2 marked for transformation, and the label the getter found (or None)."""
         label = self._call["label"]
         if label is None and self.needs_label:
-            raise ValueError(
-                f"{type(self).__name__}: the sample holds no class label (an int or 0-d integer tensor as the second item of "
-                "(image, label), or under a 'label' key); pass such samples or a labels_getter"
-            )
+            raise self._missing_label("image")
         image = next((leaf for leaf in flat_inputs if _is_image(leaf)), None)
         if image is None:
             raise ValueError(
@@ -195,6 +265,10 @@ class SyntheticSwap(_SampleTransform):
 
     With ``balance``, the synthetic sample's class is chosen to pull the stream's class
     distribution toward the target (rare classes are swapped in more), and the label is updated.
+
+    With a text model the samples are strings with their label (``(text, label)``, ``[text, label]``,
+    ``{"text": ..., "label": ...}``; see the module docstring) and the string is swapped for a
+    synthetic ``str`` of the class; the structure and every other leaf stay as they were.
 
     Args:
         pool: a `SamplePool` (or a model folder / `Generator`, for which a pool with default
@@ -214,6 +288,14 @@ class SyntheticSwap(_SampleTransform):
         >>> image, label = pipeline(torch.zeros(1, 8, 8), 3)
         >>> image.shape, label
         (torch.Size([1, 8, 8]), 3)
+
+    Text::
+
+        >>> names = genaug.from_texts(["anna", "bob", "eve", "dan"] * 3, ["f", "m", "f", "m"] * 3)
+        >>> swap = SyntheticSwap(genaug.fit(names, "charlm", steps=2), p=1.0)
+        >>> text, label = swap(("anna", 0))
+        >>> type(text).__name__, label
+        ('str', 0)
     """
 
     needs_label = True
@@ -236,6 +318,28 @@ class SyntheticSwap(_SampleTransform):
         self.balancer = None if balance is None else Balancer(balance, self.pool.spec, self.p)
         if data is not None:
             check_fits(self.pool.spec, spec_of(data))
+
+    @property
+    def model_spec(self) -> DataSpec:
+        return self.pool.spec
+
+    def _forward_text(self, sample: Any, at: tuple[Any, ...], label: Any, path: tuple[Any, ...] | None) -> Any:
+        if label is None:
+            raise self._missing_label("text")
+        spec = self.pool.spec
+        form = Form.of(_get(sample, at), spec, what=f"{type(self).__name__} text")
+        index = spec.class_index(int(label))
+        if self.balancer is not None:
+            self.balancer.observe(torch.tensor([index]))
+        if not torch.rand(1).item() < self.p:
+            return sample
+        if self.balancer is not None:
+            index = int(self.balancer.pick(torch.rand(1, dtype=torch.float64)))
+        texts, _ = self.pool.take([index], provenance=False)
+        out = _with(sample, at, to_form(texts[0], form))
+        if self.balancer is not None and path is not None:
+            out = _with(out, path, label_like(index, label))
+        return out
 
     def check_inputs(self, flat_inputs: list[Any]) -> None:
         geometry = [type(leaf).__name__ for leaf in flat_inputs if isinstance(leaf, _GEOMETRY)]
@@ -305,6 +409,10 @@ class LatentJitter(_SampleTransform):
         self.value_range = check_value_range(value_range, self.handle.spec)
         if data is not None:
             check_fits(self.handle.spec, spec_of(data))
+
+    @property
+    def model_spec(self) -> DataSpec:
+        return self.handle.spec
 
     def make_params(self, flat_inputs: list[Any]) -> dict[str, Any]:
         image, label = self._image_and_label(flat_inputs)
