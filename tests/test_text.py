@@ -11,6 +11,7 @@ import pytest
 import torch
 
 import genaug
+from conftest import toy_words
 from genaug.data import from_text_file, from_texts, load_source
 from genaug.modalities.text import END, CharCNN, NgramLogReg, lengths
 
@@ -23,14 +24,7 @@ def gen(seed: int = 0) -> torch.Generator:
 
 @pytest.fixture(scope="module")
 def toy():
-    """Two classes with different spelling: 'a' words start with a and end in n, 'b' words the reverse."""
-    rng = np.random.default_rng(0)
-    texts, labels = [], []
-    for i in range(200):
-        middle = "".join(rng.choice(list("aeiou"), size=rng.integers(1, 5)))
-        texts.append("a" + middle + "n" if i % 2 == 0 else "n" + middle + "a")
-        labels.append("first" if i % 2 == 0 else "second")
-    return from_texts(texts, labels)
+    return from_texts(*toy_words())
 
 
 @pytest.fixture(scope="module")
@@ -181,6 +175,27 @@ def test_samples_are_strings_of_the_asked_class_seeded_and_prefixed(toy, toy_mod
     assert toy_model.sample(5, generator=gen(3), temperature=0.5, top_p=0.9) != toy_model.sample(5, generator=gen(4))
 
 
+def test_guidance_draws_each_symbol_from_the_class_posterior_weighted_distribution():
+    """The first symbol of a guided sample follows p(s | c) (p(s | c) / p(s)) ** w, p(s) the prior-weighted mix."""
+    # overlapping classes: "first" starts with a 70% of the time, "second" 30%
+    texts = [("a" if i % 10 < 7 else "b") + "x" for i in range(100)] + [("a" if i % 10 < 3 else "b") + "y" for i in range(100)]
+    data = from_texts(texts, ["first"] * 100 + ["second"] * 100)
+    model = genaug.fit(data, "charlm", steps=300, train={"progress": False, "eval_every": 100, "patience": None}, **TINY).eval()
+    with torch.no_grad():
+        first = model._logits(torch.zeros(2, data.spec.shape[0], dtype=torch.long), {"label": torch.tensor([0, 1])})[:, 0].log_softmax(-1)
+    marginal = torch.logsumexp(first + model.class_prior.log()[:, None], 0)
+    w, n, a = 2.0, 4000, data.spec.vocabulary.index("a") + 1
+    guided = torch.where(torch.isfinite(first[0]), first[0] + w * (first[0] - marginal), first[0]).softmax(-1)
+    counts = lambda samples: torch.bincount(data.spec.to_model(samples)[:, 0].long(), minlength=len(guided)).double() / n
+    observed = counts(model.sample(n, labels="first", guidance=w, generator=gen(7)))
+    plain = counts(model.sample(n, labels="first", guidance=0.0, generator=gen(7)))
+    assert torch.allclose(observed, guided.double(), atol=0.03)
+    assert torch.allclose(plain, first[0].exp().double(), atol=0.03)
+    assert 0.55 < plain[a] < 0.85 and observed[a] > plain[a] + 0.1  # guidance pulls toward what sets the class apart
+    with pytest.raises(ValueError, match="guidance: expected a finite number >= 0"):
+        model.sample(2, guidance=-1.0)
+
+
 def test_sampling_options_are_checked(toy_model):
     with pytest.raises(ValueError, match="temperature: expected a number > 0"):
         toy_model.sample(2, temperature=0)
@@ -323,13 +338,3 @@ def test_character_noise_transforms_keep_the_structure_and_never_empty_a_string(
         CharSwap(p=2)
     with pytest.raises(TypeError, match="expected a string"):
         CharSwap()(3)
-
-
-def test_the_evaluation_suite_says_it_does_not_score_text_yet(toy, toy_model):
-    with pytest.raises(ValueError, match=r"evaluate\(\) does not score text models yet"):
-        genaug.evaluate(toy_model, toy)
-
-
-def test_injectors_say_they_do_not_take_text_models_yet(toy_model):
-    with pytest.raises(ValueError, match="sample pools .* do not take text models yet"):
-        genaug.SamplePool(toy_model)

@@ -14,9 +14,16 @@ its end mark, and takes:
 - ``temperature``: divides the logits (below 1: likelier strings, less variety);
 - ``top_k``: draw among the k likeliest symbols only; ``top_p``: among the smallest set of symbols
   whose probability reaches p (nucleus sampling, Holtzman et al. 2020);
-- ``prefix``: a string (or one per sample) every sample starts with; the model completes it.
+- ``prefix``: a string (or one per sample) every sample starts with; the model completes it;
+- ``guidance``: Bayes class guidance with the model's own posterior, no second network (as
+  classifier-free guidance, Ho and Salimans 2022, with the unconditional model exact here): each
+  symbol is drawn from ``p(s | prefix, class) * p(class | prefix + s) ** guidance / p(class | prefix)
+  ** guidance``, where ``p(class | prefix)`` comes from the class prior and the conditional
+  likelihoods of the prefix under every class. Above 0 samples are more typical of their class (a
+  classifier labels them as asked more often) and less varied; each row then runs once per class, so
+  sampling costs ``num_classes`` times as much. ``log_prob`` stays the unguided ``p(x | class)``.
 
-Defaults come from the config (``temperature``, ``top_k``, ``top_p``) and can be given per call:
+Defaults come from the config (``temperature``, ``top_k``, ``top_p``, ``guidance``) and can be given per call:
 ``model.sample(10, labels="female", temperature=0.8, prefix="ma")``.
 
 Example:
@@ -61,6 +68,9 @@ class CharLMConfig(GeneratorConfig):
     temperature: float = Field(1.0, gt=0.0)  # sampling: logits are divided by it
     top_k: int | None = Field(None, ge=1)  # sampling: only the k likeliest symbols (None: all)
     top_p: float | None = Field(None, gt=0.0, le=1.0)  # sampling: nucleus of probability p (None: all)
+    # sampling: weight of the model's own class posterior (0: plain p(x | class)); 1 (set before it was measured) squares the
+    # class evidence of every symbol; costs num_classes forward passes per symbol
+    guidance: float = Field(1.0, ge=0.0)
 
 
 def filter_logits(logits: torch.Tensor, temperature: float = 1.0, top_k: int | None = None, top_p: float | None = None) -> torch.Tensor:
@@ -84,7 +94,9 @@ def filter_logits(logits: torch.Tensor, temperature: float = 1.0, top_k: int | N
     return logits
 
 
-def _check_options(temperature: Any, top_k: Any, top_p: Any) -> None:
+def _check_options(temperature: Any, top_k: Any, top_p: Any, guidance: Any = 0.0) -> None:
+    if isinstance(guidance, bool) or not isinstance(guidance, (int, float)) or not guidance >= 0 or math.isinf(guidance):
+        raise ValueError(f"guidance: expected a finite number >= 0, got {guidance!r}")
     if isinstance(temperature, bool) or not isinstance(temperature, (int, float)) or not temperature > 0:
         raise ValueError(f"temperature: expected a number > 0, got {temperature!r}")
     if top_k is not None and (isinstance(top_k, bool) or not isinstance(top_k, int) or top_k < 1):
@@ -184,16 +196,26 @@ class CharLM(Generator):
         top_k: int | None = None,
         top_p: float | None = None,
         prefix: str | list[str] | tuple[str, ...] | None = None,
+        guidance: float | None = None,
     ) -> torch.Tensor:
         """One string per row of ``cond`` as model-space ids (N, T); see the module docstring for the options."""
         cfg = self.config
         temperature = cfg.temperature if temperature is None else temperature
         top_k = cfg.top_k if top_k is None else top_k
         top_p = cfg.top_p if top_p is None else top_p
-        _check_options(temperature, top_k, top_p)
+        guidance = cfg.guidance if guidance is None else guidance
+        _check_options(temperature, top_k, top_p, guidance)
         device = self.device
         cond = {k: v.to(device) for k, v in cond.items()}
         n, width = len(cond["label"]), self.spec.shape[0]
+        classes = self.spec.num_classes
+        guided = guidance > 0 and classes > 1
+        if guided:  # every row runs once per class: the class posterior of each prefix needs them all
+            asked = cond["label"]
+            cond = {k: v.repeat_interleave(classes, 0) for k, v in cond.items()}
+            cond["label"] = torch.arange(classes, device=device).repeat(n)
+            log_prior = self.class_prior.log().to(device)
+            seen = torch.zeros(n, classes, device=device)  # log p(symbols so far | class)
         forced, forced_len = None, None
         if prefix is not None:
             prefixes = [prefix] * n if isinstance(prefix, str) else list(prefix)
@@ -202,22 +224,32 @@ class CharLM(Generator):
             forced, forced_len = (t.to(device) for t in encode_prefix(prefixes, self.spec.tokenizer, self.spec.vocabulary, width))
         ids = torch.full((n, width), END, dtype=torch.long, device=device)
         done = torch.zeros(n, dtype=torch.bool, device=device)
-        prev = torch.zeros(n, self.tokens.embedding_dim, device=device)
+        rows = n * classes if guided else n
+        prev = torch.zeros(rows, self.tokens.embedding_dim, device=device)
         with self.trunk._evaluating():
-            queues, conds = self.trunk.start(n, self.condition_vector(cond))
+            queues, conds = self.trunk.start(rows, self.condition_vector(cond))
             for t in range(width):
                 feats = self.trunk.step(prev, queues, conds, t)
+                logits = self.out(F.relu(feats)).float() + self.position_mask[t]
+                if guided:
+                    per_class = logits.log_softmax(-1).reshape(n, classes, -1)  # log p(symbol | prefix, class)
+                    posterior = (seen + log_prior).log_softmax(1)  # log p(class | prefix)
+                    marginal = torch.logsumexp(per_class + posterior[..., None], 1)  # log p(symbol | prefix)
+                    mine = per_class[torch.arange(n, device=device), asked]
+                    lift = torch.where(torch.isfinite(mine), mine - marginal, 0.0)  # 0 where the position mask rules a symbol out
+                    logits = mine + guidance * lift  # p(symbol | prefix, class) p(class | prefix, symbol)^guidance
                 if t == width - 1:
                     token = torch.full((n,), END, dtype=torch.long, device=device)
                 else:
-                    logits = filter_logits(self.out(F.relu(feats)).float() + self.position_mask[t], temperature, top_k, top_p)
-                    token = torch.multinomial(logits.softmax(-1), 1, generator=generator)[:, 0]
+                    token = torch.multinomial(filter_logits(logits, temperature, top_k, top_p).softmax(-1), 1, generator=generator)[:, 0]
                 if forced is not None:
                     token = torch.where(t < forced_len, forced[:, t], token)
                 token = token.masked_fill(done, END)
                 ids[:, t] = token
+                if guided:
+                    seen = seen + per_class.gather(2, token[:, None, None].expand(n, classes, 1))[..., 0].masked_fill(done[:, None], 0.0)
                 done = done | (token == END)
                 if bool(done.all()):
                     break
-                prev = self.tokens(token)
+                prev = self.tokens(token.repeat_interleave(classes) if guided else token)
         return ids.float()
