@@ -28,6 +28,21 @@ RECIPES = {"fewshot-names": "character n-gram logistic regression", "fewshot-nam
 GOAL_POINTS, GOAL_SHOTS = 2.0, 10
 
 
+def _generator_lines(metrics: dict) -> list[str]:
+    """Per k, means over the seeds of what the generators were: held-out vs training bits/char, copies, filtered share."""
+    lines = ["| k | held-out bits/char | training bits/char | class agreement | exact copies of a labelled name | dropped by near_copy |", "|---|---:|---:|---:|---:|---:|"]
+    mean = lambda values: sum(values) / len(values) if values else float("nan")
+    for k in sorted({g["shots"] for g in metrics["generators"]}, key=str):
+        evals = [g["evaluation"] for g in metrics["generators"] if g["shots"] == k and g.get("evaluation")]
+        dropped = [r["filters"][0]["dropped_share"] for r in metrics["results"] if r["shots"] == k and r["arm"] == "generative" and r.get("filters")]
+        lines.append(
+            f"| {k} | {mean([e['likelihood']['bits_per_dim'] for e in evals]):.2f} | {mean([e['likelihood']['train_bits_per_dim'] for e in evals]):.2f} "
+            f"| {mean([e['class_agreement']['accuracy'] for e in evals]):.2f} | {mean([e['memorization']['edit']['exact_copy_share'] for e in evals]):.1%} "
+            f"| {mean(dropped):.1%} |"
+        )
+    return ["Generators (means over the seeds; `genaug.evaluate` against the test names):", "", *lines]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", default="runs", help="folder of the run folders (a run already there is continued)")
@@ -54,11 +69,15 @@ def main() -> None:
         d = compare(accuracies(metrics), GOAL_SHOTS, "generative", "none")
         met = d is not None and d["mean"] >= GOAL_POINTS
         shown = "not measured" if d is None else f"{d['mean']:+.1f} points (95% CI {d['ci'][0]:+.1f} to {d['ci'][1]:+.1f}), {d['wins']}/{d['n']} seeds better"
+        significant = d is not None and d["ci"] is not None and d["ci"][0] > 0
         lines += [
             f"### `{name}`: {model}",
             "",
             f"Wall time: {timings['total_seconds'] / 60:.1f} minutes of unit work (`timings.json`); this invocation {wall / 60:.1f} minutes.",
-            f"Goal (generative vs none at k = {GOAL_SHOTS}): {shown}: **{'met' if met else 'not met'}**.",
+            f"Goal (generative vs none at k = {GOAL_SHOTS}, mean >= +{GOAL_POINTS:g}): {shown}: **{'met' if met else 'not met'}** "
+            f"on the mean; the gain is {'' if significant else 'not '}significant (the interval {'excludes' if significant else 'reaches'} 0).",
+            "",
+            *_generator_lines(metrics),
             "",
             "```",
             render_summary_text(metrics),
