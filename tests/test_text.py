@@ -276,7 +276,8 @@ def test_cli_fits_a_text_file_and_samples_strings(tmp_path, capsys):
 
 
 def test_edit_distances_memorization_and_the_copy_filter():
-    from genaug.evaluate.textmetrics import CopyFilter, distinct_n, edit_distances, text_memorization
+    from genaug.evaluate.memorization import edit_distances
+    from genaug.evaluate.textmetrics import CopyFilter, distinct_n, text_memorization
 
     rng = np.random.default_rng(0)
     words = ["".join(rng.choice(list("abcd"), size=rng.integers(0, 7))) for _ in range(40)]

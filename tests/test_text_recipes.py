@@ -14,7 +14,8 @@ from conftest import toy_words
 from genaug.data.text import from_texts
 from genaug.evaluate.conditional import class_agreement
 from genaug.evaluate.filters import NearCopyFilter
-from genaug.evaluate.textmetrics import nearest_strings, text_memorization
+from genaug.evaluate.memorization import nearest_strings
+from genaug.evaluate.textmetrics import text_memorization
 from genaug.recipes import RecipeError, run
 from genaug.recipes.downstream import to_input
 

@@ -32,7 +32,7 @@ import torch
 
 from genaug.data.arrayset import ArraySet
 from genaug.evaluate.likelihood import log_likelihoods
-from genaug.evaluate.memorization import nearest, record_spacing
+from genaug.evaluate.memorization import nearest, nearest_strings, record_spacing
 from genaug.models.base import Generator
 from genaug.models.handle import ModelHandle
 
@@ -98,7 +98,7 @@ class NearCopyFilter(QualityFilter):
             training records usually are; a copy has ratio 0).
         space: compare in this `FeatureSpace` instead of model space ("pixel").
 
-    Strings (text data) are compared by edit distance (`genaug.evaluate.textmetrics.nearest_strings`):
+    Strings (text data) are compared by edit distance (`genaug.evaluate.memorization.nearest_strings`):
     an exact copy has ratio 0 and is always dropped; with the default 0.1 a string one edit from a
     training string is dropped only when that string's closest other is 10 or more edits away.
     """
@@ -130,8 +130,6 @@ class NearCopyFilter(QualityFilter):
 
     def keep(self, x: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         if self.strings is not None:
-            from genaug.evaluate.textmetrics import nearest_strings  # textmetrics builds on this module
-
             return nearest_strings(list(x), self.strings).ratio >= self.threshold
         distance, index = nearest(self._embed(self.spec.to_model(x)), self.records)
         return distance / self.scale[index] >= self.threshold

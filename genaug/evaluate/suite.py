@@ -15,8 +15,8 @@ from genaug.evaluate.features import FeatureSpace
 from genaug.evaluate.fidelity import fidelity
 from genaug.evaluate.filters import ConfidenceFilter, LikelihoodFilter
 from genaug.evaluate.likelihood import LikelihoodResult, anomaly_scores, fpr_threshold, log_likelihoods, to_bits_per_dim
-from genaug.evaluate.memorization import memorization, nearest_records, save_nearest_pairs
-from genaug.evaluate.textmetrics import distinct_n, nearest_strings, text_memorization
+from genaug.evaluate.memorization import memorization, nearest_records, nearest_strings, save_nearest_pairs
+from genaug.evaluate.textmetrics import distinct_n, text_memorization
 from genaug.models.base import Generator
 
 __all__ = ["evaluate"]

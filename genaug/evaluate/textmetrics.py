@@ -4,8 +4,8 @@
   nearest-neighbour ratio of `genaug.evaluate.memorization` with the Levenshtein edit distance: a
   sample's distance to its closest training string divided by that string's distance to its own
   closest other training string (fresh strings score about 1, copies 0).
-- `nearest_strings`: each sample's closest training string, its edit distance and that ratio (what
-  `evaluate` and `genaug.evaluate.filters.NearCopyFilter` use for text).
+- The edit distances and each sample's closest training string (`edit_distances`, `nearest_strings`)
+  live in `genaug.evaluate.memorization`, beside the Euclidean search they stand in for.
 - `distinct_n`: distinct character n-grams over all n-grams of the samples (Li et al. 2016).
 - `CopyFilter`: a quality filter that drops samples equal to a training string (exact copies; with
   ``max_distance`` > 0 also strings within that many edits of one).
@@ -19,7 +19,6 @@ Example:
 
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
@@ -29,47 +28,9 @@ import torch
 
 from genaug.data.arrayset import ArraySet
 from genaug.evaluate.filters import QualityFilter
-from genaug.evaluate.memorization import NearestRecords
+from genaug.evaluate.memorization import NearestRecords, edit_distances, nearest_strings
 
-__all__ = ["CopyFilter", "TextMemorization", "distinct_n", "edit_distances", "nearest_strings", "text_memorization"]
-
-
-def _codes(texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
-    """Strings as a padded (N, L) int32 array of code points (-1 pad) and their lengths."""
-    lengths = np.array([len(t) for t in texts], dtype=np.int64)
-    out = np.full((len(texts), max(1, int(lengths.max(initial=0)))), -1, dtype=np.int32)
-    for i, t in enumerate(texts):
-        out[i, : len(t)] = [ord(c) for c in t]
-    return out, lengths
-
-
-def edit_distances(queries: Sequence[str], references: Sequence[str], *, chunk: int = 64) -> np.ndarray:
-    """Levenshtein distances (insert, delete, substitute: 1 each) between every query and every reference: int (Q, R)."""
-    b, b_len = _codes(references)
-    out = np.zeros((len(queries), len(references)), dtype=np.int64)
-    width = b.shape[1]
-    for start in range(0, len(queries), chunk):
-        a, a_len = _codes(queries[start : start + chunk])
-        q = len(a)
-        # row[j] = distance between the query's first i characters and the reference's first j
-        row = np.broadcast_to(np.arange(width + 1), (q, len(references), width + 1)).copy()
-        result = np.zeros((q, len(references)), dtype=np.int64)
-        result[a_len == 0] = b_len  # empty queries
-        for i in range(a.shape[1]):
-            new = np.empty_like(row)
-            new[..., 0] = i + 1
-            same = a[:, i][:, None, None] == b[None]  # (q, R, width)
-            substitute = row[..., :-1] + ~same
-            delete = row[..., 1:] + 1
-            best = np.minimum(substitute, delete)
-            for j in range(width):  # insertion runs along the reference: sequential in j
-                new[..., j + 1] = np.minimum(best[..., j], new[..., j] + 1)
-            row = new
-            ended = a_len == i + 1
-            if ended.any():
-                result[ended] = np.take_along_axis(row[ended], b_len[None, :, None], axis=2)[..., 0]
-        out[start : start + q] = result
-    return out
+__all__ = ["CopyFilter", "TextMemorization", "distinct_n", "text_memorization"]
 
 
 @dataclass(frozen=True)
@@ -87,35 +48,6 @@ class TextMemorization:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
-
-
-def nearest_strings(samples: Sequence[str], train: Sequence[str]) -> NearestRecords:
-    """Per sample: edit distance to the closest training string, that string's row in ``train``, and the ratio.
-
-    The ratio divides the distance by the closest string's own distance to its closest other
-    training string (a string that appears twice in ``train`` has spacing 0); copies score 0.
-    The same `NearestRecords` as `genaug.evaluate.memorization.nearest_records` returns for arrays.
-
-    Example:
-        >>> found = nearest_strings(["anna", "annie"], ["anna", "anne", "bob"])
-        >>> found.distance.tolist(), found.index.tolist(), found.ratio.tolist()
-        ([0.0, 2.0], [0, 1], [0.0, 2.0])
-    """
-    samples, train = list(samples), list(train)
-    if len(train) < 2:
-        raise ValueError(f"train: expected at least 2 training strings, got {len(train)}")
-    distinct = sorted(set(train))
-    first = {s: i for i, s in reversed(list(enumerate(train)))}  # a distinct string's first row in train
-    to_train = edit_distances(samples, distinct)
-    closest = to_train.argmin(axis=1) if len(samples) else np.zeros(0, dtype=np.int64)
-    d = to_train[np.arange(len(samples)), closest].astype(np.float64)
-    counts = Counter(train)
-    among = edit_distances(distinct, distinct).astype(np.float64)
-    np.fill_diagonal(among, np.inf)
-    spacing = np.where([counts[s] > 1 for s in distinct], 0.0, among.min(axis=1))
-    ratio = np.where(d == 0, 0.0, d / np.maximum(spacing[closest], 1e-12))
-    rows = np.array([first[distinct[c]] for c in closest], dtype=np.int64)
-    return NearestRecords(torch.from_numpy(d), torch.from_numpy(rows), torch.from_numpy(ratio))
 
 
 def text_memorization(
