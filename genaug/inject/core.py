@@ -58,11 +58,10 @@ def spec_of(data: Any) -> DataSpec:
 def check_fits(model_spec: DataSpec, spec: DataSpec, what: str = "data") -> None:
     """Refuse data whose spec the generator does not fit, naming both specs.
 
-    Text models fit text data of any longest string (their ``shape``): strings of any length join a pipeline of strings.
+    The modality decides which shapes fit (`Modality.takes_shape`): text models fit text data of any longest string.
     """
     problems = []
-    any_shape = model_spec.kind.string_samples and spec.modality == model_spec.modality
-    if (spec.modality, spec.shape) != (model_spec.modality, model_spec.shape) and not any_shape:
+    if spec.modality != model_spec.modality or not model_spec.kind.takes_shape(model_spec.shape, spec.shape):
         problems.append(
             f"{what} holds {spec.modality}s of shape {spec.shape}, the model makes {model_spec.modality}s of shape {model_spec.shape}"
         )

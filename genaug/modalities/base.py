@@ -152,6 +152,10 @@ class Modality:
         """The value space in words, for a ``"tokens"`` spec (`DataSpec.value_space`)."""
         raise NotImplementedError(f"{self.name} data has no token values")
 
+    def takes_shape(self, model_shape: tuple[int, ...], shape: tuple[int, ...]) -> bool:
+        """Whether a model of samples of ``model_shape`` fits data of this modality of ``shape`` (default: the same shape)."""
+        return tuple(model_shape) == tuple(shape)
+
     # ------------------------------------------------------------------ injection (SamplePool's bank)
     def bank_dtype(self, spec: DataSpec) -> np.dtype:
         """The numpy dtype a `SamplePool` stores user-space samples in (default: the data's own dtype)."""

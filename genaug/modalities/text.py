@@ -184,6 +184,9 @@ class Text(Modality):
     def user_shape(self, shape, layout):
         return ()
 
+    def takes_shape(self, model_shape, shape):
+        return True  # strings of any length join a pipeline of strings (a too-long one is refused when encoded)
+
     # ------------------------------------------------------------------ values
     def values_to_model(self, spec: DataSpec, x: Any) -> torch.Tensor:
         return encode(x, spec.tokenizer, spec.vocabulary, spec.shape[0])
