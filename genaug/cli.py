@@ -1,4 +1,4 @@
-"""The ``genaug`` command line: ``families``, ``fit``, ``sample``, ``eval`` and ``run``.
+"""The ``genaug`` command line: ``families``, ``fit``, ``sample``, ``eval``, ``apply`` and ``run``.
 
 Every sub-command has ``--help``. Errors a user can cause print one line and exit with status 2.
 """
@@ -92,11 +92,58 @@ def _cmd_fit(args: argparse.Namespace) -> int:
         if getattr(args, field) is not None:
             train[field] = getattr(args, field)
     config = _key_values(args.set or [], "--set")
-    data = _load_split(args, "train")
+    data = _task_data(args) if args.task is not None else _load_split(args, "train")
+    family = args.family or (_TASK_FAMILIES.get(args.task) if not args.resume else None)
     model = genaug.fit(
-        data, args.family, out=args.out, steps=args.steps, seed=args.seed, resume=args.resume, train=train, **config
+        data, family, out=args.out, steps=args.steps, seed=args.seed, resume=args.resume, train=train, **config
     )
     logger.info("saved %s model to %s", model.family, args.out)
+    return 0
+
+
+_TASK_FAMILIES = {"superres": "rescnn", "colorize": "rescnn", "translate": "cyclegan"}  # default family per --task
+
+
+def _task_data(args: argparse.Namespace) -> Any:
+    """Training pairs of ``--task`` from the images of ``--data`` (and ``--data-b``), any size."""
+    from genaug.data.pairs import task_data
+
+    flags = [f for f, v in (("--holdout", args.holdout), ("--levels", args.levels), ("--value-range", args.value_range)) if v is not None]
+    if flags:
+        raise ValueError(f"{' and '.join(flags)}: not taken with --task (hold out whole images: keep them in another folder)")
+    return task_data(
+        args.data, args.task, scale=args.scale, source_b=args.data_b, size=args.patch_size, count=args.patches, seed=args.seed or 0
+    )
+
+
+def _cmd_apply(args: argparse.Namespace) -> int:
+    import genaug
+    from genaug.data.images import IMAGE_SUFFIXES, load_image, save_image
+    from genaug.models.image2image import ImageToImage
+
+    model = genaug.load(args.model)
+    if not isinstance(model, ImageToImage):
+        raise ValueError(f"model: {args.model} holds a {model.family!r} generator, not an image-to-image model (fit one with --task)")
+    source, out = Path(args.input), Path(args.out)
+    if source.is_dir():
+        files = sorted(p for p in source.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES and not p.name.startswith("."))
+        if not files:
+            raise ValueError(f"input: the folder {str(source)!r} holds no images with suffixes {list(IMAGE_SUFFIXES)}")
+        if out.exists() and not out.is_dir():
+            raise ValueError(f"--out: {str(out)!r} is a file; an input folder needs an output folder")
+        targets = [out / f.relative_to(source) for f in files]
+    elif source.is_file():
+        files, targets = [source], [out / source.name if out.is_dir() else out]
+    else:
+        raise FileNotFoundError(f"input: no such image file or folder {str(source)!r}")
+    if any(t.resolve() == f.resolve() for f, t in zip(files, targets)):
+        raise ValueError(f"--out: {str(out)!r} would overwrite the input images; choose another path")
+    generator = torch.Generator().manual_seed(args.seed)
+    for f, t in zip(files, targets):
+        image = load_image(f, model.in_channels)
+        result = model.apply(image[None], args.to, value_range=(0, 255), generator=generator)[0]
+        save_image(result, t)
+    logger.info("wrote %d %s image(s) to %s", len(files), model.task.name, out)
     return 0
 
 
@@ -286,7 +333,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(run=_cmd_families)
 
     p = sub.add_parser("fit", help="fit a generator on a data set", description="Fit a generator; the run folder becomes a model folder.")
-    p.add_argument("--data", default="digits", help="digits | wine | breast_cancer | names | FILE.npz | FILE.csv/.jsonl (text) | IMAGE_FOLDER/ | HF_DATASET_DIR/ (default: digits)")
+    p.add_argument("--data", default="digits", help="digits | wine | breast_cancer | names | FILE.npz | FILE.csv/.jsonl (text) | IMAGE_FOLDER/ | HF_DATASET_DIR/; with --task: an image file or folder, photos, photos:NAME,..., textures:NAME (default: digits)")
     p.add_argument("--family", default=None, help="generator family (see `genaug families`; default: vae, or the resumed run's)")
     p.add_argument("--out", required=True, type=Path, help="run folder: model, checkpoints, sample grids, metrics")
     p.add_argument("--steps", type=int, default=None, help="training steps (EM iterations for gmm); default: the family's")
@@ -299,6 +346,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--train", nargs="*", metavar="KEY=VALUE", help="other TrainConfig fields, e.g. --train ema_decay=0 patience=5")
     _add_split_args(p, "train")
     _add_value_args(p)
+    p.add_argument("--task", choices=["superres", "colorize", "translate"], default=None,
+                   help="fit an image-to-image model on patches of the images in --data (any sizes; pairs by downscaling or "
+                   "graying; translate: unpaired, domain B in --data-b). Default family: rescnn (superres, colorize), cyclegan (translate)")
+    p.add_argument("--scale", type=int, default=2, help="--task superres: the upscaling factor, 2, 3, 4 or 8 (default 2)")
+    p.add_argument("--data-b", dest="data_b", default=None, metavar="SOURCE", help="--task translate: the images of domain B")
+    p.add_argument("--patch-size", dest="patch_size", type=int, default=64, help="--task: side of the training patches (default 64)")
+    p.add_argument("--patches", type=int, default=None, help="--task: number of training patches (default: about two covers of the images, 256..4000)")
     p.set_defaults(run=_cmd_fit)
 
     p = sub.add_parser("sample", help="draw samples from a fitted generator into an .npz file")
@@ -325,6 +379,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--pairs", type=Path, default=None, help="PNG of the closest (sample, training record) pairs (default: MODEL/eval/nearest_pairs.png)")
     p.add_argument("--json", type=Path, default=None, help="also write the metrics to this JSON file")
     p.set_defaults(run=_cmd_eval)
+
+    p = sub.add_parser("apply", help="run an image-to-image model (super-resolve, colorize, translate) on an image file or folder",
+                       description="Apply a model fitted with `genaug fit --task` to INPUT (an image file, or a folder searched "
+                       "recursively) and write the results to --out (a file, or a folder mirroring INPUT's).")
+    p.add_argument("model", type=Path, help="model folder of `genaug fit --task ...`")
+    p.add_argument("input", type=Path, help="an image file or a folder of images")
+    p.add_argument("--out", required=True, type=Path, help="output image file, or a folder")
+    p.add_argument("--to", default=None, help="translate: the target domain, by name or index (default: domain B)")
+    p.add_argument("--seed", type=int, default=0, help="seeds a generative model's draws (default 0)")
+    p.set_defaults(run=_cmd_apply)
 
     p = sub.add_parser("run", help="run a recipe: fit, evaluate, augment, train downstream models over seeds, write a report",
                        description="Run a recipe YAML (or a shipped recipe's name). With no argument: the shipped quick recipe on digits. "

@@ -215,8 +215,31 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def _image_families() -> list[str]:
+    """Families that fit images (not image-to-image pairs: those have their own torchrun test below)."""
+    from genaug.models.image2image import ImageToImage
+
+    return [f for f in genaug.families() if genaug.models.get_family(f).modalities in (None, ("image",))
+            and not issubclass(genaug.models.get_family(f), ImageToImage)]
+
+
 @pytest.mark.slow
-@pytest.mark.parametrize("family", [f for f in genaug.families() if genaug.models.get_family(f).modalities in (None, ("image",))])
+def test_torchrun_two_processes_fit_an_image_to_image_task(tmp_path):
+    out = tmp_path / "run"
+    torchrun = Path(sys.executable).with_name("torchrun")
+    cmd = [str(torchrun), "--nproc_per_node", "2", "--master_port", str(free_port()), "-m", "genaug.cli",
+           "fit", "--data", "photos:china", "--task", "superres", "--patch-size", "16", "--patches", "64", "--out", str(out),
+           "--steps", "4", "--set", "channels=4", "blocks=1", "--train", "checkpoint_every=2"]
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "CUDA_VISIBLE_DEVICES": ""}
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=600)
+    log = proc.stdout + proc.stderr
+    assert proc.returncode == 0, log[-12000:]
+    assert "rank 0/2 finished" in log and "rank 1/2 finished" in log, log[-4000:]
+    assert genaug.load(out).apply(torch.zeros(1, 3, 5, 6, dtype=torch.uint8)).shape == (1, 3, 10, 12)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("family", _image_families())
 def test_torchrun_two_processes_on_cpu(tmp_path, family):
     out = tmp_path / "run"
     torchrun = Path(sys.executable).with_name("torchrun")

@@ -5,8 +5,10 @@ stored as the spec's ``class_names``. Further conditions are declared in ``DataS
 name, each of a registered kind:
 
 - ``categorical``: one of ``names`` per sample (int64 indices in model space);
-- ``array``: a float array of ``shape`` per sample (e.g. a low-resolution image, a prefix), already
-  in model space (the data source maps it there).
+- ``array``: a float array of ``shape`` per sample (e.g. a prefix), already in model space (the
+  data source maps it there);
+- ``image``: an image per sample (``channels``, at ``1/scale`` of the sample's size, any height and
+  width), in model space: the low-resolution, gray or other-domain input of an image-to-image model.
 
 A new kind is one new `ConditionKind` subclass registered with `register_condition_kind`.
 
@@ -98,6 +100,34 @@ class ArrayCondition(ConditionKind):
         tensor = torch.as_tensor(np.asarray(values.cpu() if isinstance(values, torch.Tensor) else values), dtype=torch.float32)
         if tuple(tensor.shape[1:]) != tuple(declared["shape"]):
             raise ValueError(f"{what}: expected per-sample shape {tuple(declared['shape'])}, got {tuple(tensor.shape[1:])}")
+        if not torch.isfinite(tensor).all():
+            raise ValueError(f"{what}: contains NaN or infinite values")
+        return tensor
+
+
+@register_condition_kind
+class ImageCondition(ConditionKind):
+    """An image per sample, of ``declared["channels"]`` channels at ``1 / declared["scale"]`` of the
+    sample's height and width (a low-resolution version: scale 2 or 4; a gray version or another
+    domain: scale 1), in model space. Any height and width: image-to-image models are fully
+    convolutional (see `genaug.data.pairs`).
+    """
+
+    name = "image"
+
+    def check(self, declared, what):
+        channels, scale = declared.get("channels"), declared.get("scale", 1)
+        if not isinstance(channels, int) or channels < 1:
+            raise ValueError(f"{what}: an image condition needs 'channels', a positive integer, got {channels!r}")
+        if not isinstance(scale, int) or scale < 1:
+            raise ValueError(f"{what}: an image condition's 'scale' must be a positive integer, got {scale!r}")
+
+    def batch(self, declared, values, what):
+        tensor = values if isinstance(values, torch.Tensor) else torch.as_tensor(np.asarray(values))
+        tensor = tensor.detach().to(torch.float32)
+        channels = declared["channels"]
+        if tensor.ndim != 4 or tensor.shape[1] != channels:
+            raise ValueError(f"{what}: expected images (N, {channels}, H, W) in model space, got shape {tuple(tensor.shape)}")
         if not torch.isfinite(tensor).all():
             raise ValueError(f"{what}: contains NaN or infinite values")
         return tensor

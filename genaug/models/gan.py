@@ -42,7 +42,7 @@ from genaug.modalities import Modality
 from genaug.models.base import Cond, Generator, GeneratorConfig, OptimizerGroup, randn
 from genaug.models.registry import register
 
-__all__ = ["GAN", "GANConfig", "diff_augment", "kernel_mmd2"]
+__all__ = ["GAN", "GANConfig", "diff_augment", "frozen", "kernel_mmd2"]
 
 class GANConfig(GeneratorConfig):
     """Architecture, objective and augmentation of the GAN."""
@@ -115,7 +115,7 @@ class _ProjectionDiscriminator(nn.Module):
 
 
 @contextmanager
-def _frozen(module: nn.Module) -> Iterator[None]:
+def frozen(module: nn.Module) -> Iterator[None]:
     """Build the graph without gradients for ``module``'s weights (they are not being optimized)."""
     flags = [p.requires_grad for p in module.parameters()]
     module.requires_grad_(False)
@@ -231,7 +231,7 @@ class GAN(Generator):
             labels = torch.cat([labels[:half], labels[:half], labels[2 * half :]])  # fakes i and i + half share a class
         z = randn((len(labels), cfg.latent_dim), generator, self.device)  # (N, latent)
         fake = self._g(z, labels)
-        with _frozen(self.d_net):
+        with frozen(self.d_net):
             fake_score = self.discriminate(fake, labels, generator)
         with torch.autocast(device_type=fake.device.type, enabled=False):
             adversarial = -fake_score.mean() if cfg.loss == "hinge" else F.softplus(-fake_score).mean()

@@ -1,0 +1,227 @@
+"""Image-to-image tasks, and the training pairs they make from the user's own images.
+
+An image-to-image model is a generator of images conditioned on another image (an ``image``
+condition, `genaug.data.conditions`): ``p(x | lowres)``, ``p(x | gray)``, ``p(x | source, domain)``.
+Pairs come from unpaired images, so any image folder trains the first two with no labels:
+
+- ``superres``: the condition ``lowres`` is the image downscaled ``scale`` times (bicubic with
+  antialiasing, the degradation of the super-resolution literature), on the data's 8-bit grid;
+- ``colorize``: the condition ``gray`` is the image's BT.601 luma (as ``v2.Grayscale``);
+- ``translate``: unpaired translation between two domains, the data's two classes; the condition
+  ``source`` is the image to translate, and the label names the domain to translate it into. The
+  training records are their own sources (nothing is paired).
+
+The declaration in ``spec.conditions`` names the task, so a saved model knows what it does:
+``{"lowres": {"kind": "image", "channels": 3, "scale": 2, "task": "superres"}}``.
+
+Values: models work in model space (`DataSpec.to_model`); `to_unit`/`from_unit` map image data
+(``grid`` or ``range`` scaling) to [0, 1] and back, continuously (the grid is applied only when
+samples go back to the user).
+
+Example:
+    >>> import genaug
+    >>> from genaug.data.images import image_patches, read_images
+    >>> patches = image_patches(read_images("photos:china"), size=16, count=4)
+    >>> pairs = make_pairs(patches, "superres", scale=2)
+    >>> pairs.x.shape, pairs.cond["lowres"].shape
+    (torch.Size([4, 3, 16, 16]), torch.Size([4, 3, 8, 8]))
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+
+from genaug.data.arrayset import ArraySet
+from genaug.data.images import image_patches, read_images, with_channels
+from genaug.data.spec import DataSpec
+from genaug.nn.color import luma
+
+__all__ = ["TASKS", "ImageTask", "degrade", "from_unit", "image_task", "make_pairs", "task_data", "to_unit"]
+
+
+@dataclass(frozen=True)
+class ImageTask:
+    """One image-to-image task: the condition it adds and how (see the module docstring)."""
+
+    name: str
+    condition: str  # the condition's name in the spec
+    paired: bool  # whether the condition is made from the record itself (False: unpaired domains)
+    scales: tuple[int, ...] = (1,)  # the scales it takes
+
+
+TASKS: dict[str, ImageTask] = {
+    "superres": ImageTask("superres", "lowres", True, (2, 3, 4, 8)),
+    "colorize": ImageTask("colorize", "gray", True),
+    "translate": ImageTask("translate", "source", False),
+}
+
+
+def _unit_map(spec: DataSpec) -> tuple[float, float]:
+    """``u = a * z + b`` from model space to [0, 1] of the value range (exact on the grid's bin centres)."""
+    if spec.scaling == "grid":
+        levels = spec.levels
+        return levels / (2.0 * (levels - 1)), (levels / 2.0 - 0.5) / (levels - 1)
+    if spec.scaling == "range":
+        return 0.5, 0.5
+    raise ValueError(f"spec: image-to-image tasks need images with a value range (grid or range scaling), not {spec.scaling!r} data")
+
+
+def to_unit(spec: DataSpec, z: torch.Tensor) -> torch.Tensor:
+    """Model-space images -> [0, 1] of the spec's value range (any channel count, not clipped)."""
+    a, b = _unit_map(spec)
+    return z * a + b
+
+
+def from_unit(spec: DataSpec, u: torch.Tensor) -> torch.Tensor:
+    """[0, 1] of the spec's value range -> model space (any channel count)."""
+    a, b = _unit_map(spec)
+    return (u - b) / a
+
+
+def _quantize(spec: DataSpec, u: torch.Tensor) -> torch.Tensor:
+    """Round [0, 1] values to the data's grid (an 8-bit input is what a model will be given)."""
+    u = u.clamp(0, 1)
+    return torch.round(u * (spec.levels - 1)) / (spec.levels - 1) if spec.scaling == "grid" else u
+
+
+def image_task(spec: DataSpec) -> tuple[ImageTask, dict[str, Any]]:
+    """The task and condition declaration of an image-to-image spec; ValueError if it has none."""
+    found = [(TASKS[d["task"]], d) for d in spec.conditions.values() if d.get("kind") == "image" and d.get("task") in TASKS]
+    if len(found) != 1:
+        raise ValueError(
+            f"spec: expected exactly one image condition naming a task {sorted(TASKS)} (data from genaug.data.pairs.make_pairs), "
+            f"got conditions {spec.conditions}"
+        )
+    return found[0]
+
+
+def degrade(spec: DataSpec, x: torch.Tensor, task: str, scale: int = 1) -> torch.Tensor:
+    """The condition a paired task makes from model-space images ``x`` (N, C, H, W): model space.
+
+    ``superres``: ``H`` and ``W`` must be multiples of ``scale``.
+    """
+    u = to_unit(spec, x.float())
+    if task == "superres":
+        h, w = x.shape[-2:]
+        if h % scale or w % scale:
+            raise ValueError(f"x: height and width {h}x{w} must be multiples of scale={scale}")
+        u = F.interpolate(u, size=(h // scale, w // scale), mode="bicubic", antialias=True, align_corners=False)
+    elif task == "colorize":
+        u = luma(u)
+    elif task != "translate":
+        raise ValueError(f"task: expected one of {sorted(TASKS)}, got {task!r}")
+    return from_unit(spec, _quantize(spec, u))
+
+
+def make_pairs(data: ArraySet, task: str, *, scale: int = 2) -> ArraySet:
+    """Training data for ``task``: ``data``'s images with the task's condition (see the module docstring).
+
+    Args:
+        data: image data with a value range (e.g. `genaug.data.images.image_patches`); for
+            ``translate``, two classes, the two domains.
+        task: ``superres``, ``colorize`` or ``translate``.
+        scale: the super-resolution factor (2, 3, 4 or 8); images are cropped to its multiples.
+    """
+    if task not in TASKS:
+        raise ValueError(f"task: expected one of {sorted(TASKS)}, got {task!r}")
+    spec, info = data.spec, TASKS[task]
+    if spec.modality != "image":
+        raise ValueError(f"data: image-to-image tasks take images, got {spec.modality} data")
+    _unit_map(spec)
+    if spec.conditions:
+        raise ValueError(f"data: already has conditions {sorted(spec.conditions)}; pass plain images")
+    scale = scale if task == "superres" else 1
+    if scale not in info.scales:
+        raise ValueError(f"scale: the {task} task takes {list(info.scales)}, got {scale!r}")
+    channels = spec.shape[0]
+    if task == "colorize" and channels != 3:
+        raise ValueError(f"data: colorize needs colour (3-channel) images to learn from, got {channels} channel(s)")
+    if task == "translate" and spec.num_classes != 2:
+        raise ValueError(
+            f"data: translate needs images of two domains as two classes, got {spec.num_classes} ({list(spec.class_names)})"
+        )
+    x = data.x
+    if scale > 1:
+        h, w = (s - s % scale for s in spec.shape[1:])
+        if h == 0 or w == 0:
+            raise ValueError(f"data: images of {spec.shape[1]}x{spec.shape[2]} are smaller than scale={scale}")
+        x = x[:, :, :h, :w]
+    cond = x.clone() if task == "translate" else degrade(spec, x, task, scale)
+    declared = {info.condition: {"kind": "image", "channels": 1 if task == "colorize" else channels, "scale": scale, "task": task}}
+    new_spec = spec.model_copy(update={"shape": tuple(x.shape[1:]), "conditions": declared})
+    new_spec = DataSpec.model_validate(new_spec.model_dump())
+    return ArraySet(x.contiguous(), data.y, new_spec, {info.condition: cond.contiguous()})
+
+
+def task_data(
+    source: Any,
+    task: str,
+    *,
+    scale: int = 2,
+    source_b: Any = None,
+    size: int = 64,
+    count: int | None = None,
+    seed: int = 0,
+) -> ArraySet:
+    """Training pairs for ``task`` from whole images of any size: what ``genaug fit --task`` fits on.
+
+    Args:
+        source: images for `genaug.data.images.read_images` (a file, a folder, a list, ``photos``,
+            ``photos:china,flower``, ``textures:grass``); for ``translate``, domain A.
+        task: ``superres``, ``colorize`` or ``translate``.
+        scale: the super-resolution factor.
+        source_b: ``translate`` only: the images of domain B.
+        size: the side of the square training patches (of the output, at full resolution).
+        count: patches in all; default: enough to cover the images about twice, between 256 and 4,000.
+        seed: the patches' positions.
+
+    Example:
+        >>> task_data("photos:china", "colorize", size=16, count=8).spec.conditions["gray"]["task"]
+        'colorize'
+    """
+    if task not in TASKS:
+        raise ValueError(f"task: expected one of {sorted(TASKS)}, got {task!r}")
+    if (task == "translate") != (source_b is not None):
+        raise ValueError(
+            "source_b: translate needs the images of a second domain (--data-b), and only translate takes them"
+            if task == "translate" else f"source_b: only the translate task takes a second image source, not {task}"
+        )
+    if isinstance(size, bool) or not isinstance(size, int) or size < 2:
+        raise ValueError(f"size: expected the patch side in pixels, an integer >= 2, got {size!r}")
+    channels = 3 if task == "colorize" else None
+    images = read_images(source, channels=channels)
+    labels = None
+    if task == "translate":
+        images_b = read_images(source_b)
+        images = _same_channel_count(images, images_b)
+        name_a, name_b = _domain_name(source, "a"), _domain_name(source_b, "b")
+        if name_a == name_b:
+            name_a, name_b = "a", "b"
+        labels = [name_a] * (len(images) - len(images_b)) + [name_b] * len(images_b)
+    if count is None:
+        area = sum(i.array.shape[0] * i.array.shape[1] for i in images)
+        count = int(min(4000, max(256, 2 * area // size**2)))
+    return make_pairs(image_patches(images, size, count, seed=seed, labels=labels), task, scale=scale)
+
+
+def _same_channel_count(images_a: list, images_b: list) -> list:
+    """Domain A's images followed by B's, all with B's channel count (gray A and colour B: colour)."""
+    channels = 3 if any(i.array.ndim == 3 for i in [*images_a, *images_b]) else 1
+    return [with_channels(i, channels) for i in [*images_a, *images_b]]
+
+
+def _domain_name(source: Any, default: str) -> str:
+    """A short name for a domain's source: the folder's or file's name, the bundled image names."""
+    if isinstance(source, (list, tuple)):
+        return default
+    text = os.fspath(source)
+    group, _, names = text.partition(":")
+    if group in ("photos", "textures"):
+        return names.replace(",", "+") or group
+    return Path(text).stem or default
