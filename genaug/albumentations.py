@@ -41,6 +41,12 @@ import ``genaug.albumentations`` before ``A.from_dict`` / ``A.load`` so albument
 classes. They pickle as their folder too (never the weights), for DataLoader workers.
 
 Import them as ``from genaug.albumentations import SyntheticSwap, LatentJitter``.
+
+Image-to-image models: `SuperResolve`, `Colorize` and `Translate` run a fitted `ImageToImage` model on
+``image=`` (``(H, W, C)`` or ``(H, W)``, uint8 0..255 or float [0, 1]) as `genaug.transforms.SuperResolve`
+and friends do, with the randomness, worker re-seeding and serialization described above.
+`SuperResolve` changes the image's size and resizes ``mask``/``masks`` (nearest neighbour),
+``bboxes`` and ``keypoints`` along; the two others keep the geometry.
 """
 
 from __future__ import annotations
@@ -53,7 +59,8 @@ from typing import Any, NamedTuple
 import numpy as np
 import torch
 from albumentations.core.composition import AVAILABLE_KEYS
-from albumentations.core.transforms_interface import ImageOnlyTransform
+from albumentations.augmentations.geometric.functional import keypoints_scale
+from albumentations.core.transforms_interface import DualTransform, ImageOnlyTransform
 from albumentations.core.type_definitions import Targets
 
 from genaug.inject.core import (
@@ -74,9 +81,10 @@ from genaug.inject.core import (
 from genaug.inject.pool import SamplePool
 from genaug.models.base import Generator
 from genaug.models.handle import ModelHandle
+from genaug.transforms import _image2image as i2i
 from genaug.utils.seeding import derive_seed
 
-__all__ = ["LatentJitter", "SyntheticSwap"]
+__all__ = ["Colorize", "LatentJitter", "SuperResolve", "SyntheticSwap", "Translate"]
 
 _RESERVED_KEYS = frozenset(AVAILABLE_KEYS) | {"images", "applied_transforms"}
 _GEOMETRY_KEYS = ("mask", "masks", "bboxes", "keypoints")
@@ -383,3 +391,203 @@ class LatentJitter(_GenerativeTransform):
 
     def get_transform_init_args(self) -> dict[str, Any]:
         return {**super().get_transform_init_args(), "sigma": self.sigma}
+
+
+# ---------------------------------------------------------------------------------------- image-to-image
+_UNSUPPORTED_KEYS = ("images", "volume", "volumes", "mask3d", "masks3d")
+
+
+class _ImageToImage:
+    """What the image-to-image transforms share (mixed into an albumentations transform class).
+
+    The model work is the torchvision transform's (`genaug.transforms.SuperResolve` ...), held at
+    ``p=1``: albumentations decides whether to apply, and a seed drawn from ``random_generator``
+    seeds a generative model's draws.
+    """
+
+    _transform_class: type[i2i.ImageToImageTransform]
+
+    def __init__(
+        self,
+        model: Generator | str | os.PathLike,
+        p: float = 1.0,
+        *,
+        device: str | torch.device | None = None,
+        options: Mapping[str, Any] | None = None,
+        **extra: Any,
+    ) -> None:
+        p = check_p(p)
+        # before albumentations' __init__, which reads `targets` and calls `set_random_seed`
+        self.inner = self._transform_class(model, p=1.0, device=device, options=options, **extra)
+        self.handle = self.inner.handle
+        self._pid = os.getpid()
+        super().__init__(p=p)
+
+    @property
+    def targets(self) -> dict[str, Callable[..., Any]]:
+        return {"image": self.apply}
+
+    def set_random_seed(self, seed: int | None) -> None:
+        super().set_random_seed(seed)
+        if seed is not None:  # our own stream, not in lockstep with the pipeline's other transforms
+            own = derive_seed(seed, type(self).__name__)
+            super().set_random_state(np.random.default_rng(own), random.Random(own))
+
+    def _follow_worker(self) -> None:
+        """On the first call in a DataLoader worker, re-seed from our seed and the worker's seed."""
+        if self._pid == os.getpid():
+            return
+        self._pid = os.getpid()
+        info = torch.utils.data.get_worker_info()
+        if info is not None:
+            base = self.seed if self.seed is not None else int(self.random_generator.integers(2**63))
+            self.set_random_seed(derive_seed(base, "worker", info.seed))
+
+    def __call__(self, *args: Any, force_apply: bool = False, **data: Any) -> Any:
+        if not args and not self.replay_mode:
+            self._follow_worker()
+            self._check(data)
+        return super().__call__(*args, force_apply=force_apply, **data)
+
+    def _check(self, data: dict[str, Any]) -> None:
+        """Check every sample, applied or not, so a misfit fails at the first one."""
+        name = type(self).__name__
+        image = data.get("image")
+        if not isinstance(image, np.ndarray):
+            raise TypeError(
+                f"{name}: expected image= an (H, W, C) or (H, W) numpy array, got {type(image).__name__} "
+                f"(keys given: {sorted(data)})"
+            )
+        others = [key for key in _UNSUPPORTED_KEYS if data.get(key) is not None]
+        if others:
+            raise ValueError(f"{name}: takes one image= per call, not {others}")
+        u, form = i2i.read_image(image, what=f"{name} image")
+        self.inner._model_input(u, form)
+
+    def get_params_dependent_on_data(self, params: dict[str, Any], data: dict[str, Any]) -> dict[str, Any]:
+        seed = int(self.random_generator.integers(2**62))  # called only when albumentations applies the transform
+        job = self.inner._plan([data["image"]], (True, seed))
+        self.inner._run([job])
+        return {"output": job.output}
+
+    def apply(self, img: np.ndarray, output: np.ndarray, **params: Any) -> np.ndarray:
+        return output
+
+    def get_transform_init_args_names(self) -> tuple[str, ...]:
+        return tuple(self.get_transform_init_args())
+
+    def get_transform_init_args(self) -> dict[str, Any]:
+        folder = self.handle.folder
+        return {
+            "model": str(folder) if folder is not None else repr(self.handle),
+            "device": str(self.handle.device),
+            "options": dict(self.inner.options),
+        }
+
+    def to_dict_private(self) -> dict[str, Any]:
+        if self.handle.folder is None:
+            raise ValueError(
+                f"{type(self).__name__}: cannot serialize a model held in memory; save it with "
+                "model.save_pretrained(folder) and pass the folder as model="
+            )
+        return super().to_dict_private()
+
+
+class SuperResolve(_ImageToImage, DualTransform):
+    """With probability ``p``, replace the image by the model's super-resolved copy (``model.scale`` times larger).
+
+    The size changes, so the geometry follows: ``mask`` and ``masks`` are enlarged by nearest
+    neighbour (each pixel repeated ``scale`` x ``scale`` times: the labels stay exact), ``keypoints``
+    (and their size) are scaled; ``bboxes`` keep their place on the image (albumentations holds them
+    normalized). Place it before crops and resizes that fix the pipeline's output size.
+
+    Args:
+        model: a fitted ``superres`` `ImageToImage` model or its folder (a folder to serialize the pipeline).
+        p: probability of transforming an image.
+        device: where the model runs (default the CPU).
+        options: the family's sampling options, passed to ``model.apply``.
+
+    Example:
+        >>> import albumentations as A, genaug, numpy as np
+        >>> from genaug.data.images import image_patches, read_images
+        >>> from genaug.data.pairs import make_pairs
+        >>> pairs = make_pairs(image_patches(read_images("photos:china"), size=16, count=32), "superres", scale=2)
+        >>> model = genaug.fit(pairs, "rescnn", steps=5, channels=8, blocks=1, train={"progress": False})
+        >>> pipeline = A.Compose([SuperResolve(model), A.HorizontalFlip()], seed=0)
+        >>> out = pipeline(image=np.zeros((13, 18, 3), dtype=np.uint8), mask=np.ones((13, 18), dtype=np.uint8), label=4)
+        >>> out["image"].shape, out["mask"].shape, out["label"]
+        ((26, 36, 3), (26, 36), 4)
+    """
+
+    _transform_class = i2i.SuperResolve
+    _targets = (Targets.IMAGE, Targets.MASK, Targets.BBOXES, Targets.KEYPOINTS)
+
+    @property
+    def targets(self) -> dict[str, Callable[..., Any]]:
+        return {
+            "image": self.apply,
+            "mask": self.apply_to_mask,
+            "masks": self.apply_to_masks,
+            "bboxes": self.apply_to_bboxes,
+            "keypoints": self.apply_to_keypoints,
+        }
+
+    def apply_to_mask(self, mask: np.ndarray, **params: Any) -> np.ndarray:
+        s = self.inner.model.scale
+        return np.repeat(np.repeat(mask, s, axis=0), s, axis=1)
+
+    def apply_to_bboxes(self, bboxes: np.ndarray, **params: Any) -> np.ndarray:
+        return bboxes  # normalized to the image's size: a uniform enlargement leaves them in place
+
+    def apply_to_keypoints(self, keypoints: np.ndarray, **params: Any) -> np.ndarray:
+        s = self.inner.model.scale
+        return keypoints_scale(keypoints, s, s)
+
+
+class Colorize(_ImageToImage, ImageOnlyTransform):
+    """With probability ``p``, replace the image by the model's colour version of it (``(H, W, 3)``).
+
+    Takes gray images (``(H, W)`` or ``(H, W, 1)``) and colour ones (``(H, W, 3)``, turned gray
+    first: a recolouring); the output has three channels and the input's dtype.
+
+    Args: as `SuperResolve`, with a ``colorize`` model.
+
+    Example:
+        >>> import albumentations as A, genaug, numpy as np
+        >>> from genaug.data.images import image_patches, read_images
+        >>> from genaug.data.pairs import make_pairs
+        >>> pairs = make_pairs(image_patches(read_images("photos:china"), size=16, count=32), "colorize")
+        >>> model = genaug.fit(pairs, "rescnn", steps=5, channels=8, blocks=1, train={"progress": False})
+        >>> A.Compose([Colorize(model)], seed=0)(image=np.zeros((13, 18), dtype=np.uint8))["image"].shape
+        (13, 18, 3)
+    """
+
+    _transform_class = i2i.Colorize
+    _targets = Targets.IMAGE
+
+
+class Translate(_ImageToImage, ImageOnlyTransform):
+    """With probability ``p``, replace the image by the model's translation of it into the domain ``to``.
+
+    Args:
+        model: a fitted ``translate`` `ImageToImage` model or its folder.
+        to: the target domain, by name or index; None: the model's default.
+        p, device, options: as `SuperResolve`.
+    """
+
+    _transform_class = i2i.Translate
+    _targets = Targets.IMAGE
+
+    def __init__(
+        self,
+        model: Generator | str | os.PathLike,
+        to: int | str | None = None,
+        p: float = 1.0,
+        *,
+        device: str | torch.device | None = None,
+        options: Mapping[str, Any] | None = None,
+    ) -> None:
+        super().__init__(model, p, device=device, options=options, to=to)
+
+    def get_transform_init_args(self) -> dict[str, Any]:
+        return {**super().get_transform_init_args(), "to": self.inner.to}
