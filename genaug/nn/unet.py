@@ -102,23 +102,42 @@ class UNet(nn.Module):
     ``levels`` resolutions, each with ``blocks`` residual blocks; stride-2 convolutions go down
     (sizes round up: 7 -> 4 -> 2) and nearest upsampling goes back to the exact size of the skip
     connection, so any size works. Widths are ``channels`` times 1, 2, 4, 4, ... per level; the
-    condition vector has ``cond_dim = 4 * channels`` entries.
+    condition vector has ``cond_dim = 4 * channels`` entries. ``in_channels`` and ``out_channels``
+    (default: the shape's ``C``) let the input carry more than the noisy sample: a conditional
+    denoiser reads the noisy target beside the conditioning image (`genaug.models.palette`).
 
     Example:
         >>> net = UNet((3, 7, 9), channels=8, levels=3, blocks=1)
         >>> net(torch.zeros(2, 3, 7, 9), torch.tensor([0, 5]), torch.zeros(2, net.cond_dim)).shape
         torch.Size([2, 3, 7, 9])
+        >>> net = UNet((2, 8, 8), channels=8, levels=2, blocks=1, in_channels=3)  # reads 3 channels, writes 2
+        >>> net(torch.zeros(1, 3, 8, 8), torch.tensor([0]), torch.zeros(1, net.cond_dim)).shape
+        torch.Size([1, 2, 8, 8])
     """
 
-    def __init__(self, shape: tuple[int, ...], *, channels: int, levels: int, blocks: int, dropout: float = 0.0) -> None:
+    def __init__(
+        self,
+        shape: tuple[int, ...],
+        *,
+        channels: int,
+        levels: int,
+        blocks: int,
+        dropout: float = 0.0,
+        in_channels: int | None = None,
+        out_channels: int | None = None,
+    ) -> None:
         super().__init__()
         c, *size = shape
+        for name, value in (("in_channels", in_channels), ("out_channels", out_channels)):
+            if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
+                raise ValueError(f"{name}: expected a positive integer or None (the shape's {c}), got {value!r}")
+        in_channels, out_channels = in_channels or c, out_channels or c
         dims = len(size)
         conv = conv_layer(dims)
         widths = [channels * min(2**level, 4) for level in range(levels)]
         self.cond_dim = cond_dim = 4 * channels
         self.embed = TimeEmbedding(cond_dim)
-        self.stem = conv(c, channels, 3, padding=1)
+        self.stem = conv(in_channels, channels, 3, padding=1)
         self.down = nn.ModuleList()
         skips, width = [channels], channels  # channels of every tensor the up path reads back
         for level, out in enumerate(widths):
@@ -139,7 +158,7 @@ class UNet(nn.Module):
                 width = out
             if level > 0:
                 self.up.append(conv(width, width, 3, padding=1))  # after upsampling to the skip's size
-        self.head = nn.Sequential(nn.GroupNorm(_groups(width), width), nn.SiLU(), _zero(conv(width, c, 3, padding=1)))
+        self.head = nn.Sequential(nn.GroupNorm(_groups(width), width), nn.SiLU(), _zero(conv(width, out_channels, 3, padding=1)))
 
     def forward(self, x: torch.Tensor, t: torch.Tensor, cond: torch.Tensor) -> torch.Tensor:
         cond = self.embed(t, cond)  # (N, 4 * channels)
