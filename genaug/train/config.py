@@ -23,6 +23,7 @@ class TrainConfig(BaseModel):
     min_epochs: float = Field(20.0, ge=0)  # genaug.fit raises a family's default steps to this many passes over the data
     batch_size: int = Field(128, ge=0)  # per process; 0 = this process's whole share of the data
     lr: float = Field(1e-3, gt=0)  # base learning rate (a family's groups may scale it)
+    lr_schedule: Literal["constant", "cosine"] = "constant"  # cosine: from lr down to lr / 100 at the last step
     grad_accum: int = Field(1, ge=1)  # micro-batches per update
     clip_grad: float | None = Field(1.0, gt=0)  # max global gradient norm per group; None = off
     mixed_precision: Literal["no", "fp16", "bf16"] = "no"  # autocast dtype, as in Accelerate

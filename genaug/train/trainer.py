@@ -38,7 +38,7 @@ from genaug.train.precision import Precision
 from genaug.utils.io import atomic_write_json, atomic_write_text
 from genaug.utils.seeding import derive_seed
 
-__all__ = ["Trainer"]
+__all__ = ["Trainer", "lr_factor"]
 
 logger = logging.getLogger(__name__)
 
@@ -64,6 +64,20 @@ class EpochSampler(Sampler[int]):
 
     def __len__(self) -> int:
         return self.n
+
+
+def lr_factor(config: TrainConfig, step: int) -> float:
+    """The learning rate at ``step`` as a multiple of ``config.lr`` (``lr_schedule``).
+
+    Example:
+        >>> cfg = TrainConfig(steps=101, lr_schedule="cosine")
+        >>> lr_factor(cfg, 0), round(lr_factor(cfg, 50), 3), round(lr_factor(cfg, 100), 3)
+        (1.0, 0.505, 0.01)
+    """
+    if config.lr_schedule == "constant" or config.steps <= 1:
+        return 1.0
+    progress = min(step / (config.steps - 1), 1.0)
+    return 0.01 + 0.99 * 0.5 * (1.0 + math.cos(math.pi * progress))
 
 
 class DictDataset(Dataset):
@@ -238,7 +252,10 @@ class Trainer:
             with torch.no_grad():
                 return self.wrapped(batches[0], step=step, group=None, generator=g)
         logged: dict[str, torch.Tensor] = {}
+        factor = lr_factor(cfg, step)
         for index, (group, optimizer) in enumerate(zip(self.groups, self.optimizers)):
+            for param_group in optimizer.param_groups:  # from the step alone, so a resumed run continues the schedule
+                param_group["lr"] = cfg.lr * group.lr_scale * factor
             optimizer.zero_grad(set_to_none=True)
             for micro, batch in enumerate(batches):
                 g = torch.Generator(acc.device).manual_seed(derive_seed(cfg.seed, "step", step, rank, group.name, micro))
