@@ -130,7 +130,7 @@ class ImageToImageMap:
         ids = self._row_ids(indices, len(cells))
         apply = row_uniforms(derive_seed(self.seed, "image2image", "apply"), ids) < self.transform.p
         draws = [(bool(a), derive_seed(self.seed, "image2image", "draw", int(i))) for a, i in zip(apply, ids)]
-        out = self.transform._transform_samples([leaf for leaf, _ in cells], draws, self.batch_size)
+        out = self.transform.transform_samples([leaf for leaf, _ in cells], draws, self.batch_size)
         written = [restore(result if done else leaf) for result, (leaf, restore), done in zip(out, cells, apply)]
         return {self.output_column or self.column: written}
 

@@ -42,13 +42,12 @@ from __future__ import annotations
 import math
 import os
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, ClassVar, Literal
 
 import numpy as np
 import PIL.Image
 import torch
-from torch.utils._pytree import tree_flatten, tree_unflatten
 from torch.utils.data import default_collate, get_worker_info
 from torchvision import tv_tensors
 from torchvision.transforms.v2 import Transform
@@ -246,6 +245,15 @@ def _check_batch_size(batch_size: Any) -> int | None:
     return batch_size
 
 
+@dataclass
+class _Batch:
+    """The state of one `ImageToImageTransform.transform_samples` call."""
+
+    draws: list[tuple[bool, int]] | None  # per sample (apply, seed), or None: drawn as one call would
+    jobs: list[_Job] = field(default_factory=list)  # planned in the first pass
+    replay: Any = None  # the second pass: an iterator over jobs
+
+
 class ImageToImageTransform(Transform):
     """What `SuperResolve`, `Colorize` and `Translate` share (see the module docstring)."""
 
@@ -286,6 +294,7 @@ class ImageToImageTransform(Transform):
         self.options = dict(options or {})
         self._generator: torch.Generator | None = None  # the stream of `seed`, in this process
         self._pid = os.getpid()
+        self._batch: _Batch | None = None  # set while transform_samples runs
 
     @property
     def model(self) -> ImageToImage:
@@ -318,14 +327,21 @@ class ImageToImageTransform(Transform):
             raise ValueError(f"{type(self).__name__}: takes images, not videos; the sample holds {videos}")
 
     def make_params(self, flat_inputs: list[Any]) -> dict[str, Any]:
+        batch = self._batch
+        if batch is not None:  # inside transform_samples
+            if batch.replay is not None:
+                return {"job": next(batch.replay)}
+            draw = None if batch.draws is None else batch.draws[len(batch.jobs)]
+            batch.jobs.append(self._plan(flat_inputs, draw))
+            return {"job": None}
         job = self._plan(flat_inputs)
         if job.apply:
             self._run([job])
         return {"job": job}
 
     def transform(self, inpt: Any, params: dict[str, Any]) -> Any:
-        job: _Job = params["job"]
-        if not job.apply:
+        job: _Job | None = params["job"]
+        if job is None or not job.apply:
             return inpt
         return job.output if inpt is job.source else self._follow(inpt)
 
@@ -364,27 +380,35 @@ class ImageToImageTransform(Transform):
                 job.output = write_image(part, job.form, job.source)
 
     # ------------------------------------------------------------------ many samples
-    def _transform_samples(
+    def transform_samples(
         self, samples: Sequence[Any], draws: Sequence[tuple[bool, int]] | None = None, batch_size: int | None = None
     ) -> list[Any]:
-        """Each sample transformed as ``self(sample)`` would, with one model run per image size."""
+        """Each sample transformed as ``self(sample)`` would, with one model run per image size.
+
+        Two passes through v2's own ``forward``: the first only plans each sample's job (image,
+        decision, seed), then the planned images run through the model together, and the second
+        pass writes each output where the first found its image.
+
+        Args:
+            samples: what a DataLoader batches (a list of samples).
+            draws: per sample, (apply, seed) decided by the caller (the HF mapper); None: drawn here.
+            batch_size: images per model forward pass.
+        """
         if isinstance(samples, str | bytes | Mapping) or not isinstance(samples, Sequence):
             raise TypeError(
                 f"samples: expected a list of samples (what a DataLoader batches), got {type(samples).__name__}"
             )
-        planned = []
-        for i, sample in enumerate(samples):
-            flat, spec = tree_flatten(sample)
-            self.check_inputs(flat)
-            needs = self._needs_transform_list(flat)
-            job = self._plan([leaf for leaf, need in zip(flat, needs) if need], None if draws is None else draws[i])
-            planned.append((flat, spec, needs, job))
-        self._run([job for *_, job in planned if job.apply], batch_size)
-        outputs = []
-        for flat, spec, needs, job in planned:
-            leaves = [self.transform(leaf, {"job": job}) if need else leaf for leaf, need in zip(flat, needs)]
-            outputs.append(tree_unflatten(leaves, spec))
-        return outputs
+        if draws is not None and len(draws) != len(samples):
+            raise ValueError(f"draws: expected one (apply, seed) per sample ({len(samples)}), got {len(draws)}")
+        self._batch = _Batch(list(draws) if draws is not None else None)
+        try:
+            for sample in samples:
+                self(sample)  # plans only: make_params records the job, transform leaves every leaf alone
+            self._run([job for job in self._batch.jobs if job.apply], batch_size)
+            self._batch.replay = iter(self._batch.jobs)
+            return [self(sample) for sample in samples]
+        finally:
+            self._batch = None
 
     def __getstate__(self) -> dict[str, Any]:
         state = self.__dict__.copy()
@@ -597,7 +621,7 @@ class BatchedImageToImage:
         self.batch_size = _check_batch_size(batch_size)
 
     def __call__(self, samples: Sequence[Any]) -> Any:
-        return self.collate_fn(self.transform._transform_samples(samples, batch_size=self.batch_size))
+        return self.collate_fn(self.transform.transform_samples(samples, batch_size=self.batch_size))
 
     def __repr__(self) -> str:
         collate = getattr(self.collate_fn, "__name__", self.collate_fn)
