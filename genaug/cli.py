@@ -351,8 +351,9 @@ def build_parser() -> argparse.ArgumentParser:
                    "graying; translate: unpaired, domain B in --data-b). Default family: rescnn (superres, colorize), cyclegan (translate)")
     p.add_argument("--scale", type=int, default=2, help="--task superres: the upscaling factor, 2, 3, 4 or 8 (default 2)")
     p.add_argument("--data-b", dest="data_b", default=None, metavar="SOURCE", help="--task translate: the images of domain B")
-    p.add_argument("--patch-size", dest="patch_size", type=int, default=64, help="--task: side of the training patches (default 64)")
-    p.add_argument("--patches", type=int, default=None, help="--task: number of training patches (default: about two covers of the images, 256..4000)")
+    p.add_argument("--patch-size", dest="patch_size", type=int, default=None,
+                   help="--task: side of the training patches (default: 32 x --scale for superres, 64 otherwise)")
+    p.add_argument("--patches", type=int, default=None, help="--task: number of training patches, random crops (default 4000)")
     p.set_defaults(run=_cmd_fit)
 
     p = sub.add_parser("sample", help="draw samples from a fitted generator into an .npz file")

@@ -165,7 +165,7 @@ def task_data(
     *,
     scale: int = 2,
     source_b: Any = None,
-    size: int = 64,
+    size: int | None = None,
     count: int | None = None,
     seed: int = 0,
 ) -> ArraySet:
@@ -177,8 +177,10 @@ def task_data(
         task: ``superres``, ``colorize`` or ``translate``.
         scale: the super-resolution factor.
         source_b: ``translate`` only: the images of domain B.
-        size: the side of the square training patches (of the output, at full resolution).
-        count: patches in all; default: enough to cover the images about twice, between 256 and 4,000.
+        size: the side of the square training patches (of the output, at full resolution); default
+            ``32 * scale`` for superres (32 x 32 inputs whatever the scale, so a step costs the same
+            and sees as many pixels at x4 as at x2), 64 for the others.
+        count: patches in all (random crops: they overlap, more is more variety); default 4,000.
         seed: the patches' positions.
 
     Example:
@@ -192,6 +194,8 @@ def task_data(
             "source_b: translate needs the images of a second domain (--data-b), and only translate takes them"
             if task == "translate" else f"source_b: only the translate task takes a second image source, not {task}"
         )
+    if size is None:
+        size = 32 * scale if task == "superres" else 64
     if isinstance(size, bool) or not isinstance(size, int) or size < 2:
         raise ValueError(f"size: expected the patch side in pixels, an integer >= 2, got {size!r}")
     channels = 3 if task == "colorize" else None
@@ -205,8 +209,7 @@ def task_data(
             name_a, name_b = "a", "b"
         labels = [name_a] * (len(images) - len(images_b)) + [name_b] * len(images_b)
     if count is None:
-        area = sum(i.array.shape[0] * i.array.shape[1] for i in images)
-        count = int(min(4000, max(256, 2 * area // size**2)))
+        count = 4000
     return make_pairs(image_patches(images, size, count, seed=seed, labels=labels), task, scale=scale)
 
 

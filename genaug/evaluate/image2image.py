@@ -119,8 +119,12 @@ def _mean_row(rows: list[dict[str, Any]]) -> dict[str, Any]:
     return {"image": "mean", **{k: float(np.mean([r[k] for r in rows])) for k in keys}}
 
 
-def evaluate_superres(model: ImageToImage, images: Sequence[NamedImage], *, seed: int = 0, batch_size: int = 1) -> dict[str, Any]:
+def evaluate_superres(
+    model: ImageToImage, images: Sequence[NamedImage], *, seed: int = 0, batch_size: int = 1, **options: Any
+) -> dict[str, Any]:
     """Super-resolve each held-out image's own downscaled version; PSNR/SSIM on Y against it and bicubic's.
+
+    ``options`` go to ``model.apply`` (the family's sampling options, e.g. ``self_ensemble=True``).
 
     Returns ``{"rows": [{"image", "psnr", "ssim", "bicubic_psnr", "bicubic_ssim"}, ...], "mean": {...}}``.
     """
@@ -131,7 +135,7 @@ def evaluate_superres(model: ImageToImage, images: Sequence[NamedImage], *, seed
         h, w = truth.shape[-2:]
         truth = truth[..., : h - h % s, : w - w % s]
         low = to_unit(model.spec, degrade(model.spec, from_unit(model.spec, truth), "superres", s)).clamp(0, 1)
-        out = model.apply(low, value_range=(0, 1), generator=torch.Generator().manual_seed(seed), batch_size=batch_size)
+        out = model.apply(low, value_range=(0, 1), generator=torch.Generator().manual_seed(seed), batch_size=batch_size, **options)
         bicubic = F.interpolate(low, scale_factor=s, mode="bicubic", align_corners=False).clamp(0, 1)
         bicubic = torch.round(bicubic * 255) / 255
         rows.append({
@@ -185,8 +189,8 @@ def evaluate_translate(
     model = _check(model, "translate")
     names = list(model.spec.class_names)
     c = model.out_channels
-    a = image_patches([with_channels(i, c) for i in images_a], size, count, seed=seed).x.float() / 255.0
-    b = image_patches([with_channels(i, c) for i in images_b], size, count, seed=seed + 1).x.float() / 255.0
+    a = image_patches([with_channels(i, c) for i in images_a], size, count, seed=seed).user_x().float() / 255.0
+    b = image_patches([with_channels(i, c) for i in images_b], size, count, seed=seed + 1).user_x().float() / 255.0
     to_b = model.apply(a, names[1], value_range=(0, 1), batch_size=32)
     back = model.apply(to_b, names[0], value_range=(0, 1), batch_size=32)
     both = torch.cat([a, b])
