@@ -38,6 +38,7 @@ import torch
 import torch.nn.functional as F
 
 from genaug.data.arrayset import ArraySet
+from genaug.data.conditions import ImageCondition
 from genaug.data.images import image_patches, read_images, with_channels
 from genaug.data.spec import DataSpec
 from genaug.nn.color import luma
@@ -54,6 +55,8 @@ class ImageTask:
     paired: bool  # whether the condition is made from the record itself (False: unpaired domains)
     scales: tuple[int, ...] = (1,)  # the scales it takes
 
+
+_IMAGE_MODALITIES = ("image",)  # what the tasks take: channels-first images with a value range
 
 TASKS: dict[str, ImageTask] = {
     "superres": ImageTask("superres", "lowres", True, (2, 3, 4, 8)),
@@ -92,7 +95,7 @@ def _quantize(spec: DataSpec, u: torch.Tensor) -> torch.Tensor:
 
 def image_task(spec: DataSpec) -> tuple[ImageTask, dict[str, Any]]:
     """The task and condition declaration of an image-to-image spec; ValueError if it has none."""
-    found = [(TASKS[d["task"]], d) for d in spec.conditions.values() if d.get("kind") == "image" and d.get("task") in TASKS]
+    found = [(TASKS[d["task"]], d) for d in spec.conditions.values() if d.get("kind") == ImageCondition.name and d.get("task") in TASKS]
     if len(found) != 1:
         raise ValueError(
             f"spec: expected exactly one image condition naming a task {sorted(TASKS)} (data from genaug.data.pairs.make_pairs), "
@@ -131,7 +134,7 @@ def make_pairs(data: ArraySet, task: str, *, scale: int = 2) -> ArraySet:
     if task not in TASKS:
         raise ValueError(f"task: expected one of {sorted(TASKS)}, got {task!r}")
     spec, info = data.spec, TASKS[task]
-    if spec.modality != "image":
+    if spec.modality not in _IMAGE_MODALITIES:
         raise ValueError(f"data: image-to-image tasks take images, got {spec.modality} data")
     _unit_map(spec)
     if spec.conditions:
@@ -153,7 +156,7 @@ def make_pairs(data: ArraySet, task: str, *, scale: int = 2) -> ArraySet:
             raise ValueError(f"data: images of {spec.shape[1]}x{spec.shape[2]} are smaller than scale={scale}")
         x = x[:, :, :h, :w]
     cond = x.clone() if task == "translate" else degrade(spec, x, task, scale)
-    declared = {info.condition: {"kind": "image", "channels": 1 if task == "colorize" else channels, "scale": scale, "task": task}}
+    declared = {info.condition: {"kind": ImageCondition.name, "channels": 1 if task == "colorize" else channels, "scale": scale, "task": task}}
     new_spec = spec.model_copy(update={"shape": tuple(x.shape[1:]), "conditions": declared})
     new_spec = DataSpec.model_validate(new_spec.model_dump())
     return ArraySet(x.contiguous(), data.y, new_spec, {info.condition: cond.contiguous()})

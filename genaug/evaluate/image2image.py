@@ -115,7 +115,7 @@ def _check(model: Any, task: str) -> ImageToImage:
 
 
 def _mean_row(rows: list[dict[str, Any]]) -> dict[str, Any]:
-    keys = [k for k in rows[0] if k != "image" and isinstance(rows[0][k], (int, float))]
+    keys = [k for k, v in rows[0].items() if isinstance(v, (int, float)) and not isinstance(v, bool)]
     return {"image": "mean", **{k: float(np.mean([r[k] for r in rows])) for k in keys}}
 
 

@@ -87,7 +87,7 @@ class CycleGAN(ImageToImage):
         "lr": 2e-4,
         "ema_decay": 0.0,
         "clip_grad": None,
-        "eval_every": 250,
+        "eval_every": 100,
         "min_epochs": 0.0,
     }
 

@@ -20,6 +20,7 @@ from typing import Any, ClassVar
 import torch
 import torch.nn.functional as F
 
+from genaug.data.conditions import ImageCondition
 from genaug.data.pairs import ImageTask, from_unit, image_task, to_unit
 from genaug.data.spec import DataSpec
 from genaug.models.base import Cond, Generator, GeneratorConfig
@@ -36,7 +37,7 @@ class ImageToImage(Generator):
     size_multiple: ClassVar[int] = 1  # the network's input sizes must be multiples of it
 
     def __init__(self, spec: DataSpec, config: GeneratorConfig | None = None) -> None:
-        if not any(d.get("kind") == "image" for d in spec.conditions.values()):
+        if not any(d.get("kind") == ImageCondition.name for d in spec.conditions.values()):
             raise ValueError(
                 f"spec: the {self.family!r} family is an image-to-image model; fit it on pairs "
                 "(genaug fit --task superres|colorize|translate, or genaug.data.pairs.make_pairs)"
