@@ -107,7 +107,32 @@ def _check_label_key(label_key: Any) -> str:
     return label_key
 
 
-class _GenerativeTransform(ImageOnlyTransform):
+class _OwnStream:
+    """Seeding every genaug albumentations transform shares (mixed in before the albumentations class):
+    a stream of its own from the pipeline's seed, re-seeded from the worker's seed in DataLoader workers."""
+
+    def set_random_seed(self, seed: int | None) -> None:
+        super().set_random_seed(seed)
+        if seed is not None:  # our own stream, not in lockstep with the pipeline's other transforms
+            own = derive_seed(seed, type(self).__name__)
+            super().set_random_state(np.random.default_rng(own), random.Random(own))
+        self._restart_streams()
+
+    def _restart_streams(self) -> None:
+        """Forget whatever was drawn from the previous random state (hook)."""
+
+    def _follow_worker(self) -> None:
+        """On the first call in a DataLoader worker, re-seed from our seed and the worker's seed."""
+        if self._pid == os.getpid():
+            return
+        self._pid = os.getpid()
+        info = torch.utils.data.get_worker_info()
+        if info is not None:
+            base = self.seed if self.seed is not None else int(self.random_generator.integers(2**63))
+            self.set_random_seed(derive_seed(base, "worker", info.seed))
+
+
+class _GenerativeTransform(_OwnStream, ImageOnlyTransform):
     """What both transforms share: reading the sample, seeding, worker streams, serialization."""
 
     _targets = Targets.IMAGE
@@ -128,29 +153,9 @@ class _GenerativeTransform(ImageOnlyTransform):
         return {"image": self.apply, self.label_key: self.apply_to_label}
 
     # ------------------------------------------------------------------ seeding
-    def set_random_seed(self, seed: int | None) -> None:
-        super().set_random_seed(seed)
-        if seed is not None:  # our own stream, not in lockstep with the pipeline's other transforms
-            own = derive_seed(seed, type(self).__name__)
-            super().set_random_state(np.random.default_rng(own), random.Random(own))
-        self._restart_streams()
-
     def set_random_state(self, random_generator: np.random.Generator, py_random: random.Random) -> None:
         super().set_random_state(random_generator, py_random)
         self._restart_streams()
-
-    def _restart_streams(self) -> None:
-        """Forget whatever was drawn from the previous random state (hook)."""
-
-    def _follow_worker(self) -> None:
-        """On the first call in a DataLoader worker, re-seed from our seed and the worker's seed."""
-        if self._pid == os.getpid():
-            return
-        self._pid = os.getpid()
-        info = torch.utils.data.get_worker_info()
-        if info is not None:
-            base = self.seed if self.seed is not None else int(self.random_generator.integers(2**63))
-            self.set_random_seed(derive_seed(base, "worker", info.seed))
 
     # ------------------------------------------------------------------ one call
     def __call__(self, *args: Any, force_apply: bool = False, **data: Any) -> Any:
@@ -397,7 +402,7 @@ class LatentJitter(_GenerativeTransform):
 _UNSUPPORTED_KEYS = ("images", "volume", "volumes", "mask3d", "masks3d")
 
 
-class _ImageToImage:
+class _ImageToImage(_OwnStream):
     """What the image-to-image transforms share (mixed into an albumentations transform class).
 
     The model work is the torchvision transform's (`genaug.transforms.SuperResolve` ...), held at
@@ -426,22 +431,6 @@ class _ImageToImage:
     @property
     def targets(self) -> dict[str, Callable[..., Any]]:
         return {"image": self.apply}
-
-    def set_random_seed(self, seed: int | None) -> None:
-        super().set_random_seed(seed)
-        if seed is not None:  # our own stream, not in lockstep with the pipeline's other transforms
-            own = derive_seed(seed, type(self).__name__)
-            super().set_random_state(np.random.default_rng(own), random.Random(own))
-
-    def _follow_worker(self) -> None:
-        """On the first call in a DataLoader worker, re-seed from our seed and the worker's seed."""
-        if self._pid == os.getpid():
-            return
-        self._pid = os.getpid()
-        info = torch.utils.data.get_worker_info()
-        if info is not None:
-            base = self.seed if self.seed is not None else int(self.random_generator.integers(2**63))
-            self.set_random_seed(derive_seed(base, "worker", info.seed))
 
     def __call__(self, *args: Any, force_apply: bool = False, **data: Any) -> Any:
         if not args and not self.replay_mode:
