@@ -15,12 +15,16 @@ defaults and `genaug.data.pairs.task_data` (4,000 patches: 64 x 64, superres 32 
   columns of each and scored on the right 192 (acceptance 3: Frechet distance of translated A->B to
   real B at most half of A's own, in the features of a classifier trained to tell A from B patches),
   with the cycle-reconstruction PSNR.
+- ``harmonize`` (issue 20, what `TryOn` blends accessories with): rescnn fitted on re-lit-region pairs of
+  the five training photos, scored on 16 re-lit patches of each held-out photo: the error inside the
+  region (fMSE, 0..255 values) and the PSNR of the harmonized patch against the real one, next to the
+  composite's (plain compositing).
 
 Also the wall time of each default fit (acceptance 5: within 10 minutes on 2 CPU cores) and the time
 per 64 x 64 image through `ImageToImage.apply`, one image at a time and in batches of 32
 (acceptance 4). Strips (input, output, truth, bicubic) go to ``--out``.
 
-    python benchmarks/bench_image2image.py --tasks superres colorize translate [--families rescnn palette] [--write]
+    python benchmarks/bench_image2image.py --tasks superres colorize translate harmonize [--families rescnn palette] [--write]
 """
 
 from __future__ import annotations
@@ -34,7 +38,7 @@ import torch
 import genaug
 from genaug.data.images import NamedImage, read_images
 from genaug.data.pairs import task_data
-from genaug.evaluate.image2image import evaluate_colorize, evaluate_superres, evaluate_translate, save_strips
+from genaug.evaluate.image2image import evaluate_colorize, evaluate_harmonize, evaluate_superres, evaluate_translate, save_strips
 
 try:
     from _report import command, machine, write_section
@@ -156,9 +160,29 @@ def translate(seed: int, out: Path) -> list[str]:
     return lines
 
 
+def harmonize(seed: int) -> list[str]:
+    data = task_data(read_images(TRAIN), "harmonize", seed=seed)
+    model, seconds = _fit(data, "rescnn", seed)
+    report = evaluate_harmonize(model, read_images(HELD_OUT), seed=seed)
+    single, batched = _speed(model, seed)
+    m = report["mean"]
+    lines = [
+        f"**`rescnn`, harmonize** ({len(data)} patches of 64x64; fit {seconds:.0f} s; {single * 1000:.1f} ms per 64x64 image one at a "
+        f"time, {batched * 1000:.1f} ms in batches of 32): error inside the re-lit region (fMSE) {m['fmse']:.1f} vs "
+        f"{m['composite_fmse']:.1f} for plain compositing (**{m['fmse'] / m['composite_fmse']:.2f}x**); PSNR {m['psnr']:.2f} dB vs "
+        f"{m['composite_psnr']:.2f}.",
+        "",
+        *_fmt(report["rows"] + [m], ["fmse", "composite_fmse", "psnr", "composite_psnr"]),
+        "",
+    ]
+    print("\n".join(lines), flush=True)
+    return lines
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--tasks", nargs="+", default=["superres", "colorize", "translate"], choices=["superres", "colorize", "translate"])
+    tasks = ["superres", "colorize", "translate", "harmonize"]
+    parser.add_argument("--tasks", nargs="+", default=tasks, choices=tasks)
     parser.add_argument("--families", nargs="+", default=["rescnn"], help="superres and colorize families (default rescnn)")
     parser.add_argument("--scales", nargs="+", type=int, default=[2, 4])
     parser.add_argument("--seed", type=int, default=0)
@@ -177,10 +201,12 @@ def main() -> None:
             continue
         if task == "colorize":
             body = colorize(args.families, args.seed, args.out)
+        elif task == "harmonize":
+            body = harmonize(args.seed)
         else:
             body = translate(args.seed, args.out)
         if args.write:
-            name = f"image2image-{task}" + ("" if task == "translate" else "-" + "-".join(args.families))
+            name = f"image2image-{task}" + ("" if task in ("translate", "harmonize") else "-" + "-".join(args.families))
             write_section(name, "\n".join(header + body))
 
 

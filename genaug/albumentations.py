@@ -47,6 +47,9 @@ Image-to-image models: `SuperResolve`, `Colorize` and `Translate` run a fitted `
 and friends do, with the randomness, worker re-seeding and serialization described above.
 `SuperResolve` changes the image's size and resizes ``mask``/``masks`` (nearest neighbour),
 ``bboxes`` and ``keypoints`` along; the two others keep the geometry.
+
+Virtual try-on: `TryOn` puts an accessory (sunglasses, a hat, a face mask, or an RGBA file) on every
+detected face of ``image=``, as `genaug.transforms.TryOn`; masks, boxes and keypoints pass unchanged.
 """
 
 from __future__ import annotations
@@ -82,9 +85,10 @@ from genaug.inject.pool import SamplePool
 from genaug.models.base import Generator
 from genaug.models.handle import ModelHandle
 from genaug.transforms import _image2image as i2i
+from genaug.transforms import _tryon as tryon
 from genaug.utils.seeding import derive_seed
 
-__all__ = ["Colorize", "LatentJitter", "SuperResolve", "SyntheticSwap", "Translate"]
+__all__ = ["Colorize", "LatentJitter", "SuperResolve", "SyntheticSwap", "Translate", "TryOn"]
 
 _RESERVED_KEYS = frozenset(AVAILABLE_KEYS) | {"images", "applied_transforms"}
 _GEOMETRY_KEYS = ("mask", "masks", "bboxes", "keypoints")
@@ -402,6 +406,17 @@ class LatentJitter(_GenerativeTransform):
 _UNSUPPORTED_KEYS = ("images", "volume", "volumes", "mask3d", "masks3d")
 
 
+def _one_image(name: str, data: dict[str, Any]) -> np.ndarray:
+    """The call's ``image=`` (an HWC or HW numpy array); TypeError/ValueError naming ``name`` otherwise."""
+    image = data.get("image")
+    if not isinstance(image, np.ndarray):
+        raise TypeError(f"{name}: expected image= an (H, W, C) or (H, W) numpy array, got {type(image).__name__} (keys given: {sorted(data)})")
+    others = [key for key in _UNSUPPORTED_KEYS if data.get(key) is not None]
+    if others:
+        raise ValueError(f"{name}: takes one image= per call, not {others}")
+    return image
+
+
 class _ImageToImage(_OwnStream):
     """What the image-to-image transforms share (mixed into an albumentations transform class).
 
@@ -441,15 +456,7 @@ class _ImageToImage(_OwnStream):
     def _check(self, data: dict[str, Any]) -> None:
         """Check every sample, applied or not, so a misfit fails at the first one."""
         name = type(self).__name__
-        image = data.get("image")
-        if not isinstance(image, np.ndarray):
-            raise TypeError(
-                f"{name}: expected image= an (H, W, C) or (H, W) numpy array, got {type(image).__name__} "
-                f"(keys given: {sorted(data)})"
-            )
-        others = [key for key in _UNSUPPORTED_KEYS if data.get(key) is not None]
-        if others:
-            raise ValueError(f"{name}: takes one image= per call, not {others}")
+        image = _one_image(name, data)
         u, form = i2i.read_image(image, what=f"{name} image")
         self.inner._model_input(u, form)
 
@@ -580,3 +587,106 @@ class Translate(_ImageToImage, ImageOnlyTransform):
 
     def get_transform_init_args(self) -> dict[str, Any]:
         return {**super().get_transform_init_args(), "to": self.inner.to}
+
+
+# ---------------------------------------------------------------------------------------- try-on
+class TryOn(_OwnStream, ImageOnlyTransform):
+    """With probability ``p``, put an accessory on every face of ``image=`` (`genaug.transforms.TryOn`'s work).
+
+    Faces are found by scikit-image's LBP cascade, the accessory (``sunglasses``, ``hat``, ``mask``, or
+    your RGBA file) is placed by each face box and alpha-composited, or blended by a ``harmonizer``;
+    only the pixels under the accessory change, and an image without a face comes back as it was.
+    ``image=`` is ``(H, W, C)`` or ``(H, W)``, C = 1 or 3, uint8 0..255 or float [0, 1]; the output has
+    its shape and dtype. The geometry does not change, so ``mask``/``masks``, ``bboxes`` and
+    ``keypoints`` pass through unchanged (keypoints under the accessory, e.g. eyes behind
+    sunglasses, stay where they are).
+
+    Counts (``seen``, ``changed``, `report`) are those of this copy: DataLoader workers each count in
+    their own copy.
+
+    Args:
+        accessory: a shipped name or the path of an RGBA image (a path to serialize the pipeline).
+        harmonizer: a fitted ``harmonize`` model or its folder (a folder to serialize), or None.
+        p: probability of trying an accessory on an image (albumentations' decision, from its own stream).
+        anchor, min_face, device: as `genaug.transforms.TryOn`.
+
+    Example:
+        >>> import albumentations as A, numpy as np, skimage.data
+        >>> face = (skimage.data.lfw_subset()[0] * 255).astype(np.uint8)  # (25, 25)
+        >>> pipeline = A.Compose([TryOn("sunglasses"), A.HorizontalFlip(p=1.0)], seed=0)
+        >>> out = pipeline(image=face, mask=np.ones((25, 25), dtype=np.uint8))
+        >>> out["image"].shape, out["image"].dtype, int(out["mask"].sum()), pipeline.transforms[0].report()["changed"]
+        ((25, 25), dtype('uint8'), 625, 1)
+    """
+
+    _targets = Targets.IMAGE
+
+    def __init__(
+        self,
+        accessory: str | os.PathLike = "sunglasses",
+        harmonizer: Generator | str | os.PathLike | None = None,
+        p: float = 1.0,
+        *,
+        anchor: Any = None,
+        min_face: float | None = None,
+        device: str | torch.device | None = None,
+    ) -> None:
+        p = check_p(p)
+        # before albumentations' __init__, which reads `targets` and calls `set_random_seed`
+        self.inner = tryon.TryOn(accessory, harmonizer, p=1.0, anchor=anchor, min_face=min_face, device=device)
+        self._pid = os.getpid()
+        super().__init__(p=p)
+
+    @property
+    def targets(self) -> dict[str, Callable[..., Any]]:
+        return {"image": self.apply}
+
+    @property
+    def seen(self) -> int:
+        return self.inner.seen
+
+    @property
+    def changed(self) -> int:
+        return self.inner.changed
+
+    def report(self) -> dict[str, int]:
+        """Images ``seen``, ``tried`` (by ``p``), ``changed`` (given an accessory) and ``faces`` dressed, in this copy."""
+        return self.inner.report()
+
+    def __call__(self, *args: Any, force_apply: bool = False, **data: Any) -> Any:
+        if not args and not self.replay_mode:
+            self._follow_worker()
+            image = _one_image("TryOn", data)
+            self.inner.seen += len(self.inner._read(image)[0])  # every image, tried or not: a misfit fails at once
+        return super().__call__(*args, force_apply=force_apply, **data)
+
+    def get_params_dependent_on_data(self, params: dict[str, Any], data: dict[str, Any]) -> dict[str, Any]:
+        image = data["image"]  # called only when albumentations applies the transform
+        return {"output": self.inner._dress(image, *self.inner._read(image))}
+
+    def apply(self, img: np.ndarray, output: np.ndarray, **params: Any) -> np.ndarray:
+        return output
+
+    def get_transform_init_args_names(self) -> tuple[str, ...]:
+        return tuple(self.get_transform_init_args())
+
+    def get_transform_init_args(self) -> dict[str, Any]:
+        harmonizer = self.inner.harmonizer
+        folder = harmonizer.folder if isinstance(harmonizer, ModelHandle) else None
+        return {
+            "accessory": self.inner.source,
+            "harmonizer": None if harmonizer is None else str(folder) if folder is not None else repr(harmonizer),
+            "anchor": list(self.inner.accessory.anchor),
+            "min_face": self.inner.min_face,
+            "device": str(self.inner.device),
+        }
+
+    def to_dict_private(self) -> dict[str, Any]:
+        harmonizer = self.inner.harmonizer
+        if self.inner.source is None or (harmonizer is not None and getattr(harmonizer, "folder", None) is None):
+            what = "an accessory" if self.inner.source is None else "a harmonizer"
+            raise ValueError(
+                f"TryOn: cannot serialize {what} held in memory; pass the accessory's name or file and the harmonizer's "
+                "folder (model.save_pretrained(folder))"
+            )
+        return super().to_dict_private()

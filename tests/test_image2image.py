@@ -14,7 +14,16 @@ from genaug.data.arrayset import from_arrays
 from genaug.data.conditions import get_condition_kind
 from genaug.data.images import image_patches, load_image, read_images, save_image
 from genaug.data.pairs import degrade, from_unit, make_pairs, task_data, to_unit
-from genaug.evaluate.image2image import chroma_psnr, colourfulness, evaluate_colorize, evaluate_superres, psnr_y, save_strips, ssim_y
+from genaug.evaluate.image2image import (
+    chroma_psnr,
+    colourfulness,
+    evaluate_colorize,
+    evaluate_harmonize,
+    evaluate_superres,
+    psnr_y,
+    save_strips,
+    ssim_y,
+)
 from genaug.models.image2image import ImageToImage
 from genaug.nn.color import gray_to_lightness, lab_to_rgb, luma, rgb_to_lab
 
@@ -192,7 +201,7 @@ def test_apply_and_fit_errors_are_clear(sr_model, china):
     with pytest.raises(ValueError, match="is an image-to-image model; fit it on pairs"):
         genaug.fit(image_patches(china, size=8, count=8), "rescnn", steps=1)
     translate = from_arrays(np.zeros((4, 3, 8, 8), np.uint8), [0, 1, 0, 1], layout="CHW", levels=256, value_range=(0, 255))
-    with pytest.raises(ValueError, match=r"learns \['superres', 'colorize'\], not 'translate'"):
+    with pytest.raises(ValueError, match=r"learns \['superres', 'colorize', 'harmonize'\], not 'translate'"):
         genaug.create("rescnn", make_pairs(translate, "translate").spec)
     with pytest.raises(ValueError, match=r"cannot condition on \{'lowres': 'image'\}"):
         genaug.create("vae", make_pairs(image_patches(china, size=8, count=8), "superres").spec)
@@ -329,3 +338,53 @@ def test_translation_scores_tell_the_domains_apart():
     # real dark patches are far from bright ones in the domain classifier's features; two halves of B are close
     assert report["frechet_a_to_b"] > 10 * max(report["frechet_b_halves"], 1e-3)
     assert report["domain_classifier_val_accuracy"] > 0.9 and 0 < report["cycle_psnr"] < 100
+
+
+# ------------------------------------------------------------------ harmonize
+def test_harmonize_pairs_relight_a_region_and_carry_its_alpha(china):
+    patches = image_patches(china, size=32, count=16, seed=0)
+    pairs = make_pairs(patches, "harmonize", seed=3)
+    assert pairs.spec.conditions == {"composite": {"kind": "image", "channels": 4, "scale": 1, "task": "harmonize"}}
+    truth, composite = to_unit(pairs.spec, pairs.x), to_unit(pairs.spec, pairs.cond["composite"])
+    alpha, changed = composite[:, 3:], (composite[:, :3] - truth).abs().amax(1, keepdim=True) > 1.5 / 255
+    assert ((alpha > 0) | ~changed).all(), "pixels outside the region changed"
+    assert changed.float().mean() > 0.02 and 0.02 < alpha.mean() < 0.6
+    assert torch.equal(composite, to_unit(pairs.spec, make_pairs(patches, "harmonize", seed=3).cond["composite"]))
+    assert not torch.equal(composite, to_unit(pairs.spec, make_pairs(patches, "harmonize", seed=4).cond["composite"]))
+    gray = make_pairs(image_patches([genaug.data.images.with_channels(china[0], 1)], size=16, count=4), "harmonize")
+    assert gray.spec.conditions["composite"]["channels"] == 2
+
+
+def test_harmonize_model_changes_only_the_region_and_learns_to_undo_relighting(china, tmp_path):
+    train = make_pairs(image_patches(china, size=32, count=256, seed=0), "harmonize", seed=0)
+    model = genaug.fit(train, "rescnn", steps=60, channels=16, blocks=2, train={**QUIET, "lr": 2e-3})
+    rgba = torch.randint(0, 256, (2, 4, 23, 30), dtype=torch.uint8)
+    rgba[:, 3] = 0
+    rgba[:, 3, 4:12, 6:20] = 255
+    out = model.apply(rgba)
+    assert out.shape == (2, 3, 23, 30) and out.dtype == torch.uint8
+    outside = rgba[:, 3:].expand(-1, 3, -1, -1) == 0
+    assert torch.equal(out[outside], rgba[:, :3][outside])
+    from genaug.data.images import NamedImage
+    held_out = [NamedImage("china-right", china[0].array[:, -200:])]
+    scores = evaluate_harmonize(model, held_out, patches=8, size=32)["mean"]
+    assert scores["fmse"] < scores["composite_fmse"], scores
+    path = tmp_path / "composite.png"
+    Image.fromarray(rgba[0].permute(1, 2, 0).numpy(), "RGBA").save(path)
+    model.save_pretrained(tmp_path / "m")
+    assert main(["apply", str(tmp_path / "m"), str(path), "--out", str(tmp_path / "o.png")]) == 0
+    assert load_image(tmp_path / "o.png", 3).shape == (3, 23, 30)
+    off_grid = torch.rand(1, 4, 9, 9, dtype=torch.float64)
+    off_grid[:, 3] = 0
+    off_grid[:, 3, 2:5, 2:5] = 1
+    kept = model.apply(off_grid, value_range=(0, 1))
+    assert torch.equal(kept[:, :, off_grid[0, 3] == 0], off_grid[:, :3, off_grid[0, 3] == 0])  # not re-rounded to the 8-bit grid
+    from genaug.transforms import SuperResolve
+    from genaug.transforms._image2image import as_image_to_image
+    with pytest.raises(ValueError, match=r"use TryOn\(harmonizer=model\)"):
+        SuperResolve(model)
+    with pytest.raises(ValueError, match="not as a per-image transform"):
+        as_image_to_image(model)
+    _write(tmp_path / "rgb.png", np.zeros((5, 5, 3), np.uint8))
+    with pytest.raises(ValueError, match="alpha channel"):
+        load_image(tmp_path / "rgb.png", 4)

@@ -228,10 +228,29 @@ def image_patches(
 
 
 def load_image(path: str | os.PathLike, channels: int) -> torch.Tensor:
-    """One image file as a uint8 tensor ``(channels, H, W)`` (converted to gray or RGB as asked)."""
-    image = with_channels(_read_file(Path(path)), channels)
-    array = image.array if image.array.ndim == 3 else image.array[:, :, None]
+    """One image file as a uint8 tensor ``(channels, H, W)`` (converted to gray or RGB as asked).
+
+    ``channels`` 2 or 4: gray or colour plus the file's alpha (an LA or RGBA image, e.g. a composite
+    whose alpha marks the pasted region for a ``harmonize`` model); a file without alpha is an error.
+    """
+    if channels in (2, 4):
+        array = _read_alpha(Path(path), channels)
+    else:
+        image = with_channels(_read_file(Path(path)), channels)
+        array = image.array if image.array.ndim == 3 else image.array[:, :, None]
     return torch.from_numpy(np.ascontiguousarray(array.transpose(2, 0, 1)))
+
+
+def _read_alpha(path: Path, channels: int) -> np.ndarray:
+    """An image file with its alpha as (H, W, channels) uint8: LA (2) or RGBA (4)."""
+    try:
+        with Image.open(path) as image:
+            image.load()
+            if "A" not in image.getbands() and "transparency" not in image.info:
+                raise ValueError(f"{path}: expected an image with an alpha channel (RGBA or LA: the alpha marks the region), got mode {image.mode}")
+            return np.asarray(image.convert("LA" if channels == 2 else "RGBA")).copy()
+    except (UnidentifiedImageError, OSError, SyntaxError) as err:
+        raise ValueError(f"{path}: not a readable image ({err})") from None
 
 
 def save_image(image: torch.Tensor, path: str | os.PathLike) -> None:

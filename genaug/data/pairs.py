@@ -10,6 +10,11 @@ Pairs come from unpaired images, so any image folder trains the first two with n
 - ``translate``: unpaired translation between two domains, the data's two classes; the condition
   ``source`` is the image to translate, and the label names the domain to translate it into. The
   training records are their own sources (nothing is paired).
+- ``harmonize``: image harmonization (Cong et al., DoveNet, CVPR 2020: pairs by re-lighting a region of
+  a real image). The condition ``composite`` is the image with a random region re-lit (brightness,
+  contrast, gamma, colour cast) plus one more channel, the region's alpha (in the image's value range,
+  as an RGBA or LA image's alpha): the model learns to make a pasted object's lighting match the
+  image around it, which is what `genaug.transforms.TryOn` blends an accessory with.
 
 The declaration in ``spec.conditions`` names the task, so a saved model knows what it does:
 ``{"lowres": {"kind": "image", "channels": 3, "scale": 2, "task": "superres"}}``.
@@ -62,6 +67,7 @@ TASKS: dict[str, ImageTask] = {
     "superres": ImageTask("superres", "lowres", True, (2, 3, 4, 8)),
     "colorize": ImageTask("colorize", "gray", True),
     "translate": ImageTask("translate", "source", False),
+    "harmonize": ImageTask("harmonize", "composite", True),
 }
 
 
@@ -104,12 +110,18 @@ def image_task(spec: DataSpec) -> tuple[ImageTask, dict[str, Any]]:
     return found[0]
 
 
-def degrade(spec: DataSpec, x: torch.Tensor, task: str, scale: int = 1) -> torch.Tensor:
+def degrade(spec: DataSpec, x: torch.Tensor, task: str, scale: int = 1, *, seed: int = 0) -> torch.Tensor:
     """The condition a paired task makes from model-space images ``x`` (N, C, H, W): model space.
 
-    ``superres``: ``H`` and ``W`` must be multiples of ``scale``.
+    ``superres``: ``H`` and ``W`` must be multiples of ``scale``. ``harmonize``: ``seed`` draws the
+    regions and their re-lighting; the result has ``C + 1`` channels (the composite, then the alpha).
     """
     u = to_unit(spec, x.float())
+    if task == "harmonize":
+        generator = torch.Generator().manual_seed(seed)
+        alpha = region_masks(len(u), *u.shape[-2:], generator=generator)
+        composite = alpha * relight(u, generator=generator) + (1 - alpha) * u
+        return from_unit(spec, torch.cat([_quantize(spec, composite), _quantize(spec, alpha)], dim=1))
     if task == "superres":
         h, w = x.shape[-2:]
         if h % scale or w % scale:
@@ -122,14 +134,53 @@ def degrade(spec: DataSpec, x: torch.Tensor, task: str, scale: int = 1) -> torch
     return from_unit(spec, _quantize(spec, u))
 
 
-def make_pairs(data: ArraySet, task: str, *, scale: int = 2) -> ArraySet:
+def region_masks(n: int, height: int, width: int, *, generator: torch.Generator) -> torch.Tensor:
+    """``n`` random soft-edged regions (N, 1, H, W) in [0, 1]: an ellipse, a box, or two ellipses side by side.
+
+    Sizes from a fifth to two thirds of the image's side, centred in its middle 70%: the shapes and sizes an
+    accessory covers on a face (a hat's brim, a mask, the two lenses of sunglasses).
+    """
+    rows = torch.arange(height, dtype=torch.float32)[:, None] + 0.5
+    cols = torch.arange(width, dtype=torch.float32)[None, :] + 0.5
+    masks = torch.empty(n, 1, height, width)
+    params = torch.rand(n, 6, generator=generator)
+    for i, (kind, cy, cx, ry, rx, gap) in enumerate(params.tolist()):
+        ry, rx = (0.1 + ry * 0.23) * height, (0.1 + rx * 0.23) * width
+        cy, cx = (0.15 + 0.7 * cy) * height, (0.15 + 0.7 * cx) * width  # inside the image
+        shape = int(kind * 3)
+        if shape == 0:  # ellipse: the soft edge is one pixel wide
+            dist = torch.sqrt(((rows - cy) / ry) ** 2 + ((cols - cx) / rx) ** 2)
+            mask = ((1 - dist) * min(ry, rx) + 0.5).clamp(0, 1)
+        elif shape == 1:  # box
+            mask = ((ry - (rows - cy).abs() + 0.5).clamp(0, 1)) * ((rx - (cols - cx).abs() + 0.5).clamp(0, 1))
+        else:  # two ellipses side by side (lenses)
+            half, offset = rx / 2, rx * (0.55 + 0.3 * gap)
+            lens = [torch.sqrt(((rows - cy) / (0.6 * ry)) ** 2 + ((cols - cx - s * offset) / half) ** 2) for s in (-1, 1)]
+            mask = torch.maximum(*[((1 - d) * min(0.6 * ry, half) + 0.5).clamp(0, 1) for d in lens])
+        masks[i, 0] = mask
+    return masks
+
+
+def relight(u: torch.Tensor, *, generator: torch.Generator) -> torch.Tensor:
+    """``u`` (N, C, H, W) in [0, 1] under a random other light: gain, gamma, offset and (colour) a cast per image."""
+    n, c = u.shape[:2]
+    draw = lambda *shape: torch.rand(*shape, generator=generator)
+    gain = torch.exp((draw(n, 1, 1, 1) * 2 - 1) * 0.5)  # 0.61 .. 1.65
+    gamma = torch.exp((draw(n, 1, 1, 1) * 2 - 1) * 0.4)  # 0.67 .. 1.49
+    offset = (draw(n, 1, 1, 1) * 2 - 1) * 0.1
+    cast = torch.exp((draw(n, c, 1, 1) * 2 - 1) * 0.2) if c > 1 else torch.ones(n, 1, 1, 1)  # 0.82 .. 1.22 per channel
+    return (gain * cast * u.clamp(0, 1) ** gamma + offset).clamp(0, 1)
+
+
+def make_pairs(data: ArraySet, task: str, *, scale: int = 2, seed: int = 0) -> ArraySet:
     """Training data for ``task``: ``data``'s images with the task's condition (see the module docstring).
 
     Args:
         data: image data with a value range (e.g. `genaug.data.images.image_patches`); for
             ``translate``, two classes, the two domains.
-        task: ``superres``, ``colorize`` or ``translate``.
+        task: ``superres``, ``colorize``, ``translate`` or ``harmonize``.
         scale: the super-resolution factor (2, 3, 4 or 8); images are cropped to its multiples.
+        seed: ``harmonize``: the re-lit regions.
     """
     if task not in TASKS:
         raise ValueError(f"task: expected one of {sorted(TASKS)}, got {task!r}")
@@ -155,8 +206,9 @@ def make_pairs(data: ArraySet, task: str, *, scale: int = 2) -> ArraySet:
         if h == 0 or w == 0:
             raise ValueError(f"data: images of {spec.shape[1]}x{spec.shape[2]} are smaller than scale={scale}")
         x = x[:, :, :h, :w]
-    cond = x.clone() if task == "translate" else degrade(spec, x, task, scale)
-    declared = {info.condition: {"kind": ImageCondition.name, "channels": 1 if task == "colorize" else channels, "scale": scale, "task": task}}
+    cond = x.clone() if task == "translate" else degrade(spec, x, task, scale, seed=seed)
+    cond_channels = {"colorize": 1, "harmonize": channels + 1}.get(task, channels)
+    declared = {info.condition: {"kind": ImageCondition.name, "channels": cond_channels, "scale": scale, "task": task}}
     new_spec = spec.model_copy(update={"shape": tuple(x.shape[1:]), "conditions": declared})
     new_spec = DataSpec.model_validate(new_spec.model_dump())
     return ArraySet(x.contiguous(), data.y, new_spec, {info.condition: cond.contiguous()})
@@ -177,14 +229,14 @@ def task_data(
     Args:
         source: images for `genaug.data.images.read_images` (a file, a folder, a list, ``photos``,
             ``photos:china,flower``, ``textures:grass``); for ``translate``, domain A.
-        task: ``superres``, ``colorize`` or ``translate``.
+        task: ``superres``, ``colorize``, ``translate`` or ``harmonize``.
         scale: the super-resolution factor.
         source_b: ``translate`` only: the images of domain B.
         size: the side of the square training patches (of the output, at full resolution); default
             ``32 * scale`` for superres (32 x 32 inputs whatever the scale, so a step costs the same
             and sees as many pixels at x4 as at x2), 64 for the others.
         count: patches in all (random crops: they overlap, more is more variety); default 4,000.
-        seed: the patches' positions.
+        seed: the patches' positions (and ``harmonize``'s re-lit regions).
 
     Example:
         >>> task_data("photos:china", "colorize", size=16, count=8).spec.conditions["gray"]["task"]
@@ -213,7 +265,7 @@ def task_data(
         labels = [name_a] * (len(images) - len(images_b)) + [name_b] * len(images_b)
     if count is None:
         count = 4000
-    return make_pairs(image_patches(images, size, count, seed=seed, labels=labels), task, scale=scale)
+    return make_pairs(image_patches(images, size, count, seed=seed, labels=labels), task, scale=scale, seed=seed)
 
 
 def _same_channel_count(images_a: list, images_b: list) -> list:

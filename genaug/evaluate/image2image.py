@@ -13,6 +13,9 @@ and returns one row per image plus the means, so a benchmark prints a per-image 
 - Translation: Frechet distance of translated A -> B to real B, next to A's own distance to B, in
   the features of a classifier trained to tell the two domains apart (`FeatureSpace`), and the
   cycle reconstruction PSNR A -> B -> A.
+- Harmonization: on patches of held-out images with a region re-lit (`genaug.data.pairs.degrade`), the
+  mean squared error inside the region (fMSE, 0..255 values, alpha-weighted) and the PSNR of the
+  whole patch, for the harmonized output and for the composite as given (plain compositing).
 
 `save_strips` draws side-by-side strips (input, output, truth, bicubic) for a report.
 
@@ -46,6 +49,7 @@ __all__ = [
     "chroma_psnr",
     "colourfulness",
     "evaluate_colorize",
+    "evaluate_harmonize",
     "evaluate_superres",
     "evaluate_translate",
     "psnr_y",
@@ -167,6 +171,34 @@ def evaluate_colorize(model: ImageToImage, images: Sequence[NamedImage], *, seed
             "colourfulness": colourfulness(outs[0]).item(),
             "true_colourfulness": colourfulness(truth).item(),
             "seed_difference": 255.0 * (outs[0] - outs[1]).abs().mean().item(),
+        })
+    return {"rows": rows, "mean": _mean_row(rows)}
+
+
+def evaluate_harmonize(
+    model: ImageToImage, images: Sequence[NamedImage], *, patches: int = 16, size: int = 64, seed: int = 0
+) -> dict[str, Any]:
+    """Harmonize ``patches`` re-lit patches of each held-out image; fMSE and PSNR against the real patch.
+
+    Returns rows ``{"image", "fmse", "composite_fmse", "psnr", "composite_psnr"}`` (fMSE: mean squared
+    error inside the re-lit region in 0..255 values; lower is closer to the real image) and the means.
+    """
+    model = _check(model, "harmonize")
+    channels, rows = model.out_channels, []
+    for index, image in enumerate(images):
+        data = image_patches([with_channels(image, channels)], min(size, *image.array.shape[:2]), patches, seed=seed + index)
+        spec = data.spec  # data.x is in model space
+        truth = to_unit(spec, data.x).clamp(0, 1)
+        composite = to_unit(spec, degrade(spec, data.x, "harmonize", seed=seed + index)).clamp(0, 1)
+        alpha = composite[:, -1:]
+        output = model.apply(composite, value_range=(0, 1))
+        fmse = lambda out: (255.0**2 * (alpha * (out - truth) ** 2).sum() / (alpha.sum() * channels).clamp(min=1e-6)).item()
+        rows.append({
+            "image": image.name,
+            "fmse": fmse(output),
+            "composite_fmse": fmse(composite[:, :-1]),
+            "psnr": _psnr(output, truth).mean().item(),
+            "composite_psnr": _psnr(composite[:, :-1], truth).mean().item(),
         })
     return {"rows": rows, "mean": _mean_row(rows)}
 

@@ -117,6 +117,11 @@ class Generator(nn.Module, ModelHubMixin, library_name="genaug", tags=["genaug",
         counts = torch.tensor(spec.class_counts or [1] * spec.num_classes, dtype=torch.float32)
         self.register_buffer("class_prior", counts / counts.sum(), persistent=False)
 
+    @classmethod
+    def train_defaults_for(cls, spec: DataSpec | None) -> dict[str, Any]:
+        """``train_defaults`` for data of ``spec`` (None: unknown); a family whose budget depends on the data overrides it."""
+        return cls.train_defaults
+
     # ------------------------------------------------------------------ conditions
     def embed_conditions(self, dim: int, *, null_label: bool = False) -> int:
         """Create the condition tables: ``embed`` for the label (one "no class" row more with

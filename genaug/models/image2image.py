@@ -131,4 +131,7 @@ class ImageToImage(Generator):
         result = lo + u * (hi - lo)
         if not images.dtype.is_floating_point:
             result = torch.round(result)
-        return result.to(images.device, images.dtype)
+        result = result.to(images.device, images.dtype)
+        if self.task.name == "harmonize":  # outside the region (alpha at its low end) the input comes back as given, off-grid too
+            result = torch.where(images[:, -1:] <= lo, images[:, :-1], result)
+        return result

@@ -13,6 +13,7 @@ import torch
 
 from genaug.data.arrayset import ArraySet
 from genaug.data.sources import load_source
+from genaug.data.spec import DataSpec
 from genaug.models.base import Generator
 from genaug.models.registry import create, get_family
 from genaug.train.config import TrainConfig
@@ -24,9 +25,14 @@ logger = logging.getLogger(__name__)
 
 
 def resolve_train_config(
-    family: str, overrides: TrainConfig | dict[str, Any] | None = None, *, n_records: int | None = None, **fields: Any
+    family: str,
+    overrides: TrainConfig | dict[str, Any] | None = None,
+    *,
+    n_records: int | None = None,
+    spec: DataSpec | None = None,
+    **fields: Any,
 ) -> TrainConfig:
-    """Trainer defaults, then the family's ``train_defaults``, then ``overrides``, then ``fields``.
+    """Trainer defaults, then the family's ``train_defaults`` (for data of ``spec``), then ``overrides``, then ``fields``.
 
     With ``n_records`` (the size of the data to fit), a step budget nobody asked for is sized to the
     data: the family's default ``steps`` (set for a few thousand records) rise to ``min_epochs``
@@ -41,7 +47,7 @@ def resolve_train_config(
     if isinstance(overrides, TrainConfig):
         overrides = overrides.model_dump(exclude_unset=True)
     asked = {**(overrides or {}), **{k: v for k, v in fields.items() if v is not None}}
-    config = TrainConfig(**{**get_family(family).train_defaults, **asked})
+    config = TrainConfig(**{**get_family(family).train_defaults_for(spec), **asked})
     if n_records is not None and "steps" not in asked:
         steps = _sized_steps(config, n_records)
         if steps > config.steps:
@@ -101,7 +107,7 @@ def fit(
     if resume:
         family, config = _stored_setup(out, family, config)
     family = family or "vae"
-    train_config = resolve_train_config(family, train, n_records=len(data), steps=steps, seed=seed)
+    train_config = resolve_train_config(family, train, n_records=len(data), spec=data.spec, steps=steps, seed=seed)
     torch.manual_seed(train_config.seed)  # weight initialisation happens in the constructor
     model = create(family, data.spec, **config)
     return Trainer(model, data, train_config, out=out).fit(resume=resume)

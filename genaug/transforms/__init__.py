@@ -2,7 +2,9 @@
 
 ``from genaug.transforms import SyntheticSwap, LatentJitter`` (a fitted generator swaps or jitters
 samples), ``SuperResolve, Colorize, Translate`` (an image-to-image model maps the sample's image: a
-super-resolved, recoloured or translated copy; ``BatchedImageToImage`` runs them once per DataLoader batch)
+super-resolved, recoloured or translated copy; ``BatchedImageToImage`` runs them once per DataLoader batch),
+``TryOn`` (virtual try-on: sunglasses, a hat or a face mask on every detected face, optionally blended
+by a learned harmonization model)
 and ``Jitter, Scaling, MagnitudeWarp, TimeWarp, WindowSlice, WindowWarp`` (Iwana & Uchida 2021,
 on ``(C, T)`` sequences; the classic chain of a sequence recipe, ``classic.library: genaug``), and the
 character noise of nlpaug's character augmenters for strings: ``CharSwap, CharDelete, CharInsert,
@@ -13,6 +15,7 @@ from genaug.transforms._image2image import BatchedImageToImage, Colorize, SuperR
 from genaug.transforms._synthetic import LatentJitter, SyntheticSwap
 from genaug.transforms._text import CharDelete, CharInsert, CharSwap, KeyboardSubstitute
 from genaug.transforms._timeseries import Jitter, MagnitudeWarp, Scaling, TimeWarp, WindowSlice, WindowWarp
+from genaug.transforms._tryon import TryOn
 
 __all__ = [
     "BatchedImageToImage",
@@ -29,6 +32,7 @@ __all__ = [
     "SyntheticSwap",
     "TimeWarp",
     "Translate",
+    "TryOn",
     "WindowSlice",
     "WindowWarp",
 ]

@@ -282,7 +282,7 @@ class ImageToImageTransform(Transform):
         if found.task.name != self.task:
             raise ValueError(
                 f"model: {name} needs a {self.task!r} model, got a {found.task.name!r} model ({found.family}); "
-                f"use {_TRANSFORMS[found.task.name].__name__} for it"
+                f"use {_transform_name(found.task.name)} for it"
             )
         if options is not None and not isinstance(options, Mapping):
             raise TypeError(
@@ -574,7 +574,14 @@ def as_image_to_image(model_or_transform: Any, device: str | torch.device | None
             "model_or_transform: expected an image-to-image model (superres, colorize, translate), "
             f"got a {model.family!r} generator"
         )
+    if model.task.name not in _TRANSFORMS:
+        raise ValueError(f"model_or_transform: a {model.task.name!r} model is used through {_transform_name(model.task.name)}, not as a per-image transform")
     return _TRANSFORMS[model.task.name](handle)
+
+
+def _transform_name(task: str) -> str:
+    """The transform that uses a model of ``task`` (harmonize models: TryOn's ``harmonizer``)."""
+    return _TRANSFORMS[task].__name__ if task in _TRANSFORMS else "TryOn(harmonizer=model)"
 
 
 class BatchedImageToImage:
