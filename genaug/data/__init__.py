@@ -1,6 +1,7 @@
-"""Data layer: `DataSpec`, `ArraySet` and the sources that build them (images, vectors, time series, text)."""
+"""Data layer: `DataSpec`, `ArraySet` and the sources that build them (images, faces, vectors, time series, text)."""
 
 from genaug.data.arrayset import ArraySet, from_arrays, validate_labels
+from genaug.data.faces import load_faces
 from genaug.data.sources import (
     BUNDLED,
     IMAGE_EXTENSIONS,
@@ -34,6 +35,7 @@ __all__ = [
     "from_ts",
     "from_ucr_tsv",
     "load_bundled",
+    "load_faces",
     "load_mnist1d",
     "load_names",
     "load_source",

@@ -1,7 +1,8 @@
 """Data sources: everything a user may hand genaug becomes one validated `ArraySet`.
 
 `load_source(name)` resolves the one-string names the CLI takes: ``digits``, ``wine``,
-``breast_cancer``, ``mnist1d`` and ``ucr:NAME`` (time series, `genaug.data.series_sets`), a ``.npz``,
+``breast_cancer``, ``faces`` (scikit-image's faces and non-faces, `genaug.data.faces`), ``mnist1d`` and
+``ucr:NAME`` (time series, `genaug.data.series_sets`), a ``.npz``,
 ``.ts`` or ``.tsv`` file, an image folder, or a folder written by ``datasets.Dataset.save_to_disk``.
 Each source only reads its format into arrays and ends in `from_arrays`, which does the shared
 validation (empty data, NaN/inf, labels).
@@ -24,6 +25,7 @@ import torch
 from PIL import Image
 
 from genaug.data.arrayset import ArraySet, from_arrays
+from genaug.data.faces import FACES_SOURCE, load_faces
 from genaug.data.series import SERIES_SUFFIXES, from_series_file
 from genaug.data.series_sets import SERIES_NAMES, load_series_name
 from genaug.data.spec import Layout
@@ -36,6 +38,7 @@ if TYPE_CHECKING:
 __all__ = [
     "BUNDLED",
     "IMAGE_EXTENSIONS",
+    "carries_identities",
     "from_hf_dataset",
     "from_hf_disk",
     "from_image_folder",
@@ -49,8 +52,10 @@ BUNDLED = ("digits", "wine", "breast_cancer")
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp")
 # files `save_to_disk` writes: a Dataset folder holds the first two, a DatasetDict folder the last
 _HF_MARKERS = ("state.json", "dataset_info.json", "dataset_dict.json")
+# sources whose records are people: a sample that copies one leaks an identity (recipes drop near-copies by default)
+IDENTITY_SOURCES = (FACES_SOURCE,)
 _ACCEPTED = (
-    f"one of {list(BUNDLED)}, mnist1d[:test|:all], ucr:NAME[:test], names (text), a .npz file, a .ts or .tsv file of time "
+    f"one of {list(BUNDLED)}, {FACES_SOURCE} (scikit-image's faces and non-faces), mnist1d[:test|:all], ucr:NAME[:test], names (text), a .npz file, a .ts or .tsv file of time "
     "series, a .csv, .jsonl or .json file of labelled text, an image folder (one sub-folder per class) or a save_to_disk folder"
 )
 
@@ -478,6 +483,18 @@ def from_hf_disk(path: str | os.PathLike, **options: Any) -> ArraySet:
 
 
 # ---------------------------------------------------------------------------------------- one string
+def carries_identities(source: str | os.PathLike) -> bool:
+    """Whether the records of a `load_source` string are people, whose copies leak an identity (the ``faces`` set).
+
+    Recipes read it for ``data.identities: auto``: on such data every generative arm drops near-copies.
+
+    Example:
+        >>> carries_identities("faces"), carries_identities("digits")
+        (True, False)
+    """
+    return os.fspath(source) in IDENTITY_SOURCES
+
+
 def _looks_like_path(text: str) -> bool:
     """Whether a missing source was meant as a path (so FileNotFoundError, not 'unknown name')."""
     separators = [s for s in (os.sep, os.altsep, "/") if s]
@@ -488,7 +505,8 @@ def load_source(source: str | os.PathLike, **options: Any) -> ArraySet:
     """Resolve a one-string data source (what ``genaug fit --data`` takes) into an `ArraySet`.
 
     Args:
-        source: ``digits``, ``wine`` or ``breast_cancer``; ``mnist1d[:train|:test|:all]``
+        source: ``digits``, ``wine`` or ``breast_cancer``; ``faces`` (scikit-image's 100 faces and
+            100 non-faces, 25 x 25, `load_faces`; needs ``genaug[images]``); ``mnist1d[:train|:test|:all]``
             (`load_mnist1d`); ``ucr:NAME[:train|:test]``, a UCR set aeon ships (`load_ucr`); a
             ``.npz`` file (`from_npz`); a ``.ts`` (`from_ts`) or ``.tsv`` (`from_ucr_tsv`) file of
             time series; ``names`` (US Census first names by sex, `load_names`) or a ``.csv``, ``.jsonl``
@@ -509,6 +527,10 @@ def load_source(source: str | os.PathLike, **options: Any) -> ArraySet:
         if options:
             raise TypeError(f"options: the bundled data set {text!r} takes no options, got {sorted(options)}")
         return load_bundled(text)
+    if text == FACES_SOURCE:
+        if options:
+            raise TypeError(f"options: the bundled data set {text!r} takes no options, got {sorted(options)}")
+        return load_faces()
     if text.partition(":")[0] in SERIES_NAMES:
         return load_series_name(text, **options)
     if text == NAMES_SOURCE:

@@ -13,7 +13,7 @@ from genaug.data.arrayset import ArraySet
 from genaug.evaluate.conditional import class_agreement
 from genaug.evaluate.features import FeatureSpace
 from genaug.evaluate.fidelity import fidelity
-from genaug.evaluate.filters import ConfidenceFilter, LikelihoodFilter
+from genaug.evaluate.filters import ConfidenceFilter, LikelihoodFilter, QualityFilter
 from genaug.evaluate.likelihood import LikelihoodResult, anomaly_scores, fpr_threshold, log_likelihoods, to_bits_per_dim
 from genaug.evaluate.memorization import memorization, nearest_records, nearest_strings, save_nearest_pairs
 from genaug.evaluate.textmetrics import distinct_n, text_memorization
@@ -33,6 +33,7 @@ def evaluate(
     cache_dir: str | os.PathLike | None = None,
     pairs: str | os.PathLike | None = None,
     near_copy_threshold: float = 0.1,
+    quality_filter: QualityFilter | None = None,
 ) -> dict[str, Any]:
     """Every metric that applies to ``model``: likelihood, fidelity and diversity, memorization, filters.
 
@@ -48,6 +49,8 @@ def evaluate(
         cache_dir: where the feature classifier is cached (the model's run folder's ``eval/``).
         pairs: write the closest (sample, training record) pairs as a PNG here.
         near_copy_threshold: memorization ratio below which a sample counts as a near-copy.
+        quality_filter: the filter samples pass before they are injected (a recipe's `NearCopyFilter`): the
+            samples drawn are also scored after it, in ``memorization["after_filter"]``.
 
     Returns:
         A JSON-ready dict: ``family``, ``fingerprint``, ``n`` (held-out samples), ``n_train``,
@@ -55,7 +58,9 @@ def evaluate(
         records and ``generalization_gap``, held-out minus training bits/dim), ``class_agreement`` (None for one class), ``fidelity`` (feature
         space: Frechet distance, KID, precision/recall/density/coverage, MMD, C2ST, per-class
         fidelity), ``memorization`` (pixel and feature space; for text ``edit`` instead of ``pixel``: exact
-        copies, the edit-distance ratio, novelty and distinct-2/3, `genaug.evaluate.textmetrics`), ``filters`` (the share of the
+        copies, the edit-distance ratio, novelty and distinct-2/3, `genaug.evaluate.textmetrics`; all samples
+        drawn, and with ``quality_filter`` also ``after_filter``: the filter's report (``seen``, ``dropped``),
+        ``kept`` and the same two entries for the samples it kept, None where it kept none), ``filters`` (the share of the
         samples each quality filter would drop) and ``anomaly`` (families with a likelihood: the
         share of held-out data that a `genaug.detect` threshold, fitted on the training records
         for 5% false positives, flags; far above 5% means the model fits its records too closely).
@@ -78,11 +83,6 @@ def evaluate(
     space = FeatureSpace.fit(train, seed=seed, cache_dir=cache_dir)
     # pixel (edit) memorization and the pairs PNG share one search
     closest = nearest_strings(samples, train.user_x()) if strings else nearest_records(fake, train.x)
-    if strings:
-        close = text_memorization(samples, train.user_x(), threshold=near_copy_threshold, found=closest).to_dict()
-        close.update({f"distinct_{n}": distinct_n(samples, n) for n in (2, 3)})
-    else:
-        close = memorization(fake, train.x, threshold=near_copy_threshold, space="pixel", found=closest).to_dict()
     report: dict[str, Any] = {
         "family": model.family,
         "fingerprint": model.fingerprint(),
@@ -92,13 +92,16 @@ def evaluate(
         "likelihood": None,
         "class_agreement": class_agreement(model, data, n_per_class=min(n_per_class, 50), seed=seed).to_dict() if several else None,
         "fidelity": fidelity(space, data, fake, labels, seed=seed),
-        "memorization": {
-            "edit" if strings else "pixel": close,
-            "feature": memorization(space.features(fake), space.features(train.x), threshold=near_copy_threshold, space="feature").to_dict(),
-        },
+        "memorization": _memorization(samples, fake, train, space, near_copy_threshold, found=closest),
         "filters": _filter_shares(model, train, space, samples, labels, seed),
         "anomaly": None,
     }
+    if quality_filter is not None:
+        keep = quality_filter(samples, labels)
+        kept = [s for s, k in zip(samples, keep.tolist()) if k] if strings else samples[keep]
+        after = {**quality_filter.report(), "kept": int(keep.sum())}
+        after.update(_memorization(kept, fake[keep], train, space, near_copy_threshold) if keep.any() else {"edit" if strings else "pixel": None, "feature": None})
+        report["memorization"]["after_filter"] = after
     if model.has_likelihood:  # one scoring of the held-out data serves bits/dim and the anomaly calibration
         marginal, conditional = log_likelihoods(model, data.x, data.y, draws=draws, seed=seed)
         report["likelihood"] = LikelihoodResult.of(model, marginal, conditional, draws, spec.kind.units(spec, data.x)).to_dict()
@@ -112,6 +115,19 @@ def evaluate(
         shown = save_nearest_pairs(spec, fake, train.x, pairs, found=closest)
         report["pairs"] = {"path": str(Path(pairs)), "closest": [{"sample": s, "train": t, "ratio": r} for s, t, r in shown]}
     return report
+
+
+def _memorization(
+    samples: Any, fake: torch.Tensor, train: ArraySet, space: FeatureSpace, threshold: float, found: Any = None
+) -> dict[str, Any]:
+    """Memorization of ``samples`` (``fake``: in model space) in the data's own space (``pixel``; ``edit`` for text) and in ``space``."""
+    if train.spec.scaling == "tokens":
+        own = text_memorization(samples, train.user_x(), threshold=threshold, found=found).to_dict()
+        own.update({f"distinct_{n}": distinct_n(samples, n) for n in (2, 3)})
+    else:
+        own = memorization(fake, train.x, threshold=threshold, space="pixel", found=found).to_dict()
+    feature = memorization(space.features(fake), space.features(train.x), threshold=threshold, space="feature").to_dict()
+    return {"edit" if train.spec.scaling == "tokens" else "pixel": own, "feature": feature}
 
 
 def _filter_shares(model: Generator, train: ArraySet, space: FeatureSpace, samples: torch.Tensor, labels: torch.Tensor, seed: int) -> dict:

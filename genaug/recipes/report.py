@@ -74,13 +74,15 @@ def write_report(out_dir: str | os.PathLike, metrics: dict[str, Any], timings: d
         _metrics_section(metrics, summary),
         _per_class_section(metrics, summary),
         _generator_section(metrics),
+        _filters_section(metrics),
         _images_section(
             "Samples per class", "One row per class, as each generator drew them.", metrics, "grid", out_dir
         ),
         _text_samples_section(metrics),
         _images_section(
             "Nearest training neighbours",
-            "Samples beside the training record closest to them.",
+            "Samples beside the training record closest to them, the closest first: of every sample the evaluation drew, "
+            "before any filter (a near-copy filter drops the closest of them).",
             metrics,
             "pairs",
             out_dir,
@@ -276,22 +278,43 @@ _GENERATOR_COLUMNS: list[tuple[str, Callable[[dict], str]]] = [
     ("precision", lambda e: _fmt(_dig(e, "fidelity", "prdc", "precision"))),
     ("recall", lambda e: _fmt(_dig(e, "fidelity", "prdc", "recall"))),
     ("C2ST", lambda e: _fmt(_dig(e, "fidelity", "c2st", "accuracy"))),
+    ("class fidelity", lambda e: _fmt(_dig(e, "fidelity", "class_fidelity", "accuracy"))),
     ("memorization", lambda e: _fmt(_dig(_closeness(e), "ratio"))),
     ("near-copies", lambda e: _fmt(_dig(_closeness(e), "near_copy_share"))),
 ]
+# where a near_copy filter is on, the samples the arms inject: those the filter keeps (`genaug.evaluate.evaluate`'s after_filter)
+_FILTERED_COLUMNS: list[tuple[str, Callable[[dict], str]]] = [
+    ("dropped as near-copies", lambda e: _dropped(_dig(e, "memorization", "after_filter"))),
+    ("memorization (injected)", lambda e: _fmt(_dig(_closeness(_dig(e, "memorization", "after_filter")), "ratio"))),
+    ("near-copies (injected)", lambda e: _fmt(_dig(_closeness(_dig(e, "memorization", "after_filter")), "near_copy_share"))),
+    ("feature near-copies (injected)", lambda e: _fmt(_dig(e, "memorization", "after_filter", "feature", "near_copy_share"))),
+]
 
 
-def _closeness(evaluation: dict[str, Any]) -> Any:
-    """The memorization entry in the data's own space: pixels (model space), or edit distance for text."""
-    found = _dig(evaluation, "memorization", "pixel")
-    return found if found is not None else _dig(evaluation, "memorization", "edit")
+def _closeness(memorization_of: Any) -> Any:
+    """The memorization entry in the data's own space: pixels (model space), or edit distance for text.
+
+    ``memorization_of``: an evaluation (its ``memorization``), or an ``after_filter`` entry (its own entries).
+    """
+    entries = _dig(memorization_of, "memorization") or memorization_of
+    found = _dig(entries, "pixel")
+    return found if found is not None else _dig(entries, "edit")
+
+
+def _dropped(after: Any) -> str:
+    """``dropped of seen`` from a filter's report, or a dash."""
+    if not isinstance(after, dict) or not _is_number(after.get("seen")):
+        return _DASH
+    return f"{after.get('dropped', 0)} of {after['seen']}"
 
 
 def _generator_section(metrics: dict[str, Any]) -> str:
     generators = metrics.get("generators") or []
     if not generators:
         return '<h2>Generators</h2>\n<p class="note">No generator in this recipe.</p>'
-    header = ["shots", "seed", "generator", "labelled", *(name for name, _ in _GENERATOR_COLUMNS)]
+    filtered = any(_dig(g, "evaluation", "memorization", "after_filter") for g in generators)
+    columns = _GENERATOR_COLUMNS + (_FILTERED_COLUMNS if filtered else [])
+    header = ["shots", "seed", "generator", "labelled", *(name for name, _ in columns)]
     body = []
     for g in generators:
         evaluation = g.get("evaluation") or {}
@@ -301,21 +324,59 @@ def _generator_section(metrics: dict[str, Any]) -> str:
             _generator_name(g),
             _labelled(g),
         ]
-        cells += [column(evaluation) for _, column in _GENERATOR_COLUMNS]
-        body.append(
-            "<tr>" + "".join(_td(c, a) for c, a in zip(cells, "lrlr" + "r" * len(_GENERATOR_COLUMNS))) + "</tr>"
-        )
+        cells += [column(evaluation) for _, column in columns]
+        body.append("<tr>" + "".join(_td(c, a) for c, a in zip(cells, "lrlr" + "r" * len(columns))) + "</tr>")
     note = (
         '<p class="note">bits/dim: held-out likelihood (≤: an upper bound from the ELBO); train bits/dim: the same on the '
         "records the generator was fitted on (far below the held-out figure: it memorizes them). Class agreement: share of "
-        "samples a classifier trained on real data assigns to the class asked for. Fréchet distance, KID, "
-        "precision/recall and C2ST (0.5 = indistinguishable) are measured in the feature space of a classifier trained on "
-        "real data, not Inception. Memorization: median distance of a sample to its closest training record relative to "
+        "samples a logistic regression trained on the held-out data assigns to the class asked for; class fidelity: the "
+        "same for the classifier of the feature space (trained on the records the generator was fitted on). Fréchet distance, "
+        "KID, precision/recall and C2ST (0.5 = indistinguishable) are measured in that feature space, not Inception. "
+        "Memorization: median distance of a sample to its closest training record relative to "
         "that record's distance to its own closest neighbour (below 1: closer than records are to each other); "
         "near-copies: share of samples below the near-copy threshold (for text: edit distances, so exact copies "
-        "count as near-copies).</p>"
+        "count as near-copies). These are measured on every sample drawn, before any filter"
+        + (
+            "; the columns marked injected on the samples the arms' near-copy filter keeps, and dropped as near-copies "
+            "counts what it removed of the samples drawn for the evaluation (feature near-copies: in the feature space)."
+            if filtered
+            else "."
+        )
+        + "</p>"
     )
-    return f"<h2>Generators</h2>\n{_table(header, 'lrlr' + 'r' * len(_GENERATOR_COLUMNS), body)}\n{note}"
+    return f"<h2>Generators</h2>\n{_table(header, 'lrlr' + 'r' * len(columns), body)}\n{note}"
+
+
+def _filters_section(metrics: dict[str, Any]) -> str:
+    """Per shots, arm and filter: the samples the quality filters saw and dropped while the arm trained, over its seeds."""
+    totals: dict[tuple[Any, str, str], list[int]] = {}
+    for r in metrics.get("results") or []:
+        for f in r.get("filters") or []:
+            settings = ", ".join(f"{k} {v}" for k, v in f.items() if k not in ("filter", "seen", "dropped", "dropped_share", "added_for"))
+            name = f"{f.get('filter', _DASH)} ({settings})" if settings else str(f.get("filter", _DASH))
+            if f.get("added_for"):
+                name += f", on by default: {f['added_for']}"
+            seen_dropped = totals.setdefault((r.get("shots"), str(r.get("arm")), name), [0, 0])
+            seen_dropped[0] += f.get("seen", 0) if _is_number(f.get("seen")) else 0
+            seen_dropped[1] += f.get("dropped", 0) if _is_number(f.get("dropped")) else 0
+    if not totals:
+        return ""
+    body = [
+        "<tr>" + "".join(_td(c, a) for c, a in zip([_shots_label(shots), arm, name, seen, dropped, _pct(dropped / seen if seen else None)], "lllrrr")) + "</tr>"
+        for (shots, arm, name), (seen, dropped) in totals.items()
+    ]
+    identities = (metrics.get("data") or {}).get("identities")
+    why = (
+        " The data's records are people (data.identities): a sample that copies one leaks an identity, so every generative "
+        "arm drops near-copies."
+        if identities
+        else ""
+    )
+    note = (
+        '<p class="note">Samples drawn for the downstream training (over all seeds) that reached each filter, and how many it '
+        f"dropped; each filter sees what the ones before it kept.{why}</p>"
+    )
+    return f"<h2>Quality filters</h2>\n{_table(['shots', 'arm', 'filter', 'seen', 'dropped', 'dropped (%)'], 'lllrrr', body)}\n{note}"
 
 
 def _generator_name(g: dict[str, Any]) -> str:

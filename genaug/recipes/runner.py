@@ -21,6 +21,12 @@ downstream model once per arm:
 - ``generative:<variant>``, ``classic+generative:<variant>``: the same with a named variant's
   generator, filters and injection (a variant without a generator section samples the recipe's).
 
+On data whose records are people (``data.identities``; ``auto``: as the source declares, the faces set)
+every generative arm also drops near-copies of the labelled records: a `NearCopyFilter` at the default
+threshold, before the arm's own filters, unless they list one. Where every arm that samples a generator
+filters near-copies, its evaluation scores the samples that filter keeps (what is injected) beside all
+samples drawn.
+
 A generator with ``unlabelled: pseudo_label`` is fitted on the subset plus the rest of the training
 part as labelled by the downstream model (`genaug.recipes.pseudo`); the test part still never
 reaches it.
@@ -254,6 +260,7 @@ class Plan:
                 "class_names": list(spec.class_names),
                 "n_train_pool": len(self.train),
                 "n_test": len(self.test),
+                "identities": recipe.data.carries_identities(),
             },
             "arms": list(recipe.arms),
             "baseline": recipe.baseline,
@@ -322,7 +329,9 @@ class Cell:
         return self.plan.train.subset(rest)
 
     def _key(self, *parts: Any) -> str:
-        text = json.dumps([self.recipe.data.model_dump(), self.shots, self.seed, *parts], sort_keys=True, default=str)
+        # data.identities acts through the near_copy filter it adds: keyed where that filter acts (arms, evaluation)
+        data = self.recipe.data.model_dump(exclude={"identities"})
+        text = json.dumps([data, self.shots, self.seed, *parts], sort_keys=True, default=str)
         return hashlib.sha256(text.encode()).hexdigest()[:16]
 
     def units(self) -> list[Unit]:
@@ -339,7 +348,8 @@ class Cell:
             label = "" if variant is None else f":{variant}"
             units.append(Unit(f"{name}/fit{label}", slot.fit_path, fit_key, lambda slot=slot: self.fit(slot)))
             if recipe.evaluation.enabled:
-                eval_key = self._key(fit_key, recipe.evaluation.model_dump())
+                threshold = recipe.near_copy_threshold(variant)  # the samples are also scored after that filter
+                eval_key = self._key(fit_key, recipe.evaluation.model_dump(), *([] if threshold is None else [{"near_copy": threshold}]))
                 units.append(Unit(f"{name}/evaluate{label}", slot.evaluation_path, eval_key, lambda slot=slot: self.evaluate(slot)))
         for arm in recipe.arms:
             base, variant = arm_base(arm), arm_variant(arm)
@@ -347,7 +357,7 @@ class Cell:
             if "classic" in base:
                 parts.append(recipe.classic.model_dump())
             if "generative" in base:
-                filters = [f.model_dump() for f in recipe.filters_of(variant)]
+                filters = [f.model_dump() for f in recipe.applied_filters(variant)]
                 parts += [self.fit_keys[recipe.fitted_by(variant)], _injection_key(recipe.injection_of(variant)), filters]
             if base in OVERSAMPLERS:
                 parts.append(recipe.oversample.model_dump())
@@ -395,11 +405,15 @@ class Cell:
         return self._fit_data[variant]
 
     def evaluate(self, slot: Slot) -> dict[str, Any]:
+        from genaug.evaluate.filters import NearCopyFilter
         from genaug.evaluate.suite import evaluate
         from genaug.models.registry import load
 
         model = load(slot.generator_dir)
         spec = model.spec
+        threshold = self.recipe.near_copy_threshold(slot.variant)
+        # the arms inject only what their near_copy filter keeps: memorization is scored for those samples too
+        injected = None if threshold is None else NearCopyFilter(self.subset, threshold=threshold)
         report = evaluate(
             model,
             self.plan.test,
@@ -408,6 +422,7 @@ class Cell:
             n_per_class=self.recipe.evaluation.n_per_class,
             cache_dir=slot.generator_dir / "eval",
             pairs=slot.pairs_path,
+            quality_filter=injected,
         )
         report["pairs"]["path"] = slot.pairs_path.name
         per_class = 10
@@ -431,6 +446,8 @@ class Cell:
         )
         if filters is not None:
             result["filters"] = [f.report() for f in filters]
+            if recipe.identity_filter_added(variant):  # applied_filters puts it first
+                result["filters"][0]["added_for"] = "identities"
         return result
 
     def _pool(self, variant: str | None) -> tuple[Any, list[Any] | None]:
@@ -455,7 +472,7 @@ class Cell:
         from genaug.evaluate.filters import ConfidenceFilter, LikelihoodFilter, NearCopyFilter
 
         made = []
-        for spec in self.recipe.filters_of(variant):  # every filter sees the labelled subset only
+        for spec in self.recipe.applied_filters(variant):  # every filter sees the labelled subset only
             if spec.name == "near_copy":
                 made.append(NearCopyFilter(self.subset, threshold=spec.threshold))
             elif spec.name == "likelihood":

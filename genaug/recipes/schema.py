@@ -43,6 +43,10 @@ class DataSection(_Section):
     test_source: str | None = None
     test_size: float = Field(0.5, gt=0, lt=1)  # stratified test share (scikit-learn train_test_split); never seen by a generator
     split_seed: int = 0  # random_state of that split
+    # the records are people: a sample that copies one leaks an identity, so every generative arm whose filters list no
+    # near_copy filter gets one (default threshold, before its other filters) and the report counts what it dropped;
+    # "auto": as the source declares (genaug.data.sources.carries_identities: the faces set)
+    identities: bool | Literal["auto"] = "auto"
 
     @model_validator(mode="after")
     def _one_test_set(self) -> DataSection:
@@ -53,6 +57,14 @@ class DataSection(_Section):
                 f"drop {' and '.join(split)} or test_source"
             )
         return self
+
+    def carries_identities(self) -> bool:
+        """``identities`` resolved: ``auto`` asks the data layer whether the source's records are people."""
+        if self.identities == "auto":
+            from genaug.data.sources import carries_identities
+
+            return carries_identities(self.source)
+        return self.identities
 
 
 class SubsetSection(_Section):
@@ -332,6 +344,32 @@ class Recipe(_Section):
         own = None if variant is None else self.variants[variant].filters
         return own if own is not None else self.filters
 
+    def identity_filter_added(self, variant: str | None) -> bool:
+        """Whether ``variant``'s arms get a near_copy filter the recipe does not list (data that carries identities)."""
+        return self.data.carries_identities() and not any(f.name == "near_copy" for f in self.filters_of(variant))
+
+    def applied_filters(self, variant: str | None) -> list[Any]:
+        """The filters ``variant``'s arms apply, in order: the identities' near_copy filter when added, then the listed ones.
+
+        The added filter runs first, so what it drops is counted out of every sample drawn.
+        """
+        added = [NearCopyFilterSection(name="near_copy")] if self.identity_filter_added(variant) else []
+        return [*added, *self.filters_of(variant)]
+
+    def near_copy_threshold(self, generator: str | None) -> float | None:
+        """The near-copy threshold of the samples ``generator``'s arms inject (the lowest where they differ).
+
+        None when one of the generative arms that sample it keeps near-copies (no near_copy filter).
+        """
+        thresholds = []
+        for variant in self.arm_variants():
+            if self.fitted_by(variant) == generator:
+                near = [f.threshold for f in self.applied_filters(variant) if f.name == "near_copy"]
+                if not near:
+                    return None
+                thresholds.append(min(near))
+        return min(thresholds, default=None)
+
     def injection_of(self, variant: str | None) -> InjectionSection:
         own = None if variant is None else self.variants[variant].injection
         return own if own is not None else self.injection
@@ -372,6 +410,8 @@ def load_recipe(recipe: str | os.PathLike | dict[str, Any] | Recipe) -> Recipe:
             recipe = yaml.safe_load(path.read_text(encoding="utf-8"))
         except yaml.YAMLError as err:
             raise RecipeError(f"{where}: not valid YAML ({err})") from None
+        except UnicodeDecodeError as err:
+            raise RecipeError(f"{where}: not UTF-8 text ({err}); save the recipe as UTF-8") from None
     if not isinstance(recipe, dict):
         raise RecipeError(f"{where}: expected a mapping of sections (name, data, generator, ...), got {type(recipe).__name__}")
     try:
