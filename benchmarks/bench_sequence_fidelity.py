@@ -109,7 +109,7 @@ def render(results: list[dict], per_class: int, classifier_steps: int, cmd: str 
     short = [f for f, oks in met.items() if not all(oks) or len(oks) < len(results)]
     lines += [
         "",
-        f"Data: " + "; ".join(f"{r['source']}: {r['train']} training / {r['test']} test series of shape {tuple(r['length'])}, "
+        "Data: " + "; ".join(f"{r['source']}: {r['train']} training / {r['test']} test series of shape {tuple(r['length'])}, "
                               f"{r['classes']} classes" for r in results) + ".",
         "",
         "Acceptance 5 (at least 85% on both sets for every family): "

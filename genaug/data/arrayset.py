@@ -16,7 +16,9 @@ import torch
 from genaug.data.conditions import get_condition_kind
 from genaug.data.spec import DataSpec, Layout, Modality
 
-__all__ = ["ArraySet", "as_numpy", "from_arrays", "validate_labels"]
+__all__ = ["MAX_CLASSES", "ArraySet", "as_numpy", "from_arrays", "validate_labels"]
+
+MAX_CLASSES = 100_000  # integer labels without class names: classes 0..max(y); a larger max is an id, not a class
 
 
 @dataclass(frozen=True)
@@ -154,7 +156,10 @@ def validate_labels(
     the classes are then ``0..max(y)``). String labels are mapped to ``class_names`` (sorted unique
     names when none are given).
     """
-    y = np.asarray(y.cpu() if isinstance(y, torch.Tensor) else y)
+    try:
+        y = np.asarray(y.cpu() if isinstance(y, torch.Tensor) else y)
+    except (ValueError, TypeError) as err:  # ragged, or bytes and str mixed
+        raise ValueError(f"y: expected one integer or string label per sample ({err})") from None
     if y.ndim != 1 or len(y) != n:
         raise ValueError(f"y: expected one label per sample, shape ({n},), got shape {y.shape}")
     if y.dtype.kind in "USO":
@@ -170,9 +175,14 @@ def validate_labels(
             raise ValueError(f"y: labels must be integers, got non-integer values such as {bad.tolist()}")
     elif y.dtype.kind not in "iub":
         raise ValueError(f"y: labels must be integers or strings, got dtype {y.dtype}")
+    if len(y) and y.dtype.kind != "b" and (y.min() < 0 or y.max() > np.iinfo(np.int64).max // 2):
+        raise ValueError(f"y: labels must be >= 0 class indices, got values from {y.min()} to {y.max()}")
     y = y.astype(np.int64)
-    if len(y) and y.min() < 0:
-        raise ValueError(f"y: labels must be >= 0, got {int(y.min())}")
+    if class_names is None and len(y) and int(y.max()) >= MAX_CLASSES:
+        raise ValueError(
+            f"y: label {int(y.max())} would make {int(y.max()) + 1} classes (0..max); number the classes 0..K-1 "
+            f"(at most {MAX_CLASSES}) or pass class_names"
+        )
     names = list(class_names) if class_names is not None else [str(i) for i in range(int(y.max()) + 1 if len(y) else 1)]
     if len(y) and y.max() >= len(names):
         raise ValueError(f"y: label {int(y.max())} is out of range for {len(names)} classes {names}")
@@ -226,8 +236,8 @@ def from_arrays(
         raise ValueError("x: strings are text data; build it with genaug.from_texts(texts, labels) (genaug.data.text)")
     if x.dtype == object:
         raise ValueError("x: samples have ragged or mixed shapes; every sample must have the same shape")
-    if x.ndim == 0 or len(x) == 0:
-        raise ValueError(f"x: empty data set (shape {x.shape}); at least one sample is needed")
+    if x.ndim == 0 or x.size == 0:
+        raise ValueError(f"x: empty data set (shape {x.shape}); at least one sample of at least one value is needed")
     if x.dtype.kind not in "iuf":
         raise ValueError(f"x: expected real numbers, got dtype {x.dtype}")
     if x.dtype.kind == "f" and not np.all(np.isfinite(x)):

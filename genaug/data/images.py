@@ -262,6 +262,5 @@ def save_image(image: torch.Tensor, path: str | os.PathLike) -> None:
         raise ValueError(f"image: expected a uint8 tensor (1 or 3, H, W), got {tuple(image.shape)} {image.dtype}")
     array = image.cpu().numpy().transpose(1, 2, 0)
     picture = Image.fromarray(array[:, :, 0] if array.shape[2] == 1 else array)
-    path.parent.mkdir(parents=True, exist_ok=True)
     with atomic_path(path, suffix=path.suffix) as tmp:
         picture.save(tmp, format=Image.registered_extensions().get(path.suffix.lower()))

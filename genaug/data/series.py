@@ -12,11 +12,13 @@ unequal-length series with NaN up to the longest one.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal, NamedTuple
+from typing import Any, Literal, NamedTuple, TextIO
 
 import numpy as np
 
@@ -169,6 +171,16 @@ def _finish(path: Path, rows: list[_Row], missing: Missing, lengths: Lengths) ->
     return np.stack([np.stack(values) for values in series])  # (N, C, T)
 
 
+@contextlib.contextmanager
+def _utf8(path: Path) -> Iterator[TextIO]:
+    """``path`` open as UTF-8 text; a file that is not UTF-8 is a ValueError naming it."""
+    try:
+        with path.open(encoding="utf-8") as f:
+            yield f
+    except UnicodeDecodeError as err:
+        raise ValueError(f"{path}: not UTF-8 text ({err})") from None
+
+
 def _file(path: str | os.PathLike) -> Path:
     path = Path(path).expanduser()
     if not path.is_file():
@@ -209,7 +221,7 @@ def read_ucr_tsv(path: str | os.PathLike, *, missing: Missing = "error", lengths
     path = _file(path)
     rows: list[_Row] = []
     labels: list[str] = []
-    with path.open(encoding="utf-8") as f:
+    with _utf8(path) as f:
         for line, raw in enumerate(f, 1):
             text = raw.strip()
             if not text:
@@ -268,7 +280,7 @@ def read_ts(path: str | os.PathLike, *, missing: Missing = "error", lengths: Len
     labels: list[str] = []
     declared: set[str] = set()
     labelled, dimensions, in_data = False, None, False
-    with path.open(encoding="utf-8") as f:
+    with _utf8(path) as f:
         for line, raw in enumerate(f, 1):
             text = raw.strip()
             if not text or text.startswith(("#", "%")):

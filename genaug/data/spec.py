@@ -10,6 +10,8 @@ Three scalings:
 - ``grid``: values on ``levels`` equally spaced steps from ``value_range[0]`` to ``value_range[1]``
   (digits: 17 levels 0..16; 8-bit images: 256 levels 0..255). Level ``k`` maps to the centre of
   bin ``k`` of [-1, 1] split into ``levels`` bins, so uniform dequantization stays inside [-1, 1).
+  At most `MAX_LEVELS` levels: float32 model space tells finer bins apart no longer (integer data
+  over a wider span is read as continuous).
 - ``range``: continuous values in ``value_range``, mapped linearly onto [-1, 1].
 - ``standard``: per-feature standardization (tabular vectors), clipped back to the observed
   per-feature range and rounded to the number of decimals each feature was given with.
@@ -21,17 +23,20 @@ Three scalings:
 from __future__ import annotations
 
 import math
+import numbers
 from typing import Any, Literal
 
 import numpy as np
 import torch
-from pydantic import BaseModel, ConfigDict, model_validator
+from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
 
 from genaug.data.conditions import get_condition_kind
 from genaug.modalities import Modality as ModalityKind
 from genaug.modalities import get_modality, modalities
 
-__all__ = ["DataSpec", "infer_layout", "numpy_dtype_to_torch"]
+__all__ = ["MAX_LEVELS", "DataSpec", "infer_layout", "numpy_dtype_to_torch"]
+
+MAX_LEVELS = 2**20  # the most grid levels: float32 keeps ~2^-24 of the bin centres' spacing, so user -> model -> user stays exact
 
 Modality = str  # a registered modality's name: "image", "vector", "sequence", ...
 Layout = str  # a layout of that modality: "CHW", "HWC", "HW", "D", "CT", "TC", "T", ...
@@ -69,6 +74,23 @@ def modality_of_layout(layout: Layout, modality: Modality | None) -> Modality:
         if layout in get_modality(name).layouts:
             return name
     raise ValueError(f"layout: {layout!r} is no layout of the modalities {modalities()}")
+
+
+def _declared_range(value_range: Any, dtype: np.dtype) -> tuple[float, float]:
+    """A declared ``value_range`` as (low, high) floats, checked: finite, low < high, within what ``dtype`` holds."""
+    try:
+        low, high = (float(v) for v in value_range)
+    except (TypeError, ValueError):  # not iterable, not two items, not numbers
+        raise TypeError(f"value_range: expected (low, high), two real numbers, got {value_range!r:.80}") from None
+    if not (math.isfinite(low) and math.isfinite(high) and low < high):
+        raise ValueError(f"value_range: expected low < high, two finite numbers, got ({low:g}, {high:g})")
+    info = np.finfo(dtype) if dtype.kind == "f" else np.iinfo(dtype) if dtype.kind in "iu" else None
+    if info is not None and (low < info.min or high > info.max):
+        raise ValueError(
+            f"value_range: ({low:g}, {high:g}) reaches beyond what {dtype} data holds ({info.min}..{info.max}); "
+            "samples there would not fit: cast the data to a wider dtype"
+        )
+    return low, high
 
 
 def _decimals(column: np.ndarray, most: int = 7) -> int | None:
@@ -134,10 +156,11 @@ class DataSpec(BaseModel):
         if self.class_counts is not None and len(self.class_counts) != len(self.class_names):
             raise ValueError("class_counts: one count per class is needed")
         if self.scaling in ("grid", "range"):
-            if self.value_range is None or not self.value_range[0] < self.value_range[1]:
-                raise ValueError(f"value_range: need (low, high) with low < high, got {self.value_range}")
-        if self.scaling == "grid" and (self.levels is None or self.levels < 2):
-            raise ValueError(f"levels: a grid needs at least 2 levels, got {self.levels}")
+            low, high = self.value_range if self.value_range is not None else (math.nan, math.nan)
+            if not (low < high and math.isfinite(high - low)):
+                raise ValueError(f"value_range: need finite (low, high) with low < high, got {self.value_range}")
+        if self.scaling == "grid" and (self.levels is None or not 2 <= self.levels <= MAX_LEVELS):
+            raise ValueError(f"levels: a grid needs 2 to {MAX_LEVELS} levels (finer data: declare it continuous, levels=None), got {self.levels}")
         if self.scaling == "tokens":
             if self.tokenizer is None:
                 raise ValueError("tokenizer: token data needs a tokenizer ('char' or 'byte')")
@@ -267,7 +290,10 @@ class DataSpec(BaseModel):
             z = (x - lo) / (hi - lo) * 2.0 - 1.0
         else:
             z = (x - self._per_feature(self.loc, x)) / self._per_feature(self.scale, x)
-        return z.to(torch.float32)
+        z = z.to(torch.float32)
+        if not torch.isfinite(z).all():
+            raise ValueError(f"x: values map beyond float32 model space ({self.value_space()}); are they within the declared values?")
+        return z
 
     def to_user(self, z: torch.Tensor) -> torch.Tensor:
         """Map a batch in model space (canonical layout) back to the user's dtype, range and layout.
@@ -340,7 +366,33 @@ class DataSpec(BaseModel):
         continuous in their range ([0, 1] for images that fit there); vectors are standardized per
         feature. ``levels`` and ``value_range`` override the guess (``levels=None`` forces continuous).
         """
-        x = np.asarray(x)
+        try:
+            return cls._infer(
+                np.asarray(x), class_names, class_counts=class_counts, modality=modality, layout=layout, levels=levels,
+                value_range=value_range, feature_names=feature_names, conditions=conditions,
+            )
+        except ValidationError as err:  # a field the inference filled in is refused: the spec's own check says which
+            raise ValueError("; ".join(e["msg"].removeprefix("Value error, ") for e in err.errors())) from None
+
+    @classmethod
+    def _infer(
+        cls,
+        x: np.ndarray,
+        class_names: list[str] | tuple[str, ...],
+        *,
+        class_counts: list[int] | None,
+        modality: Modality | None,
+        layout: Layout | None,
+        levels: int | None | Literal["auto"],
+        value_range: tuple[float, float] | None,
+        feature_names: list[str] | None,
+        conditions: dict[str, dict[str, Any]] | None,
+    ) -> DataSpec:
+        whole = isinstance(levels, numbers.Integral) and not isinstance(levels, bool)
+        if not (levels is None or whole or (isinstance(levels, str) and levels == "auto")):
+            raise TypeError(f"levels: expected a whole number of grid levels, None (continuous) or 'auto', got {levels!r:.40}")
+        if value_range is not None:
+            value_range = _declared_range(value_range, x.dtype)
         layout = layout or infer_layout(x.shape, modality)
         modality = modality_of_layout(layout, modality)
         kind = get_modality(modality)
@@ -367,6 +419,8 @@ class DataSpec(BaseModel):
                 levels = int(round(hi - lo)) + 1  # a declared range over integer data: the integer grid
             else:
                 levels = None
+            if levels is not None and levels > MAX_LEVELS:  # integers over a span too wide for a grid: continuous
+                levels = None
         if levels is not None:
             if hi <= lo:
                 hi = lo + levels - 1  # constant data: keep the integer grid
@@ -380,10 +434,16 @@ class DataSpec(BaseModel):
         if guess["scaling"] == "range":
             return cls(scaling="range", value_range=tuple(guess["value_range"]), **common)
         flat = x.reshape(len(x), -1).astype(np.float64)
-        std = flat.std(axis=0)
+        with np.errstate(over="ignore", invalid="ignore"):
+            if not np.all(np.isfinite(flat.max(axis=0) - flat.min(axis=0))):
+                raise ValueError("x: a feature spans more than float64 holds (about 1.8e308); rescale the data")
+            mean, std = flat.mean(axis=0), flat.std(axis=0)
+        if not np.all(np.isfinite(std)):  # squares of huge values overflow: the same moments of the data scaled down
+            peak = np.abs(flat).max(axis=0)
+            mean, std = (flat / peak).mean(axis=0) * peak, (flat / peak).std(axis=0) * peak
         return cls(
             scaling="standard",
-            loc=tuple(flat.mean(axis=0).tolist()),
+            loc=tuple(mean.tolist()),
             scale=tuple(np.where(std > 0, std, 1.0).tolist()),
             feature_min=tuple(flat.min(axis=0).tolist()),
             feature_max=tuple(flat.max(axis=0).tolist()),

@@ -133,8 +133,9 @@ def read_text_file(path: str | os.PathLike, *, text_column: str = "text", label_
     for name, option in ((text_column, "text_column"), (label_column, "label_column")):
         if name is not None and any(name not in row for row in rows):
             first = next(i for i, row in enumerate(rows) if name not in row)
+            where = f"record {first}" if name in columns else "any record"  # some records have it: name the first without
             raise ValueError(
-                f"{option}: no column {name!r} in {path.name} (record {first}); its columns are {columns}"
+                f"{option}: no column {name!r} in {path.name} ({where}); its columns are {columns}"
                 + (" (label_column=None reads it unlabelled)" if option == "label_column" else "")
             )
     texts = [row[text_column] for row in rows]

@@ -33,13 +33,13 @@ from typing import Any
 
 import torch
 from safetensors import SafetensorError
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file
 from torch import nn
 
 from genaug.data.arrayset import ArraySet
 from genaug.data.spec import DataSpec
 from genaug.modalities import Standardized
-from genaug.utils.io import atomic_path, atomic_write_json
+from genaug.utils.io import read_json, save_weights
 
 __all__ = ["FeatureConfig", "FeatureSpace"]
 
@@ -216,16 +216,14 @@ class FeatureSpace(nn.Module):
     def save_pretrained(self, directory: str | os.PathLike) -> None:
         """Write ``config.json`` and ``model.safetensors`` into ``directory`` (each atomically, weights first)."""
         tensors = {name: t.detach().cpu().clone().contiguous() for name, t in self.state_dict().items()}
-        with atomic_path(Path(directory) / "model.safetensors") as tmp:
-            save_file(tensors, str(tmp), metadata={"format": FORMAT})
-        atomic_write_json(Path(directory) / "config.json", self.config_dict())
+        save_weights(directory, tensors, self.config_dict(), metadata={"format": FORMAT})
 
     @classmethod
     def from_pretrained(cls, directory: str | os.PathLike) -> FeatureSpace:
         """Load a space written by `save_pretrained` (never unpickles); errors name the file at fault."""
         config_path, weights_path = Path(directory) / "config.json", Path(directory) / "model.safetensors"
         try:
-            described = json.loads(config_path.read_text(encoding="utf-8"))
+            described = read_json(config_path, what="feature space config")
             if not isinstance(described, dict) or described.get("format") != FORMAT:
                 raise ValueError(f"format {FORMAT!r} expected")
             space = cls(

@@ -54,7 +54,7 @@ class ChannelModality(Modality):
         if layout == self.spatial:
             return (1, *user_shape)
         if layout == self.channels_last:
-            return (user_shape[-1], *user_shape[:-1])
+            return (*user_shape[-1:], *user_shape[:-1])  # samples of no dims stay () for check_shape to refuse
         return tuple(user_shape)
 
     def user_shape(self, shape: tuple[int, ...], layout: str) -> tuple[int, ...]:

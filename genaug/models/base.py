@@ -42,12 +42,12 @@ import torch
 from huggingface_hub import ModelHubMixin
 from pydantic import BaseModel, ConfigDict, ValidationError
 from safetensors import SafetensorError
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file
 from torch import nn
 
 from genaug.data.conditions import get_condition_kind
 from genaug.data.spec import DataSpec
-from genaug.utils.io import atomic_path, atomic_write_json
+from genaug.utils.io import read_json, save_weights
 from genaug.utils.random import rand, randn
 from genaug.utils.version import __version__
 
@@ -383,11 +383,8 @@ class Generator(nn.Module, ModelHubMixin, library_name="genaug", tags=["genaug",
 
     def _save_pretrained(self, save_directory: Path) -> None:
         """`huggingface_hub.ModelHubMixin`'s hook: the folder format (``push_to_hub`` calls it too)."""
-        os.makedirs(save_directory, exist_ok=True)
         tensors = {name: t.detach().cpu().clone().contiguous() for name, t in self.state_dict().items()}
-        with atomic_path(os.path.join(save_directory, "model.safetensors")) as tmp:
-            save_file(tensors, str(tmp), metadata={"format": "pt", "family": self.family})
-        atomic_write_json(os.path.join(save_directory, "config.json"), self.config_dict())
+        save_weights(save_directory, tensors, self.config_dict(), metadata={"format": "pt", "family": self.family})
 
     @classmethod
     def _from_pretrained(
@@ -438,10 +435,7 @@ def load_folder(directory: str | os.PathLike, *, device: str | torch.device | No
         raise FileNotFoundError(f"{directory}: no config.json here; not a genaug model folder")
     if not weights_path.is_file():
         raise FileNotFoundError(f"{directory}: no model.safetensors here; the model was not saved completely")
-    try:
-        meta = json.loads(config_path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as err:
-        raise ValueError(f"{config_path}: corrupt config file, not valid JSON ({err})") from None
+    meta = read_json(config_path, what="config file")
     if not isinstance(meta, dict) or meta.get("format") != "genaug":
         raise ValueError(f"{config_path}: not a genaug config (expected \"format\": \"genaug\")")
     if meta.get("format_version") != FORMAT_VERSION:

@@ -11,6 +11,7 @@ modality's default. Any ``package.module:factory`` is called as
 from __future__ import annotations
 
 import importlib
+import inspect
 import itertools
 from collections.abc import Iterable, Iterator
 from typing import Any
@@ -67,14 +68,31 @@ def build_classifier(spec: DataSpec, model: str = "auto", model_args: dict[str, 
 
 
 def _imported(path: str, in_shape: tuple[int, ...], classes: int, args: dict[str, Any]) -> nn.Module:
+    """``factory(in_shape=, num_classes=, **args)`` of the import path ``package.module:factory``, checked to be a model.
+
+    Importing the module and calling the factory run its code: a recipe's import path is code it executes.
+    """
     module_name, _, attr = path.partition(":")
+    call = f"{path}(in_shape={in_shape}, num_classes={classes}{''.join(f', {k}={v!r}' for k, v in args.items())})"
+    expected = "expected 'package.module:factory', a callable returning a torch.nn.Module of logits"
     try:
         factory = getattr(importlib.import_module(module_name), attr)
-    except (ImportError, AttributeError) as err:
-        raise ValueError(f"downstream.model: cannot import {path!r} ({err}); expected 'package.module:factory'") from None
-    net = factory(in_shape=in_shape, num_classes=classes, **args)
+    except Exception as err:  # ImportError, AttributeError, an empty name, or the module failing as it imports
+        raise ValueError(f"downstream.model: cannot import {path!r} ({type(err).__name__}: {err}); {expected}") from None
+    if not callable(factory):
+        raise ValueError(f"downstream.model: {path!r} is a {type(factory).__name__}, not callable; {expected}")
+    try:
+        inspect.signature(factory).bind(in_shape=in_shape, num_classes=classes, **args)
+    except TypeError as err:  # refused before it runs: the factory does not take the documented arguments
+        raise ValueError(f"downstream.model: {path!r} cannot be called as {call} ({err}); {expected}") from None
+    except ValueError:  # no signature to read (some builtins): the call itself tells
+        pass
+    try:
+        net = factory(in_shape=in_shape, num_classes=classes, **args)
+    except Exception as err:  # the recipe's own code: name the field, keep the cause's words
+        raise ValueError(f"downstream.model: {call} raised {type(err).__name__}: {err}; {expected}") from err
     if not isinstance(net, nn.Module):
-        raise TypeError(f"downstream.model: {path} returned a {type(net).__name__}, expected a torch.nn.Module")
+        raise ValueError(f"downstream.model: {call} returned a {type(net).__name__}; {expected}")
     return net
 
 

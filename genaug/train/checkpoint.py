@@ -23,6 +23,8 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
+from genaug.utils.io import read_json
+
 __all__ = ["TrainerState", "latest_checkpoint", "list_checkpoints", "load_tensors", "save_tensors"]
 
 _NAME = re.compile(r"^step_(\d{8})$")
@@ -46,8 +48,10 @@ class TrainerState:
     @classmethod
     def read(cls, path: Path) -> TrainerState:
         try:
-            return cls(**json.loads(path.read_text(encoding="utf-8")))
-        except (OSError, json.JSONDecodeError, TypeError) as err:
+            return cls(**read_json(path, what="trainer state"))
+        except ValueError as err:
+            raise ValueError(f"{err}; delete this checkpoint to fall back to an older one") from None
+        except (OSError, TypeError) as err:
             raise ValueError(f"{path}: corrupt trainer state ({err}); delete this checkpoint to fall back to an older one") from None
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import math
 import os
@@ -18,6 +17,7 @@ from genaug.models.base import Generator
 from genaug.models.registry import create, get_family
 from genaug.train.config import TrainConfig
 from genaug.train.trainer import Trainer
+from genaug.utils.io import read_json
 
 __all__ = ["fit", "resolve_train_config"]
 
@@ -120,10 +120,10 @@ def _stored_setup(out: str | os.PathLike | None, family: str | None, config: dic
     path = Path(out) / "run.json"
     if not path.is_file():
         raise FileNotFoundError(f"resume: {path} not found; {out} holds no run to continue")
+    stored = read_json(path, what="run file")
     try:
-        stored = json.loads(path.read_text(encoding="utf-8"))
         stored_family, stored_config = stored["family"], stored["config"]
-    except (json.JSONDecodeError, KeyError, TypeError) as err:
+    except (KeyError, TypeError) as err:
         raise ValueError(f"{path}: corrupt run file ({err})") from None
     if family is not None and family != stored_family:
         raise ValueError(f"family: the run in {out} is a {stored_family!r} run; cannot resume it as {family!r}")

@@ -35,7 +35,7 @@ from genaug.train import checkpoint as ckpt
 from genaug.train.config import TrainConfig
 from genaug.train.ema import EMA
 from genaug.train.precision import Precision
-from genaug.utils.io import atomic_write_json, atomic_write_text
+from genaug.utils.io import append_line, atomic_write_json, atomic_write_text, writing
 from genaug.utils.seeding import derive_seed
 
 __all__ = ["Trainer", "lr_factor"]
@@ -210,37 +210,39 @@ class Trainer:
             desc=f"fit {self.model.family}",
             mininterval=0.1 if sys.stderr.isatty() else 10.0,  # keep CI logs short
         )
-        totals: dict[str, torch.Tensor] = {}
-        count = 0  # steps summed into totals since the last log
-        while state.step < cfg.steps:
-            batches = [next(stream) for _ in range(cfg.grad_accum)]
-            self.wrapped.train()
-            metrics = self._step(batches, state.step)
-            for name, value in metrics.items():
-                totals[name] = totals.get(name, 0.0) + value.detach().float()
-            count += 1
-            state.step += 1
-            bar.update(1)
-            if self.ema is not None:
-                self.ema.update(self.model)
-                state.ema_updates = self.ema.num_updates
-            stop = self.model.should_stop()
-            if state.step % cfg.log_every == 0 or state.step == cfg.steps or stop:
-                self._log(state.step, {k: v / count for k, v in totals.items()}, bar)
-                totals, count = {}, 0
-            if self.val is not None and (state.step % cfg.eval_every == 0 or state.step == cfg.steps):
-                stop = self._validate() or stop
-            if self.out is not None and cfg.sample_every and state.step % cfg.sample_every == 0:
-                self._save_grid(state.step)
-            last = stop or state.step == cfg.steps
-            if last:
-                state.finished = True
-            if self.out is not None and cfg.checkpoint_every and (state.step % cfg.checkpoint_every == 0 or last):
-                self.save_checkpoint()
-            if stop:
-                logger.info("stopping at step %d (%s)", state.step, "converged" if self.model.should_stop() else "early stopping")
-                break
-        bar.close()
+        try:
+            totals: dict[str, torch.Tensor] = {}
+            count = 0  # steps summed into totals since the last log
+            while state.step < cfg.steps:
+                batches = [next(stream) for _ in range(cfg.grad_accum)]
+                self.wrapped.train()
+                metrics = self._step(batches, state.step)
+                for name, value in metrics.items():
+                    totals[name] = totals.get(name, 0.0) + value.detach().float()
+                count += 1
+                state.step += 1
+                bar.update(1)
+                if self.ema is not None:
+                    self.ema.update(self.model)
+                    state.ema_updates = self.ema.num_updates
+                stop = self.model.should_stop()
+                if state.step % cfg.log_every == 0 or state.step == cfg.steps or stop:
+                    self._log(state.step, {k: v / count for k, v in totals.items()}, bar)
+                    totals, count = {}, 0
+                if self.val is not None and (state.step % cfg.eval_every == 0 or state.step == cfg.steps):
+                    stop = self._validate() or stop
+                if self.out is not None and cfg.sample_every and state.step % cfg.sample_every == 0:
+                    self._save_grid(state.step)
+                last = stop or state.step == cfg.steps
+                if last:
+                    state.finished = True
+                if self.out is not None and cfg.checkpoint_every and (state.step % cfg.checkpoint_every == 0 or last):
+                    self.save_checkpoint()
+                if stop:
+                    logger.info("stopping at step %d (%s)", state.step, "converged" if self.model.should_stop() else "early stopping")
+                    break
+        finally:
+            bar.close()  # also on an error, so that its message starts a line of its own
         state.finished = True
 
     def _step(self, batches: list[dict[str, torch.Tensor]], step: int) -> dict[str, torch.Tensor]:
@@ -290,10 +292,8 @@ class Trainer:
     def _append_metrics(self, record: dict) -> None:
         if self.out is None:
             return
-        self.out.mkdir(parents=True, exist_ok=True)
         record = {k: v if not isinstance(v, float) or math.isfinite(v) else None for k, v in record.items()}
-        with open(self.out / "metrics.jsonl", "a", encoding="utf-8") as f:
-            f.write(json.dumps(record) + "\n")
+        append_line(self.out / "metrics.jsonl", json.dumps(record))
 
     def sampling_model(self) -> Generator:
         """The weights samples come from: the EMA copy when EMA is on, else the live model."""
@@ -356,33 +356,41 @@ class Trainer:
 
     # ------------------------------------------------------------------ checkpoints
     def _write_run_info(self) -> None:
-        self.out.mkdir(parents=True, exist_ok=True)
         atomic_write_json(
             self.out / "run.json",
             {"family": self.model.family, "config": self.model.config.model_dump(mode="json"), "train": self.config.model_dump(mode="json")},
         )
 
     def save_checkpoint(self) -> Path:
-        """Write ``out/checkpoints/step_<N>`` atomically (all processes must call this)."""
+        """Write ``out/checkpoints/step_<N>`` atomically (all processes must call this).
+
+        A failed write (a full disk, ...) removes the temporary folder and raises a `WriteError`
+        naming the checkpoint; the older checkpoints stay as they were.
+        """
         acc, state = self.acc, self.state
         root = self.out / "checkpoints"
         final = root / ckpt.checkpoint_name(state.step)
         tmp = root / f".tmp-{final.name}"
-        if acc.is_main_process and tmp.exists():
-            shutil.rmtree(tmp)
-        acc.wait_for_everyone()
-        acc.save_state(str(tmp))
-        acc.wait_for_everyone()  # every rank has written its RNG state into tmp before it is renamed
-        if acc.is_main_process:
-            if not self.groups:  # Accelerate saved the prepared model; closed-form ones it never saw
-                ckpt.save_tensors(tmp / "genaug_model.safetensors", self.model.state_dict())
-            if self.ema is not None:
-                ckpt.save_tensors(tmp / "genaug_ema.safetensors", self.ema.state_dict())
-            if self.best is not None:
-                ckpt.save_tensors(tmp / "genaug_best.safetensors", self.best)
-            state.scalers = self.precision.state_dict()
-            atomic_write_text(tmp / "trainer_state.json", state.to_json())
-            ckpt.finalize(tmp, final, self.config.keep_checkpoints)
+        try:
+            with writing(final):
+                if acc.is_main_process and tmp.exists():
+                    shutil.rmtree(tmp)
+                acc.wait_for_everyone()
+                acc.save_state(str(tmp))
+                acc.wait_for_everyone()  # every rank has written its RNG state into tmp before it is renamed
+                if acc.is_main_process:
+                    if not self.groups:  # Accelerate saved the prepared model; closed-form ones it never saw
+                        ckpt.save_tensors(tmp / "genaug_model.safetensors", self.model.state_dict())
+                    if self.ema is not None:
+                        ckpt.save_tensors(tmp / "genaug_ema.safetensors", self.ema.state_dict())
+                    if self.best is not None:
+                        ckpt.save_tensors(tmp / "genaug_best.safetensors", self.best)
+                    state.scalers = self.precision.state_dict()
+                    atomic_write_text(tmp / "trainer_state.json", state.to_json())
+                    ckpt.finalize(tmp, final, self.config.keep_checkpoints)
+        finally:
+            if acc.is_main_process and tmp.exists():  # a failed or interrupted save leaves no half checkpoint
+                shutil.rmtree(tmp, ignore_errors=True)
         acc.wait_for_everyone()
         return final
 
