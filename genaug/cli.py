@@ -1,4 +1,4 @@
-"""The ``genaug`` command line: ``families``, ``fit``, ``sample``, ``eval``, ``apply`` and ``run``.
+"""The ``genaug`` command line: ``families``, ``fit``, ``sample``, ``generate``, ``eval``, ``apply`` and ``run``.
 
 Every sub-command has ``--help``. Errors a user can cause or meet (a bad argument, a missing or corrupt
 file, a full disk, a read-only output folder) print one line and exit with status 2, leaving no
@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import logging
 import math
+import os
 import sys
 import traceback
 from collections.abc import Sequence
@@ -63,7 +64,11 @@ def _key_values(pairs: Sequence[str], flag: str) -> dict[str, Any]:
         key, sep, value = pair.partition("=")
         if not sep or not key:
             raise ValueError(f"{flag}: expected KEY=VALUE, got {pair!r}")
-        out[key.strip()] = _scalar(value)
+        try:
+            out[key.strip()] = _scalar(value)
+        except yaml.YAMLError as err:  # a value YAML cannot read, or a tag safe loading refuses (!!python/...)
+            problem = getattr(err, "problem", None) or str(err).splitlines()[0]
+            raise ValueError(f"{flag}: {key.strip()}={value!r:.60} is not a number, a string or a YAML list/mapping ({problem})") from None
     return out
 
 
@@ -232,6 +237,29 @@ def _cmd_sample(args: argparse.Namespace) -> int:
     if args.grid is not None:
         spec.save_samples(spec.to_model(x), args.grid, nrow=min(10, max(1, args.n)))
     logger.info("wrote %d samples to %s", args.n, args.out)
+    return 0
+
+
+def _cmd_generate(args: argparse.Namespace) -> int:
+    from genaug.hf import generate_dataset
+
+    if args.n < 1:
+        raise ValueError(f"-n: expected a positive number of rows, got {args.n}")
+    labels: Any = (args.labels or "prior").strip()
+    if labels not in ("prior", "uniform"):
+        import genaug
+
+        labels = parse_labels(args.labels, args.n, genaug.load(args.model).spec.class_names)
+    device = args.device
+    if device is None and torch.cuda.is_available():  # each process on its own GPU (shared round-robin when fewer)
+        device = f"cuda:{int(os.environ.get('LOCAL_RANK', '0')) % torch.cuda.device_count()}"
+    data = generate_dataset(
+        args.model, args.n, args.out, labels=labels, seed=args.seed, batch_size=args.batch_size,
+        chunk_size=args.chunk_size, provenance=args.provenance, overwrite=args.overwrite, device=device,
+    )
+    if int(os.environ.get("RANK", "0")) == 0:
+        processes = int(os.environ.get("WORLD_SIZE", "1"))
+        logger.info("wrote %d rows to %s (%d process%s)", len(data), args.out, processes, "es" if processes > 1 else "")
     return 0
 
 
@@ -431,6 +459,26 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, type=Path, help="output FILE.npz with x (user space, shaped like the data) and y")
     p.add_argument("--grid", type=Path, default=None, help="also draw the samples into a PNG (an image grid, line plots of sequences, ...)")
     p.set_defaults(run=_cmd_sample)
+
+    p = sub.add_parser("generate", help="write n synthetic rows to a datasets folder (also under torchrun: one shard per process)",
+                       description="Write N synthetic rows as a Hugging Face datasets folder (datasets.load_from_disk, "
+                       "`genaug fit --data` read it), chunk by chunk. Under `torchrun --nproc_per_node K -m genaug.cli generate ...` "
+                       "each process writes N/K of the rows, on its own GPU when there are GPUs; the rows are the same as one "
+                       "process writes with the same seed.")
+    p.add_argument("model", type=Path, help="model folder (a run folder of `genaug fit`)")
+    p.add_argument("-n", type=int, required=True, help="number of rows")
+    p.add_argument("--out", required=True, type=Path, help="the dataset folder to write")
+    p.add_argument("--labels", default=None,
+                   help="prior | uniform (drawn per row) | 3 | 0,3,7 | balanced | class names (in turn) (default: prior, the training proportions)")
+    p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    p.add_argument("--batch-size", dest="batch_size", type=int, default=1024,
+                   help="samples per model call; the rows depend on it (default 1024)")
+    p.add_argument("--chunk-size", dest="chunk_size", type=int, default=10_000,
+                   help="rows held in memory and written at a time; the rows do not depend on it (default 10000)")
+    p.add_argument("--provenance", action="store_true", help="add a provenance column (the seed and position that regenerate each row)")
+    p.add_argument("--device", default=None, help="where the model samples (default: cuda:LOCAL_RANK when there is a GPU, else cpu)")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing dataset folder at --out")
+    p.set_defaults(run=_cmd_generate)
 
     p = sub.add_parser("eval", help="evaluate a fitted generator: likelihood, fidelity, diversity, memorization, filters",
                        description="Evaluate a model folder on a data set. With --holdout, metrics use the held-out part and "

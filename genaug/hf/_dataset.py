@@ -3,13 +3,18 @@
 It writes ``n`` synthetic rows as the folder ``save_to_disk`` would write (Arrow shards,
 ``state.json``, ``dataset_info.json``), so ``datasets.load_from_disk`` and ``genaug.load_source``
 read it. Memory stays flat in ``n``: one chunk and the pool's refills are held at a time.
+
+Under ``torchrun`` / ``accelerate launch`` every process writes a contiguous share of the rows as
+shards of its own into one temporary folder; the first process then lists them in row order and
+moves the folder into place. Which process writes a row never changes the row: its label comes
+from ``(seed, row)`` and its sample from the pool's per-class streams, which each process enters
+where its share starts (`SamplePool.seek`).
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-import math
 import os
 import shutil
 import tempfile
@@ -21,10 +26,12 @@ import numpy as np
 import torch
 
 from genaug.data.spec import DataSpec
-from genaug.inject.core import Balancer, Form, to_form
 from genaug.hf._rows import _PIL_MODES, PROVENANCE_COLUMN, SYNTHETIC_COLUMN, row_uniforms
+from genaug.hf._team import Team
+from genaug.inject.core import Balancer, Form, to_form
 from genaug.inject.pool import Provenances, SamplePool
 from genaug.models.base import Generator
+from genaug.utils.io import writing
 from genaug.utils.seeding import derive_seed
 
 if TYPE_CHECKING:
@@ -67,10 +74,18 @@ def generate_dataset(
       ``provenance`` (optional): each row's `Provenance` as a dict.
 
     Row ``i``'s label depends on ``seed`` and ``i`` only, and samples come from a `SamplePool`'s
-    per-class streams, so the output depends on the model, ``seed``, ``labels`` and ``batch_size``,
-    not on ``chunk_size``; a smaller ``n`` gives a prefix of a larger one. Memory holds one chunk and
+    per-class streams, so the output depends on the model, ``seed``, ``labels``, ``batch_size`` and
+    the kind of ``device`` (CPU or CUDA draw different numbers), not on ``chunk_size`` nor on the
+    number of processes; a smaller ``n`` gives a prefix of a larger one. Memory holds one chunk and
     the pool's refills (two per class) whatever ``n`` is. The folder is written beside ``path`` and
-    renamed into place once complete: an error leaves ``path`` as it was.
+    renamed into place once complete: an error leaves ``path`` as it was, and a failed write (a full
+    disk, a read-only folder) raises a `genaug.utils.io.WriteError` naming ``path``.
+
+    Several processes: called by every process of a ``torch.distributed`` group (or under
+    ``torchrun`` / ``accelerate launch`` with no group yet: a gloo group is started for the call),
+    each process writes ``n / size`` consecutive rows, each on its own ``device``, into the same
+    folder (``path`` must be on a file system they all see); every process returns the whole
+    dataset. An error on one process raises on all of them and leaves ``path`` as it was.
 
     Args:
         model: a fitted `Generator` or a model folder.
@@ -107,26 +122,51 @@ def generate_dataset(
             raise ValueError(f"{name}: expected a positive integer, got {value!r}")
     if isinstance(seed, bool) or not isinstance(seed, int):
         raise TypeError(f"seed: expected an integer, got {type(seed).__name__}")
+    n, chunk_size = int(n), int(chunk_size)
     target = _check_target(path, overwrite)
     pool = SamplePool(model, batch_size=batch_size, seed=seed, device=device)
-    pick = _label_picker(labels, pool, int(n), seed)
+    pick = _label_picker(labels, pool, n, seed)
     table = _TableLayout(pool.spec, image_column, label_column, provenance)
-    folder = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent))
-    try:
-        chunks = (
-            table.encode(*pool.take(pick(np.arange(start, min(start + chunk_size, n)))))
-            for start in range(0, int(n), int(chunk_size))
-        )
-        files = _write_shards(folder, chunks, int(n))
-        fingerprint = _fingerprint(pool, int(n), seed, labels, table.features)
-        _write_metadata(
-            folder, table.features, files, fingerprint, f"{int(n)} synthetic rows from {pool!r}, seed {seed}"
-        )
-        _move_into_place(folder, target)
-    finally:
-        if folder.exists():
-            shutil.rmtree(folder, ignore_errors=True)
+    folder = None
+    with Team.join() as team, writing(target):
+        try:
+            folder = Path(team.each(lambda: _make_folder(target), first_only=True)[0])
+            low, high = n * team.rank // team.size, n * (team.rank + 1) // team.size  # this process's rows
+            counts = _class_counts(pick, pool.spec.num_classes, (low, high), chunk_size)
+            pool.seek(*counts)  # each class's stream from where the rows before `low` left it
+            chunks = (
+                table.encode(*pool.take(pick(np.arange(start, min(start + chunk_size, high)))))
+                for start in range(low, high, chunk_size)
+            )
+            shards = team.each(lambda: _write_shards(folder, chunks, f"part-{team.rank:05d}-"))
+            files = [name for names in shards for name in names]  # in row order: rank 0's rows come first
+            description = f"{n} synthetic rows from {pool!r}, seed {seed}"
+            fingerprint = _fingerprint(pool, n, seed, labels, table.features)
+            team.each(lambda: _finish(folder, target, files, table.features, fingerprint, description), first_only=True)
+        finally:
+            pool.close()
+            if team.rank == 0 and folder is not None and folder.exists():
+                shutil.rmtree(folder, ignore_errors=True)
     return hf.load_from_disk(str(target))
+
+
+def _make_folder(target: Path) -> str:
+    """A new temporary folder beside ``target``, for the dataset until it is complete."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    return tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+
+
+def _class_counts(
+    pick: Callable[[np.ndarray], torch.Tensor], classes: int, bounds: tuple[int, int], chunk_size: int
+) -> list[list[int]]:
+    """Per bound ``b`` (ascending), the rows of each class among rows ``0 .. b - 1``, counted a chunk at a time."""
+    counts, out, begin = np.zeros(classes, dtype=np.int64), [], 0
+    for bound in bounds:
+        for start in range(begin, bound, chunk_size):
+            counts += np.bincount(pick(np.arange(start, min(start + chunk_size, bound))).numpy(), minlength=classes)
+        out.append(counts.tolist())
+        begin = bound
+    return out
 
 
 def _check_target(path: str | os.PathLike, overwrite: bool) -> Path:
@@ -143,7 +183,6 @@ def _check_target(path: str | os.PathLike, overwrite: bool) -> Path:
                 f"path: {str(target)!r} is not a dataset folder (no {' / '.join(_DATASET_MARKERS)}); "
                 "refusing to replace it"
             )
-    target.parent.mkdir(parents=True, exist_ok=True)
     return target
 
 
@@ -260,24 +299,23 @@ def _provenance_feature() -> dict[str, Any]:
     }
 
 
-def _write_shards(folder: Path, chunks: Iterator[pa.Table], n: int) -> list[str]:
+def _write_shards(folder: Path, chunks: Iterator[pa.Table], prefix: str) -> list[str]:
     """Stream the chunks into Arrow IPC stream files (datasets' format) of about 500 MB at most.
 
-    Shards are named as ``save_to_disk`` names them; their row count is set from the first chunk's
-    bytes per row.
+    Files are named ``prefix`` and a count (`_finish` gives them ``save_to_disk``'s names); their row
+    count is set from the first chunk's bytes per row.
     """
     import pyarrow as pa
 
     files: list[str] = []
-    writer, rows_per_shard, shards, rows_in_shard = None, 0, 0, 0
+    writer, rows_per_shard, rows_in_shard = None, 0, 0
     try:
         for table in chunks:
             if not rows_per_shard:
                 rows_per_shard = max(1, int(_SHARD_BYTES // max(1.0, table.nbytes / max(1, len(table)))))
-                shards = math.ceil(n / rows_per_shard)
             while len(table):
                 if writer is None:
-                    files.append(f"data-{len(files):05d}-of-{shards:05d}.arrow")
+                    files.append(f"{prefix}{len(files):05d}.arrow")
                     writer, rows_in_shard = pa.ipc.new_stream(str(folder / files[-1]), table.schema), 0
                 take = min(len(table), rows_per_shard - rows_in_shard)
                 writer.write_table(table.slice(0, take))
@@ -289,6 +327,15 @@ def _write_shards(folder: Path, chunks: Iterator[pa.Table], n: int) -> list[str]
         if writer is not None:
             writer.close()
     return files
+
+
+def _finish(folder: Path, target: Path, files: list[str], features: hf.Features, fingerprint: str, description: str) -> None:
+    """Name the shards (in row order) as ``save_to_disk`` does, write the metadata, move ``folder`` to ``target``."""
+    names = [f"data-{i:05d}-of-{len(files):05d}.arrow" for i in range(len(files))]
+    for old, new in zip(files, names):
+        os.replace(folder / old, folder / new)
+    _write_metadata(folder, features, names, fingerprint, description)
+    _move_into_place(folder, target)
 
 
 def _fingerprint(pool: SamplePool, n: int, seed: int, labels: Any, features: hf.Features) -> str:
@@ -337,6 +384,12 @@ def _move_into_place(folder: Path, target: Path) -> None:
         os.replace(folder, target)
         return
     old = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".old", dir=target.parent))
-    os.replace(target, old / "dataset")
-    os.replace(folder, target)
-    shutil.rmtree(old, ignore_errors=True)
+    try:
+        os.replace(target, old / "dataset")
+        try:
+            os.replace(folder, target)
+        except BaseException:
+            os.replace(old / "dataset", target)  # the old dataset back where it was
+            raise
+    finally:
+        shutil.rmtree(old, ignore_errors=True)

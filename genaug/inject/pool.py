@@ -14,6 +14,9 @@ or, in a DataLoader worker, the seed torch gives that worker (``get_worker_info(
 per worker and per epoch, fixed by the loader's ``generator`` or ``torch.manual_seed``). What a class
 yields therefore depends on the seeds only, never on which other classes were asked for, in what
 order, or on timing: the same seeds give the same stream on every run, with or without prefetching.
+Without a filter the ``k``-th sample of a class is known in advance (refill ``k // batch_size``,
+position ``k % batch_size`` with ``reuse=1``), so processes can split one stream: `SamplePool.seek`
+starts a fresh pool at any point of it (`genaug.hf.generate_dataset` under ``torchrun``).
 
 ``prefetch=True`` draws a class's next refill in a background thread as soon as its current one is
 in use, so generation overlaps the training step. ``reuse=k`` serves every drawn sample ``k`` times
@@ -288,6 +291,8 @@ class SamplePool:
         self._bank: _Bank | None = None  # allocated on first use
         self._next: dict[int, Future] = {}
         self._refills: dict[int, int] = {}  # class -> refills started
+        self._skip: dict[int, int] = {}  # class -> samples of its next refill already served elsewhere (`seek`)
+        self._until: dict[int, int] = {}  # class -> the refill number (seed index) prefetching stops at (`seek`)
         self._stream: int | str | None = None
         self._background: _Background | None = None
         self._pid = os.getpid()
@@ -295,7 +300,7 @@ class SamplePool:
     # ------------------------------------------------------------------ pickling (DataLoader workers)
     def __getstate__(self) -> dict[str, Any]:
         state = self.__dict__.copy()
-        state.update(_bank=None, _next={}, _refills={}, _stream=None, _background=None)
+        state.update(_bank=None, _next={}, _refills={}, _skip={}, _until={}, _stream=None, _background=None)
         return state
 
     @property
@@ -370,9 +375,52 @@ class SamplePool:
             self._bank = _Bank(spec.num_classes, self.batch_size, spec.user_shape(), spec.kind.bank_dtype(spec), self.reuse)
         future = self._next.pop(c, None) or self._start(c)
         self._bank.install(c, future.result())
-        if self.prefetch:
+        skip = self._skip.pop(c, 0)
+        self._bank.pos[c] += skip
+        self._bank.left[c] -= skip
+        until = self._until.get(c)
+        if self.prefetch and (until is None or self._refills[c] < until):
             self._next[c] = self._start(c)
         return self._bank
+
+    def seek(self, start: Sequence[int], stop: Sequence[int] | None = None) -> SamplePool:
+        """Start each class's stream at its ``start[c]``-th sample, as if this pool had served that many.
+
+        Processes that share out one stream each seek to their part and together serve what one
+        pool would. ``stop[c]`` (optional) is where the class's part ends: no refill past it is
+        prefetched (taking more still works). Only on a pool that has drawn nothing yet, without a
+        filter (a filter makes the refills' sizes unknown before they are drawn).
+
+        Args:
+            start: per class, the number of samples to pass over.
+            stop: per class, the number of samples (from the start of the stream) that will be taken.
+
+        Example:
+            >>> import genaug
+            >>> model = genaug.fit("digits", "gmm", steps=5)
+            >>> x, _ = SamplePool(model, batch_size=8, seed=0).take([3] * 12)
+            >>> y, _ = SamplePool(model, batch_size=8, seed=0).seek([0, 0, 0, 10] + [0] * 6).take([3, 3])
+            >>> bool((y == x[10:]).all())
+            True
+        """
+        if self.filter is not None:
+            raise ValueError("seek: a pool with a filter cannot seek (its refills' sizes are known only once drawn)")
+        if self._refills or self._bank is not None:
+            raise RuntimeError("seek: only a pool that has drawn nothing yet can seek")
+        classes = self.spec.num_classes
+        bounds = {"start": start, "stop": start if stop is None else stop}
+        for name, value in bounds.items():
+            if len(value) != classes or any(isinstance(k, bool) or not isinstance(k, int | np.integer) or k < 0 for k in value):
+                raise ValueError(f"{name}: expected {classes} non-negative sample counts, one per class, got {list(value)!r}")
+        if any(b < a for a, b in zip(start, bounds["stop"])):
+            raise ValueError(f"stop: expected counts >= start's {list(start)}, got {list(stop)}")
+        served = self.batch_size * self.reuse  # samples one refill serves (no filter: always all of them)
+        for c in range(classes):
+            refill, self._skip[c] = divmod(int(start[c]), served)
+            self._refills[c] = refill * self.max_attempts  # a refill's seed index, as `_start` counts them
+            if stop is not None:
+                self._until[c] = -(-int(stop[c]) // served) * self.max_attempts
+        return self
 
     def warm(self, classes: Sequence[int | str] | None = None) -> SamplePool:
         """Draw the first refill of ``classes`` (default: all) now, so that the stream starts at speed."""
