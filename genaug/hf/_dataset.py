@@ -13,6 +13,7 @@ where its share starts (`SamplePool.seek`).
 
 from __future__ import annotations
 
+import glob
 import hashlib
 import json
 import os
@@ -130,7 +131,7 @@ def generate_dataset(
     folder = None
     with Team.join() as team, writing(target):
         try:
-            folder = Path(team.each(lambda: _make_folder(target), first_only=True)[0])
+            folder = Path(team.each(lambda: _make_folder(target, overwrite), first_only=True)[0])
             low, high = n * team.rank // team.size, n * (team.rank + 1) // team.size  # this process's rows
             counts = _class_counts(pick, pool.spec.num_classes, (low, high), chunk_size)
             pool.seek(*counts)  # each class's stream from where the rows before `low` left it
@@ -150,9 +151,27 @@ def generate_dataset(
     return hf.load_from_disk(str(target))
 
 
-def _make_folder(target: Path) -> str:
-    """A new temporary folder beside ``target``, for the dataset until it is complete."""
+def _make_folder(target: Path, overwrite: bool) -> str:
+    """A new temporary folder beside ``target``, for the dataset until it is complete.
+
+    What a killed write to ``target`` left beside it goes first (one writer per path: two would clash
+    at the final rename anyway): its temporary folders, and the old dataset it had moved aside to
+    replace it, put back when ``target`` is missing (the kill fell between the two renames); that
+    dataset is then replaced only with ``overwrite``, as if the killed write had never begun.
+    """
     target.parent.mkdir(parents=True, exist_ok=True)
+    for old in target.parent.glob(f".{glob.escape(target.name)}.*.old"):
+        if not target.exists() and (old / "dataset").is_dir():
+            os.replace(old / "dataset", target)
+            if not overwrite:
+                shutil.rmtree(old, ignore_errors=True)
+                raise FileExistsError(
+                    f"path: {str(target)!r} exists (put back from an overwrite that was interrupted); "
+                    "pass overwrite=True to replace it"
+                )
+        shutil.rmtree(old, ignore_errors=True)
+    for stale in target.parent.glob(f".{glob.escape(target.name)}.*.tmp"):
+        shutil.rmtree(stale, ignore_errors=True)
     return tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
 
 

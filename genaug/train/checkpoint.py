@@ -6,12 +6,14 @@ genaug adds the model when Accelerate did not prepare it (closed-form families s
 EMA and best weights as safetensors, and ``trainer_state.json``. Nothing here is registered as
 an Accelerate custom object, because those are loaded with full unpickling.
 
-The folder is written under a temporary name and renamed when complete, so an interrupted save
-never leaves a checkpoint that looks valid.
+The folder is written under a temporary name and renamed when complete, and an old one is renamed
+away before it is deleted, so an interrupted save (even by kill -9) never leaves a checkpoint that
+looks valid; a resumed run deletes such temporary folders.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -86,7 +88,16 @@ def load_tensors(path: Path) -> dict[str, torch.Tensor]:
 def finalize(tmp: Path, final: Path, keep: int) -> None:
     """Move a completed temporary checkpoint into place and drop the oldest beyond ``keep``."""
     if final.exists():
-        shutil.rmtree(final)
+        _drop(final)
     os.replace(tmp, final)
     for old in list_checkpoints(final.parent)[:-keep]:
-        shutil.rmtree(old, ignore_errors=True)
+        with contextlib.suppress(OSError):  # an old checkpoint that stays is no reason to fail this save
+            _drop(old)
+
+
+def _drop(folder: Path) -> None:
+    """Delete a checkpoint folder; renamed out of the ``step_*`` names first, so a kill mid-way leaves no half checkpoint."""
+    trash = folder.with_name(f".tmp-drop-{folder.name}")
+    shutil.rmtree(trash, ignore_errors=True)
+    os.replace(folder, trash)
+    shutil.rmtree(trash, ignore_errors=True)

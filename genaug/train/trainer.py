@@ -400,6 +400,8 @@ class Trainer:
         path = ckpt.latest_checkpoint(self.out / "checkpoints")
         if path is None:
             raise FileNotFoundError(f"resume: no checkpoint in {self.out / 'checkpoints'}; run without --resume to start")
+        if self.acc.is_main_process:
+            self._remove_temporaries()
         state = ckpt.TrainerState.read(path / "trainer_state.json")
         self.precision.load_state_dict(state.scalers)
         if self.groups:
@@ -414,6 +416,15 @@ class Trainer:
             state.finished = False  # more steps were asked for than the run had
         logger.info("resumed from %s at step %d", path, state.step)
         return state
+
+    def _remove_temporaries(self) -> None:
+        """Delete what the interrupted writes of a killed run left under hidden names (no other process writes this run now)."""
+        for folder in (self.out, self.out / "samples"):
+            for stale in folder.glob(".*.tmp*"):  # atomic writes' temporary files (genaug.utils.io.atomic_path)
+                if stale.is_file():
+                    stale.unlink(missing_ok=True)
+        for stale in (self.out / "checkpoints").glob(".tmp-*"):  # checkpoint folders being written or dropped
+            shutil.rmtree(stale, ignore_errors=True)
 
     # ------------------------------------------------------------------ end
     def _finish(self) -> Generator:

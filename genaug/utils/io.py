@@ -73,9 +73,10 @@ class WriteError(OSError):
 def write_error(err: BaseException, path: str | os.PathLike) -> WriteError | None:
     """``err``, raised while writing ``path``, as a `WriteError`; None when it is no failure to write.
 
-    Recognized: any `OSError`, safetensors' `SafetensorError` around an OS error, and ``torch.save``'s
-    ``RuntimeError`` of a failed write (which carries no error code: a full disk is then told by the
-    free space left).
+    Recognized: an `OSError` with an error code, safetensors' `SafetensorError` around an OS error, and
+    ``torch.save``'s ``RuntimeError`` of a failed write. An error without a code counts only when the
+    disk has no space left (a full disk); otherwise an `OSError` without one (genaug's own
+    ``FileExistsError("path: ...")``) passes unchanged.
     """
     if isinstance(err, WriteError):  # from a part of what is written: name the whole
         return err if err.filename == os.fspath(path) else WriteError(err.errno, err.strerror, path)
@@ -90,7 +91,9 @@ def write_error(err: BaseException, path: str | os.PathLike) -> WriteError | Non
         code, reason = None, f"torch could not write the file ({err})"
     else:
         return None
-    if code is None and _free_bytes(Path(path)) == 0:
+    if code is None:
+        if _free_bytes(Path(path)) != 0:  # no error code and space left: an error of genaug's own (FileExistsError("path: ..."))
+            return None if isinstance(err, OSError) else WriteError(code, reason, path)
         code, reason = errno.ENOSPC, os.strerror(errno.ENOSPC)
     return WriteError(code, reason, path)
 
