@@ -122,7 +122,7 @@ def read_text_file(path: str | os.PathLike, *, text_column: str = "text", label_
                     if line.strip():
                         rows.append(json.loads(line))
         except (json.JSONDecodeError, ValueError) as err:
-            where = f" line {number}" if suffix == ".jsonl" else ""
+            where = f": line {number}" if suffix == ".jsonl" else ""  # "PATH: line N: ...", as the series readers say it
             raise ValueError(f"{path}{where}: not valid JSON ({err})") from None
         for i, row in enumerate(rows):
             if not isinstance(row, dict):
