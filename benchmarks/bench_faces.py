@@ -20,24 +20,14 @@ Usage:
 from __future__ import annotations
 
 import argparse
-import json
-import subprocess
-import sys
-import time
 from pathlib import Path
 from typing import Any
 
 from _report import command, machine, write_section
 from bench_fewshot import _diff, accuracies, compare
+from bench_fewshot_series import run_recipe
 
 RATIO, FIDELITY = 0.8, 0.85  # goals of acceptance 1
-
-
-def run_recipe(recipe: str, runs: Path) -> tuple[dict[str, Any], dict[str, Any], float]:
-    out = runs / recipe
-    start = time.perf_counter()
-    subprocess.run([sys.executable, "-m", "genaug.cli", "run", recipe, "--out", str(out), "-q"], check=True, stdout=subprocess.DEVNULL)
-    return json.loads((out / "metrics.json").read_text()), json.loads((out / "timings.json").read_text()), time.perf_counter() - start
 
 
 def _num(value: Any, digits: int = 3) -> str:
