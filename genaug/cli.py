@@ -245,16 +245,17 @@ def _cmd_generate(args: argparse.Namespace) -> int:
 
     if args.n < 1:
         raise ValueError(f"-n: expected a positive number of rows, got {args.n}")
-    labels: Any = (args.labels or "prior").strip()
-    if labels not in ("prior", "uniform"):
-        import genaug
+    import genaug
 
-        labels = parse_labels(args.labels, args.n, genaug.load(args.model).spec.class_names)
     device = args.device
     if device is None and torch.cuda.is_available():  # each process on its own GPU (shared round-robin when fewer)
         device = f"cuda:{int(os.environ.get('LOCAL_RANK', '0')) % torch.cuda.device_count()}"
+    model = genaug.load(args.model, device=device)  # once: its classes read the labels, then it samples
+    labels: Any = (args.labels or "prior").strip()
+    if labels not in ("prior", "uniform"):
+        labels = parse_labels(args.labels, args.n, model.spec.class_names)
     data = generate_dataset(
-        args.model, args.n, args.out, labels=labels, seed=args.seed, batch_size=args.batch_size,
+        model, args.n, args.out, labels=labels, seed=args.seed, batch_size=args.batch_size,
         chunk_size=args.chunk_size, provenance=args.provenance, overwrite=args.overwrite, device=device,
     )
     if int(os.environ.get("RANK", "0")) == 0:
