@@ -78,3 +78,71 @@ def test_standardized_data_get_a_normal_outlier_component():
     assert torch.isfinite(value).all()
     expected = 5 * (math.log(0.2) - 0.5 * 40.0**2 - 0.5 * math.log(2 * math.pi))  # the standard normal dominates
     assert float(value) == pytest.approx(expected, rel=1e-3)
+
+
+# ---------------------------------------------------------------- the fitted latent prior
+
+
+def _two_blobs(n: int = 120) -> genaug.ArraySet:
+    """Two classes of 8 x 8 images that differ in where the ink is, so the latent codes separate by class."""
+    rng = np.random.default_rng(1)
+    labels = np.arange(n) % 2
+    x = rng.integers(0, 4, size=(n, 8, 8))
+    x[labels == 0, :4] += 12
+    x[labels == 1, 4:] += 12
+    return genaug.from_arrays(x, labels, levels=17, value_range=(0, 16))
+
+
+def test_the_fit_sets_each_class_prior_to_the_moments_of_its_posteriors(tmp_path):
+    from torch.distributions import MultivariateNormal, kl_divergence
+
+    data = _two_blobs()
+    model = genaug.fit(data, "vae", out=tmp_path / "run", steps=150, seed=0, train={"progress": False, "checkpoint_every": 0, "val_fraction": 0}, **TINY)
+    tensors = data.tensors()
+    with torch.no_grad():
+        mean, log_var = model._posterior(tensors["x"], {"label": tensors["label"]})
+    for c in (0, 1):
+        rows = tensors["label"] == c
+        assert torch.allclose(model.prior_mean[c], mean[rows].mean(0), atol=1e-5)
+        cov = torch.cov(mean[rows].T, correction=0) + torch.diag(log_var[rows].exp().mean(0))
+        fitted = model.prior_scale_tril[c] @ model.prior_scale_tril[c].T
+        assert torch.allclose(fitted, cov, atol=1e-4)
+    # the closed-form KL against the fitted prior is torch.distributions'
+    labels = tensors["label"][:6]
+    ours = model._kl(mean[:6], log_var[:6], labels)
+    ref = torch.stack(
+        [
+            kl_divergence(MultivariateNormal(mean[i], torch.diag(log_var[i].exp())), MultivariateNormal(model.prior_mean[labels[i]], scale_tril=model.prior_scale_tril[labels[i]]))
+            for i in range(6)
+        ]
+    )
+    assert torch.allclose(ours, ref, rtol=1e-4, atol=1e-4)
+    # moment matching minimizes the KL term averaged over the records it was fitted on: below N(0, I)'s
+    standard = 0.5 * (mean**2 + log_var.exp() - 1.0 - log_var).sum(1)
+    assert model._kl(mean, log_var, tensors["label"]).mean() < standard.mean()
+    # saved and loaded with the weights; samples of a class come from its prior
+    loaded = genaug.load(tmp_path / "run")
+    assert torch.equal(loaded.prior_mean, model.prior_mean) and torch.equal(loaded.prior_scale_tril, model.prior_scale_tril)
+    g = torch.Generator().manual_seed(0)
+    assert torch.equal(loaded.sample(8, labels=1, generator=g), model.sample(8, labels=1, generator=torch.Generator().manual_seed(0)))
+
+
+def test_prior_standard_keeps_the_normal_prior_and_an_older_folder_loads_with_it(tmp_path):
+    from safetensors.torch import load_file, save_file
+
+    data = _two_blobs(40)
+    model = genaug.fit(data, "vae", out=tmp_path / "std", steps=5, prior="standard", train={"progress": False, "checkpoint_every": 0}, **TINY)
+    assert not model.prior_mean.any() and torch.equal(model.prior_scale_tril, torch.eye(4).repeat(2, 1, 1))
+    fitted = genaug.fit(data, "vae", out=tmp_path / "old", steps=5, train={"progress": False, "checkpoint_every": 0}, **TINY)
+    assert fitted.prior_mean.any()
+    # a folder saved before the fitted prior existed has no prior tensors: it loads, with N(0, I)
+    weights = tmp_path / "old" / "model.safetensors"
+    state = {k: v for k, v in load_file(str(weights)).items() if not k.startswith("prior_")}
+    save_file(state, str(weights))
+    old = genaug.load(tmp_path / "old")
+    assert not old.prior_mean.any() and not old._prior_is_fitted()
+    assert old.sample(4, labels=0, generator=torch.Generator().manual_seed(0)).shape == (4, 8, 8)
+    # a weights file missing any other tensor is still refused
+    save_file({k: v for k, v in state.items() if k != "log_scale"}, str(weights))
+    with pytest.raises(ValueError, match="weights do not match"):
+        genaug.load(tmp_path / "old")

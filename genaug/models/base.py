@@ -14,10 +14,12 @@ A family is a `Generator` subclass with a typed `GeneratorConfig`, registered by
   ``optimizer_groups`` (what to optimize, any number of groups), ``training_step(batch)`` (one update
   of one group on a dict batch ``{"x": ..., "label": ..., ...}``, or a closed-form update when the
   family has no optimizer, as EM), ``validation_step(batch)`` (the held-out loss for early
-  stopping), ``should_stop`` (a family's own convergence test) and ``train_defaults`` (its budget);
+  stopping), ``should_stop`` (a family's own convergence test), ``finish_fit(data)`` (estimates made
+  once on the final weights, as the VAE's fitted latent prior) and ``train_defaults`` (its budget);
 - networks: a family builds on the blocks of the data's modality (``spec.kind``: `genaug.modalities`),
   so it never branches on what the data are;
-- persistence: ``save_pretrained(dir)`` writes ``config.json`` + ``model.safetensors`` atomically;
+- persistence: ``save_pretrained(dir)`` writes ``config.json`` + ``model.safetensors`` atomically
+  (tensors a family added later are named in ``optional_state``, so older folders still load);
   `genaug.load` / ``Generator.from_pretrained`` read them back without unpickling anything. The
   class is a ``huggingface_hub.ModelHubMixin``: a model folder is a Hub repository (``push_to_hub``,
   ``from_pretrained("user/repo")``).
@@ -96,6 +98,8 @@ class Generator(nn.Module, ModelHubMixin, library_name="genaug", tags=["genaug",
     train_defaults: ClassVar[dict[str, Any]] = {}  # TrainConfig fields this family needs changed
     modalities: ClassVar[tuple[str, ...] | None] = None  # the modalities it models; None: every one
     condition_kinds: ClassVar[tuple[str, ...]] = ("categorical",)  # kinds of further conditions it can embed
+    # state entries a folder saved by an earlier genaug may lack; loading keeps their initial values
+    optional_state: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self, spec: DataSpec, config: GeneratorConfig | None = None) -> None:
         super().__init__()
@@ -317,6 +321,13 @@ class Generator(nn.Module, ModelHubMixin, library_name="genaug", tags=["genaug",
     def init_from_data(self, data: Cond, *, generator: torch.Generator) -> None:
         """Data-dependent initialisation, called once with the whole training set ``{"x": ..., "label": ..., ...}`` before step 0."""
 
+    def finish_fit(self, data: Cond, *, generator: torch.Generator) -> None:
+        """Post-fit estimates, called once with the whole training part after the final weights are in place.
+
+        Every process calls it with the same data (as ``init_from_data``), before the model is saved.
+        Default: nothing. The VAE fits its latent prior to the training records' posteriors here.
+        """
+
     def optimizer_groups(self) -> list[OptimizerGroup]:
         """What the Trainer optimizes. Default: every trainable parameter in one group ``"main"``.
 
@@ -455,13 +466,13 @@ def load_folder(directory: str | os.PathLike, *, device: str | torch.device | No
     except (SafetensorError, OSError, ValueError) as err:
         raise ValueError(f"{weights_path}: corrupt weights file ({err})") from None
     expected = model.state_dict()
-    missing, unexpected = expected.keys() - state.keys(), state.keys() - expected.keys()
+    missing, unexpected = expected.keys() - state.keys() - set(cls.optional_state), state.keys() - expected.keys()
     wrong = [k for k in expected.keys() & state.keys() if expected[k].shape != state[k].shape]
     if missing or unexpected or wrong:
         raise ValueError(
             f"{weights_path}: weights do not match the {cls.family!r} config "
             f"(missing {sorted(missing)[:5]}, unexpected {sorted(unexpected)[:5]}, wrong shape {wrong[:5]})"
         )
-    model.load_state_dict(state)
+    model.load_state_dict({**expected, **state})
     model.eval()
     return model.to(device) if device is not None else model

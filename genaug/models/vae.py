@@ -4,6 +4,13 @@ Kingma & Welling, "Auto-Encoding Variational Bayes", ICLR 2014; conditional form
 "Learning Structured Output Representation using Deep Conditional Generative Models", NeurIPS 2015;
 importance-weighted bound from Burda et al., "Importance Weighted Autoencoders", ICLR 2016.
 
+After the fit the latent prior is, per class, the Gaussian whose mean and covariance match those of
+the training records' posteriors q(z | x, c) (``prior="fitted"``; ex-post density estimation after
+Ghosh et al., "From Variational to Deterministic Autoencoders", ICLR 2020). Prior draws from N(0, I) land
+in the holes the aggregate posterior leaves, which decode to blurred records of no clear class; the fitted
+prior samples where the decoder was trained. Of all Gaussians it minimizes the ELBO's KL term averaged over
+the training records, so ``log_prob`` (the same bound, with that prior) does not get worse on them.
+
 The encoder and decoder are the blocks of the data's modality (conv nets over images and sequences,
 MLPs over vectors). The decoder's density per dimension is a Gaussian with a
 learned per-dimension scale, mixed with a broad outlier component of weight ``outlier_weight``
@@ -55,6 +62,9 @@ class VAEConfig(GeneratorConfig):
     dequantize: bool = True  # train on uniformly dequantized grid data
     iw_samples: int = Field(32, ge=1)  # importance samples for log_prob (1 = plain ELBO)
     sample_noise: bool | None = None  # add decoder noise to samples; None: as the modality says (tables: yes)
+    # latent prior of samples and log_prob after the fit: "standard" N(0, I), as trained; "fitted": per class,
+    # the Gaussian that matches the moments of the training records' posteriors (ex-post density estimation)
+    prior: Literal["standard", "fitted"] = "fitted"
 
 
 @register
@@ -70,6 +80,8 @@ class VAE(Generator):
     # within a few hundred steps, and the Trainer keeps the weights from before it did
     train_defaults = {"steps": 2000, "batch_size": 128, "lr": 2e-3, "ema_decay": 0.995, "eval_every": 100}
 
+    optional_state = ("prior_mean", "prior_scale_tril")  # folders saved before the fitted prior: N(0, I)
+
     def __init__(self, spec: DataSpec, config: VAEConfig | None = None) -> None:
         super().__init__(spec, config)
         cfg = self.config
@@ -78,6 +90,10 @@ class VAE(Generator):
         self.encoder = spec.kind.encoder(spec.shape, 2 * cfg.latent_dim, **widths)
         self.decoder = spec.kind.decoder(cfg.latent_dim, spec.shape, **widths)
         self.log_scale = nn.Parameter(torch.full(spec.shape, math.log(0.1)))  # decoder std, per dimension
+        # the latent prior per class (mean, lower Cholesky factor); N(0, I) until finish_fit fits it
+        classes, dim = max(spec.num_classes, 1), cfg.latent_dim
+        self.register_buffer("prior_mean", torch.zeros(classes, dim))
+        self.register_buffer("prior_scale_tril", torch.eye(dim).repeat(classes, 1, 1))
 
     # ------------------------------------------------------------------ pieces
     def _posterior(self, z: torch.Tensor, cond: Cond) -> tuple[torch.Tensor, torch.Tensor]:
@@ -88,6 +104,50 @@ class VAE(Generator):
         """Sizes ``outlier_weight="auto"`` to the records the fit is given (every process gets them all)."""
         if self.config.outlier_weight == "auto":
             self.config = self.config.model_copy(update={"outlier_weight": auto_outlier_weight(len(data["x"]))})
+
+    @torch.no_grad()
+    def finish_fit(self, data: Cond, *, generator: torch.Generator) -> None:
+        """``prior="fitted"``: per class, the mean and covariance of the training records' posteriors.
+
+        The covariance is that of the posterior means plus the mean posterior variance (the moments of the
+        aggregate posterior, a mixture of the records' Gaussians). A class with one record gets that record's
+        posterior; the diagonal gets 1e-5 so the factor exists.
+        """
+        if self.config.prior != "fitted":
+            return
+        was_training = self.training
+        self.eval()
+        try:
+            means, variances = [], []
+            for start in range(0, len(data["x"]), 1024):
+                part = {k: v[start : start + 1024] for k, v in data.items()}
+                mean, log_var = self._posterior(part["x"].to(self.device), {k: v.to(self.device) for k, v in part.items() if k != "x"})
+                means.append(mean.float())
+                variances.append(log_var.float().exp())
+        finally:
+            self.train(was_training)
+        mean, var, labels = torch.cat(means), torch.cat(variances), data["label"].to(self.device)
+        dim = self.config.latent_dim
+        for c in range(len(self.prior_mean)):
+            rows = labels == c
+            if not rows.any():  # a class with no training record keeps N(0, I)
+                continue
+            mu, v = mean[rows], var[rows]
+            centred = mu - mu.mean(0)
+            cov = centred.T @ centred / len(mu) + torch.diag(v.mean(0)) + 1e-5 * torch.eye(dim, device=mu.device)
+            self.prior_mean[c] = mu.mean(0).to(self.prior_mean.dtype)
+            self.prior_scale_tril[c] = torch.linalg.cholesky(cov.double()).to(self.prior_scale_tril.dtype)
+
+    def _prior_draw(self, labels: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
+        eps = randn((len(labels), self.config.latent_dim), generator, self.device)
+        return self.prior_mean[labels] + torch.einsum("nij,nj->ni", self.prior_scale_tril[labels], eps)
+
+    def _log_prior(self, latent: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        """log N(latent; prior_mean[c], L_c L_c^T) per row: (N,)."""
+        tril = self.prior_scale_tril[labels].to(latent.dtype)
+        white = torch.linalg.solve_triangular(tril, (latent - self.prior_mean[labels].to(latent.dtype)).unsqueeze(-1), upper=False).squeeze(-1)
+        log_det = torch.diagonal(tril, dim1=-2, dim2=-1).log().sum(-1)
+        return -0.5 * (white**2).sum(1) - log_det - 0.5 * self.config.latent_dim * _LOG_2PI
 
     @property
     def outlier_weight(self) -> float:
@@ -131,8 +191,22 @@ class VAE(Generator):
         eps = randn(mean.shape, generator, mean.device, mean.dtype)
         latent = mean + torch.exp(0.5 * log_var) * eps
         rec = self._log_likelihood(z, self.decoder(latent, self.condition_vector(cond)))
-        kl = 0.5 * (mean**2 + log_var.exp() - 1.0 - log_var).sum(1)
-        return rec, kl
+        return rec, self._kl(mean, log_var, cond["label"])
+
+    def _kl(self, mean: torch.Tensor, log_var: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        """KL(N(mean, diag exp(log_var)) || the class's prior) per row: (N,); the closed form of N(0, I) while training."""
+        if not self._prior_is_fitted():
+            return 0.5 * (mean**2 + log_var.exp() - 1.0 - log_var).sum(1)
+        tril = self.prior_scale_tril[labels].to(mean.dtype)
+        white_mean = torch.linalg.solve_triangular(tril, (mean - self.prior_mean[labels].to(mean.dtype)).unsqueeze(-1), upper=False).squeeze(-1)
+        inverse = torch.linalg.solve_triangular(tril, torch.eye(mean.shape[1], dtype=mean.dtype, device=mean.device).expand_as(tril), upper=False)
+        trace = ((inverse**2) * log_var.exp().unsqueeze(1)).sum((1, 2))  # tr(Sigma^-1 diag(v)) = sum_ij (L^-1)_ij^2 v_j
+        log_det = 2 * torch.diagonal(tril, dim1=-2, dim2=-1).log().sum(-1)
+        return 0.5 * (trace + (white_mean**2).sum(1) - mean.shape[1] + log_det - log_var.sum(1))
+
+    def _prior_is_fitted(self) -> bool:
+        """False while the prior is still N(0, I) (during the fit, with prior="standard", or an older folder)."""
+        return bool(self.prior_mean.any()) or not torch.equal(self.prior_scale_tril, torch.eye(self.config.latent_dim, device=self.prior_scale_tril.device).expand_as(self.prior_scale_tril))
 
     def training_step(self, batch, *, step, group, generator):
         x = batch["x"]
@@ -177,20 +251,20 @@ class VAE(Generator):
             eps = randn(mean.shape, generator, mean.device, mean.dtype)
             latent = mean + std * eps
             log_q = (-0.5 * eps**2 - 0.5 * log_var - 0.5 * _LOG_2PI).sum(1)
-            log_prior = (-0.5 * latent**2 - 0.5 * _LOG_2PI).sum(1)
+            log_prior = self._log_prior(latent, cond["label"])
             weights.append(self._log_likelihood(z, self.decoder(latent, vector)) + log_prior - log_q)
         return torch.logsumexp(torch.stack(weights), dim=0) - math.log(k)
 
     # ------------------------------------------------------------------ generation
     @torch.no_grad()
     def sample_model(self, cond: Cond, *, generator: torch.Generator | None = None) -> torch.Tensor:
-        """The decoder's mean for a prior draw, plus its Gaussian noise where ``sample_noise`` says.
+        """The decoder's mean for a draw from the latent prior (its class's), plus its Gaussian noise where ``sample_noise`` says.
 
         Samples never come from the outlier component: it is there to price values the training
         records never showed, not to produce them.
         """
-        latent = randn((len(cond["label"]), self.config.latent_dim), generator, self.device)
-        mean = self.decoder(latent, self.condition_vector({k: v.to(self.device) for k, v in cond.items()}))
+        cond = {k: v.to(self.device) for k, v in cond.items()}
+        mean = self.decoder(self._prior_draw(cond["label"], generator), self.condition_vector(cond))
         noisy = self.config.sample_noise if self.config.sample_noise is not None else self.spec.kind.sample_noise
         if noisy:
             mean = mean + self._decoder_log_scale().exp() * randn(mean.shape, generator, mean.device, mean.dtype)

@@ -177,7 +177,7 @@ class Trainer:
         self.precision = Precision(cfg.mixed_precision, acc.device, len(groups))
         self.ema = EMA(model, cfg.ema_decay) if cfg.ema_decay > 0 and groups else None
         self.best: dict[str, torch.Tensor] | None = None
-        self.val = val
+        self.train, self.val = train, val
         state = ckpt.TrainerState()
         if resume:
             state = self._resume()
@@ -439,6 +439,8 @@ class Trainer:
         if self.ema is not None:
             model.load_state_dict(self.ema.state_dict())
         model.eval()
+        tensors = {k: v.to(model.device) for k, v in self.train.tensors().items()}
+        model.finish_fit(tensors, generator=torch.Generator().manual_seed(derive_seed(self.config.seed, "finish")))
         if self.out is not None:
             if acc.is_main_process:
                 model.save_pretrained(self.out)
