@@ -83,6 +83,7 @@ def evaluate(
     space = FeatureSpace.fit(train, seed=seed, cache_dir=cache_dir)
     # pixel (edit) memorization and the pairs PNG share one search
     closest = nearest_strings(samples, train.user_x()) if strings else nearest_records(fake, train.x)
+    train_features = space.features(train.x)  # memorization of all samples and of those the filter keeps
     report: dict[str, Any] = {
         "family": model.family,
         "fingerprint": model.fingerprint(),
@@ -92,7 +93,7 @@ def evaluate(
         "likelihood": None,
         "class_agreement": class_agreement(model, data, n_per_class=min(n_per_class, 50), seed=seed).to_dict() if several else None,
         "fidelity": fidelity(space, data, fake, labels, seed=seed),
-        "memorization": _memorization(samples, fake, train, space, near_copy_threshold, found=closest),
+        "memorization": _memorization(samples, fake, train, space, near_copy_threshold, found=closest, train_features=train_features),
         "filters": _filter_shares(model, train, space, samples, labels, seed),
         "anomaly": None,
     }
@@ -100,7 +101,7 @@ def evaluate(
         keep = quality_filter(samples, labels)
         kept = [s for s, k in zip(samples, keep.tolist()) if k] if strings else samples[keep]
         after = {**quality_filter.report(), "kept": int(keep.sum())}
-        after.update(_memorization(kept, fake[keep], train, space, near_copy_threshold) if keep.any() else {"edit" if strings else "pixel": None, "feature": None})
+        after.update(_memorization(kept, fake[keep], train, space, near_copy_threshold, train_features=train_features) if keep.any() else {"edit" if strings else "pixel": None, "feature": None})
         report["memorization"]["after_filter"] = after
     if model.has_likelihood:  # one scoring of the held-out data serves bits/dim and the anomaly calibration
         marginal, conditional = log_likelihoods(model, data.x, data.y, draws=draws, seed=seed)
@@ -118,15 +119,19 @@ def evaluate(
 
 
 def _memorization(
-    samples: Any, fake: torch.Tensor, train: ArraySet, space: FeatureSpace, threshold: float, found: Any = None
+    samples: Any, fake: torch.Tensor, train: ArraySet, space: FeatureSpace, threshold: float, found: Any = None, train_features: torch.Tensor | None = None
 ) -> dict[str, Any]:
-    """Memorization of ``samples`` (``fake``: in model space) in the data's own space (``pixel``; ``edit`` for text) and in ``space``."""
+    """Memorization of ``samples`` (``fake``: in model space) in the data's own space (``pixel``; ``edit`` for text) and in ``space``.
+
+    ``train_features``: ``space.features(train.x)`` when the caller has them (computed here otherwise).
+    """
     if train.spec.scaling == "tokens":
         own = text_memorization(samples, train.user_x(), threshold=threshold, found=found).to_dict()
         own.update({f"distinct_{n}": distinct_n(samples, n) for n in (2, 3)})
     else:
         own = memorization(fake, train.x, threshold=threshold, space="pixel", found=found).to_dict()
-    feature = memorization(space.features(fake), space.features(train.x), threshold=threshold, space="feature").to_dict()
+    train_features = space.features(train.x) if train_features is None else train_features
+    feature = memorization(space.features(fake), train_features, threshold=threshold, space="feature").to_dict()
     return {"edit" if train.spec.scaling == "tokens" else "pixel": own, "feature": feature}
 
 
