@@ -146,3 +146,28 @@ def test_prior_standard_keeps_the_normal_prior_and_an_older_folder_loads_with_it
     save_file({k: v for k, v in state.items() if k != "log_scale"}, str(weights))
     with pytest.raises(ValueError, match="weights do not match"):
         genaug.load(tmp_path / "old")
+
+
+def test_a_checkpoint_written_before_the_fitted_prior_resumes(tmp_path):
+    """Checkpoints from before a family added an ``optional_state`` tensor lack it; resuming keeps the model's own."""
+    from safetensors.torch import load_file, save_file
+
+    data = _two_blobs(40)
+    train = {"progress": False, "checkpoint_every": 4, "eval_every": 4}
+    genaug.fit(data, "vae", out=tmp_path / "run", steps=4, seed=0, train=train, **TINY)
+    (checkpoint,) = (tmp_path / "run" / "checkpoints").iterdir()
+    stripped = 0
+    for name in ("model.safetensors", "genaug_ema.safetensors", "genaug_best.safetensors"):
+        if (checkpoint / name).exists():
+            state = load_file(str(checkpoint / name))
+            save_file({k: v for k, v in state.items() if not k.startswith("prior_")}, str(checkpoint / name))
+            stripped += any(k.startswith("prior_") for k in state)
+    assert stripped >= 2  # the model's and the EMA's weights held the prior before
+    model = genaug.fit(data, "vae", out=tmp_path / "run", steps=8, seed=0, resume=True, train=train, **TINY)
+    assert model.prior_mean.any()  # fitted at the end of the resumed run
+    # a checkpoint missing any other tensor is still refused
+    (checkpoint,) = sorted((tmp_path / "run" / "checkpoints").iterdir())[-1:]
+    state = load_file(str(checkpoint / "model.safetensors"))
+    save_file({k: v for k, v in state.items() if k != "log_scale"}, str(checkpoint / "model.safetensors"))
+    with pytest.raises(Exception, match="log_scale"):
+        genaug.fit(data, "vae", out=tmp_path / "run", steps=12, seed=0, resume=True, train=train, **TINY)

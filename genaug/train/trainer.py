@@ -405,17 +405,35 @@ class Trainer:
         state = ckpt.TrainerState.read(path / "trainer_state.json")
         self.precision.load_state_dict(state.scalers)
         if self.groups:
-            self.acc.load_state(str(path))
+            # a checkpoint written before the family added an optional tensor lacks only that: the model keeps its own
+            lacks_optional = self._lacks_only_optional_state(path / "model.safetensors")
+            self.acc.load_state(str(path), **({"strict": False} if lacks_optional else {}))
         else:
-            self.model.load_state_dict(ckpt.load_tensors(path / "genaug_model.safetensors"))
+            self.model.load_state_dict(self._with_optional_state(ckpt.load_tensors(path / "genaug_model.safetensors")))
         if self.ema is not None:
-            self.ema.load_state_dict(ckpt.load_tensors(path / "genaug_ema.safetensors"), state.ema_updates)
+            self.ema.load_state_dict(self._with_optional_state(ckpt.load_tensors(path / "genaug_ema.safetensors")), state.ema_updates)
         if (path / "genaug_best.safetensors").exists():
-            self.best = ckpt.load_tensors(path / "genaug_best.safetensors")
+            self.best = self._with_optional_state(ckpt.load_tensors(path / "genaug_best.safetensors"))
         if state.step < self.config.steps:
             state.finished = False  # more steps were asked for than the run had
         logger.info("resumed from %s at step %d", path, state.step)
         return state
+
+    def _with_optional_state(self, state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """``state`` plus the model's own values of the ``optional_state`` tensors it lacks (older checkpoints)."""
+        own = self.model.state_dict()
+        return {**{k: own[k].detach().clone() for k in type(self.model).optional_state if k in own and k not in state}, **state}
+
+    def _lacks_only_optional_state(self, weights: Path) -> bool:
+        """True when ``weights`` (Accelerate's model file) misses some of the model's tensors, all of them optional."""
+        optional = set(type(self.model).optional_state)
+        if not optional or not weights.is_file():
+            return False
+        from safetensors import safe_open
+
+        with safe_open(str(weights), framework="pt") as f:
+            missing = set(self.model.state_dict()) - set(f.keys())
+        return bool(missing) and missing <= optional
 
     def _remove_temporaries(self) -> None:
         """Delete what the interrupted writes of a killed run left under hidden names (no other process writes this run now)."""
