@@ -324,9 +324,15 @@ class Generator(nn.Module, ModelHubMixin, library_name="genaug", tags=["genaug",
     def finish_fit(self, data: Cond, *, generator: torch.Generator) -> None:
         """Post-fit estimates, called once with the whole training part after the final weights are in place.
 
-        Every process calls it with the same data (as ``init_from_data``), before the model is saved.
+        Every process calls it with the same data, on the CPU as ``init_from_data``'s (move what you use to
+        ``self.device``), before the model is saved.
         Default: nothing. The VAE fits its latent prior to the training records' posteriors here.
         """
+
+    def with_optional_state(self, state: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """``state`` plus this model's own values of the ``optional_state`` tensors it lacks (a folder or checkpoint saved before them)."""
+        own = self.state_dict()
+        return {**{k: own[k].detach().clone() for k in self.optional_state if k in own and k not in state}, **state}
 
     def optimizer_groups(self) -> list[OptimizerGroup]:
         """What the Trainer optimizes. Default: every trainable parameter in one group ``"main"``.
@@ -465,14 +471,15 @@ def load_folder(directory: str | os.PathLike, *, device: str | torch.device | No
         state = load_file(str(weights_path))
     except (SafetensorError, OSError, ValueError) as err:
         raise ValueError(f"{weights_path}: corrupt weights file ({err})") from None
+    state = model.with_optional_state(state)
     expected = model.state_dict()
-    missing, unexpected = expected.keys() - state.keys() - set(cls.optional_state), state.keys() - expected.keys()
+    missing, unexpected = expected.keys() - state.keys(), state.keys() - expected.keys()
     wrong = [k for k in expected.keys() & state.keys() if expected[k].shape != state[k].shape]
     if missing or unexpected or wrong:
         raise ValueError(
             f"{weights_path}: weights do not match the {cls.family!r} config "
             f"(missing {sorted(missing)[:5]}, unexpected {sorted(unexpected)[:5]}, wrong shape {wrong[:5]})"
         )
-    model.load_state_dict({**expected, **state})
+    model.load_state_dict(state)
     model.eval()
     return model.to(device) if device is not None else model

@@ -142,12 +142,16 @@ class VAE(Generator):
         eps = randn((len(labels), self.config.latent_dim), generator, self.device)
         return self.prior_mean[labels] + torch.einsum("nij,nj->ni", self.prior_scale_tril[labels], eps)
 
-    def _log_prior(self, latent: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-        """log N(latent; prior_mean[c], L_c L_c^T) per row: (N,)."""
+    def _whiten(self, latent: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """L_c^-1 (latent - mean_c) per row, the rows' factors L_c and log det L_c: (N, L), (N, L, L), (N,)."""
         tril = self.prior_scale_tril[labels].to(latent.dtype)
         white = torch.linalg.solve_triangular(tril, (latent - self.prior_mean[labels].to(latent.dtype)).unsqueeze(-1), upper=False).squeeze(-1)
-        log_det = torch.diagonal(tril, dim1=-2, dim2=-1).log().sum(-1)
-        return -0.5 * (white**2).sum(1) - log_det - 0.5 * self.config.latent_dim * _LOG_2PI
+        return white, tril, torch.diagonal(tril, dim1=-2, dim2=-1).log().sum(-1)
+
+    def _log_prior(self, latent: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        """log N(latent; prior_mean[c], L_c L_c^T) per row: (N,)."""
+        white, _, half_log_det = self._whiten(latent, labels)
+        return -0.5 * (white**2).sum(1) - half_log_det - 0.5 * self.config.latent_dim * _LOG_2PI
 
     @property
     def outlier_weight(self) -> float:
@@ -194,15 +198,16 @@ class VAE(Generator):
         return rec, self._kl(mean, log_var, cond["label"])
 
     def _kl(self, mean: torch.Tensor, log_var: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-        """KL(N(mean, diag exp(log_var)) || the class's prior) per row: (N,); the closed form of N(0, I) while training."""
-        if not self._prior_is_fitted():
+        """KL(N(mean, diag exp(log_var)) || the class's prior) per row: (N,); the closed form of N(0, I) while training.
+
+        Training steps never check the prior: it is fitted only after the last one (no device sync per step).
+        """
+        if self.training or not self._prior_is_fitted():
             return 0.5 * (mean**2 + log_var.exp() - 1.0 - log_var).sum(1)
-        tril = self.prior_scale_tril[labels].to(mean.dtype)
-        white_mean = torch.linalg.solve_triangular(tril, (mean - self.prior_mean[labels].to(mean.dtype)).unsqueeze(-1), upper=False).squeeze(-1)
+        white_mean, tril, half_log_det = self._whiten(mean, labels)
         inverse = torch.linalg.solve_triangular(tril, torch.eye(mean.shape[1], dtype=mean.dtype, device=mean.device).expand_as(tril), upper=False)
         trace = ((inverse**2) * log_var.exp().unsqueeze(1)).sum((1, 2))  # tr(Sigma^-1 diag(v)) = sum_ij (L^-1)_ij^2 v_j
-        log_det = 2 * torch.diagonal(tril, dim1=-2, dim2=-1).log().sum(-1)
-        return 0.5 * (trace + (white_mean**2).sum(1) - mean.shape[1] + log_det - log_var.sum(1))
+        return 0.5 * (trace + (white_mean**2).sum(1) - mean.shape[1] + 2 * half_log_det - log_var.sum(1))
 
     def _prior_is_fitted(self) -> bool:
         """False while the prior is still N(0, I) (during the fit, with prior="standard", or an older folder)."""

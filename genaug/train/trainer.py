@@ -409,20 +409,15 @@ class Trainer:
             lacks_optional = self._lacks_only_optional_state(path / "model.safetensors")
             self.acc.load_state(str(path), **({"strict": False} if lacks_optional else {}))
         else:
-            self.model.load_state_dict(self._with_optional_state(ckpt.load_tensors(path / "genaug_model.safetensors")))
+            self.model.load_state_dict(self.model.with_optional_state(ckpt.load_tensors(path / "genaug_model.safetensors")))
         if self.ema is not None:
-            self.ema.load_state_dict(self._with_optional_state(ckpt.load_tensors(path / "genaug_ema.safetensors")), state.ema_updates)
+            self.ema.load_state_dict(self.model.with_optional_state(ckpt.load_tensors(path / "genaug_ema.safetensors")), state.ema_updates)
         if (path / "genaug_best.safetensors").exists():
-            self.best = self._with_optional_state(ckpt.load_tensors(path / "genaug_best.safetensors"))
+            self.best = self.model.with_optional_state(ckpt.load_tensors(path / "genaug_best.safetensors"))
         if state.step < self.config.steps:
             state.finished = False  # more steps were asked for than the run had
         logger.info("resumed from %s at step %d", path, state.step)
         return state
-
-    def _with_optional_state(self, state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-        """``state`` plus the model's own values of the ``optional_state`` tensors it lacks (older checkpoints)."""
-        own = self.model.state_dict()
-        return {**{k: own[k].detach().clone() for k in type(self.model).optional_state if k in own and k not in state}, **state}
 
     def _lacks_only_optional_state(self, weights: Path) -> bool:
         """True when ``weights`` (Accelerate's model file) misses some of the model's tensors, all of them optional."""
@@ -457,8 +452,7 @@ class Trainer:
         if self.ema is not None:
             model.load_state_dict(self.ema.state_dict())
         model.eval()
-        tensors = {k: v.to(model.device) for k, v in self.train.tensors().items()}
-        model.finish_fit(tensors, generator=torch.Generator().manual_seed(derive_seed(self.config.seed, "finish")))
+        model.finish_fit(self.train.tensors(), generator=torch.Generator().manual_seed(derive_seed(self.config.seed, "finish")))
         if self.out is not None:
             if acc.is_main_process:
                 model.save_pretrained(self.out)
