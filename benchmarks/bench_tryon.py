@@ -141,7 +141,8 @@ def harmonize_faces(images: np.ndarray, size: int, relights: int, seed: int) -> 
     import genaug
     from genaug.data.images import NamedImage
     from genaug.data.pairs import relight, task_data
-    from genaug.transforms._tryon import _CONTEXT, _harmonize, try_on
+    from genaug.evaluate.image2image import fmse
+    from genaug.transforms._tryon import _harmonize, context_window, try_on
 
     faces = _resized(images[:100], size)
     train = [NamedImage(f"face{i}", a) for i, a in enumerate(faces[:50])]
@@ -161,9 +162,7 @@ def harmonize_faces(images: np.ndarray, size: int, relights: int, seed: int) -> 
             alpha = try_on(truth, accessory, boxes)[1][None]  # (1, H, W)
             if not (alpha > 0).any():
                 continue
-            rr, cc = torch.nonzero(alpha[0] > 0, as_tuple=True)
-            gr, gc = round((int(rr.max()) + 1 - int(rr.min())) * _CONTEXT), round((int(cc.max()) + 1 - int(cc.min())) * _CONTEXT)
-            box = (slice(None), slice(max(0, int(rr.min()) - gr), int(rr.max()) + 1 + gr), slice(max(0, int(cc.min()) - gc), int(cc.max()) + 1 + gc))
+            box = context_window(alpha)  # the window the harmonizer sees
             for _ in range(relights):
                 composite = alpha * relight(truth[None], generator=generator)[0] + (1 - alpha) * truth
                 composite = torch.round(composite * 255) / 255
@@ -171,7 +170,7 @@ def harmonize_faces(images: np.ndarray, size: int, relights: int, seed: int) -> 
                 row = rows.setdefault(accessory, {"n": 0, "fmse": 0.0, "composite_fmse": 0.0, "ssim": 0.0, "composite_ssim": 0.0})
                 row["n"] += 1
                 for key, out in (("", harmonized), ("composite_", composite)):
-                    row[key + "fmse"] += float(255.0**2 * (alpha * (out - truth) ** 2).sum() / alpha.sum())
+                    row[key + "fmse"] += fmse(out, truth, alpha)
                     row[key + "ssim"] += float(ssim(out[box][None], truth[box][None], data_range=1.0))
     lines = [
         f"**Harmonization on faces** (`--harmonize-faces`): `rescnn` harmonize model, defaults, fitted on {len(data)} patches of "

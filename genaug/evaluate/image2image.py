@@ -52,6 +52,7 @@ __all__ = [
     "evaluate_harmonize",
     "evaluate_superres",
     "evaluate_translate",
+    "fmse",
     "psnr_y",
     "save_strips",
     "ssim_y",
@@ -175,6 +176,15 @@ def evaluate_colorize(model: ImageToImage, images: Sequence[NamedImage], *, seed
     return {"rows": rows, "mean": _mean_row(rows)}
 
 
+def fmse(output: torch.Tensor, truth: torch.Tensor, alpha: torch.Tensor) -> float:
+    """Foreground MSE (iHarmony4): squared error inside the region ``alpha`` weighs, in 0..255 values, per region pixel and channel.
+
+    ``output``, ``truth``: ``(..., C, H, W)`` in [0, 1]; ``alpha``: ``(..., 1, H, W)`` in [0, 1].
+    """
+    channels = output.shape[-3]
+    return (255.0**2 * (alpha * (output - truth) ** 2).sum() / (alpha.sum() * channels).clamp(min=1e-6)).item()
+
+
 def evaluate_harmonize(
     model: ImageToImage, images: Sequence[NamedImage], *, patches: int = 16, size: int = 64, seed: int = 0
 ) -> dict[str, Any]:
@@ -192,11 +202,10 @@ def evaluate_harmonize(
         composite = to_unit(spec, degrade(spec, data.x, "harmonize", seed=seed + index)).clamp(0, 1)
         alpha = composite[:, -1:]
         output = model.apply(composite, value_range=(0, 1))
-        fmse = lambda out: (255.0**2 * (alpha * (out - truth) ** 2).sum() / (alpha.sum() * channels).clamp(min=1e-6)).item()
         rows.append({
             "image": image.name,
-            "fmse": fmse(output),
-            "composite_fmse": fmse(composite[:, :-1]),
+            "fmse": fmse(output, truth, alpha),
+            "composite_fmse": fmse(composite[:, :-1], truth, alpha),
             "psnr": _psnr(output, truth).mean().item(),
             "composite_psnr": _psnr(composite[:, :-1], truth).mean().item(),
         })

@@ -121,11 +121,8 @@ def _scaled(rgba: np.ndarray, height: int, width: int, channels: int) -> tuple[t
     return (luma(colour) if channels == 1 else colour), alpha
 
 
-def _harmonize(model: Harmonizer, out: torch.Tensor, alpha: torch.Tensor) -> torch.Tensor:
-    """``out`` (C, H, W) with the pixels under ``alpha`` (1, H, W) > 0 replaced by the model's.
-
-    The model runs on the accessory's box grown by `_CONTEXT` on every side: the light around it.
-    """
+def context_window(alpha: torch.Tensor) -> tuple[slice, slice, slice]:
+    """The box of ``alpha`` (1, H, W) > 0 grown by `_CONTEXT` of its size on every side, clipped: what the harmonizer sees."""
     rows, cols = torch.nonzero(alpha[0] > 0, as_tuple=True)
     h, w = alpha.shape[-2:]
     top, bottom, left, right = int(rows.min()), int(rows.max()) + 1, int(cols.min()), int(cols.max()) + 1
@@ -136,7 +133,15 @@ def _harmonize(model: Harmonizer, out: torch.Tensor, alpha: torch.Tensor) -> tor
         max(0, left - grow_c),
         min(w, right + grow_c),
     )
-    window = (slice(None), slice(top, bottom), slice(left, right))
+    return slice(None), slice(top, bottom), slice(left, right)
+
+
+def _harmonize(model: Harmonizer, out: torch.Tensor, alpha: torch.Tensor) -> torch.Tensor:
+    """``out`` (C, H, W) with the pixels under ``alpha`` (1, H, W) > 0 replaced by the model's.
+
+    The model runs on the accessory's box grown by `_CONTEXT` on every side (`context_window`): the light around it.
+    """
+    window = context_window(alpha)
     x = torch.cat([out[window], alpha[window]])[None]  # (1, C + 1, h, w)
     harmonized = model.apply(x, value_range=(0.0, 1.0))[0].to(out.device, out.dtype)
     out = out.clone()
