@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from _report import command, machine, write_section
-from bench_fewshot import _diff, accuracies, compare
+from bench_fewshot import _diff, accuracies, compare, mean_sd
 from bench_fewshot_series import run_recipe
 
 RATIO, FIDELITY = 0.8, 0.85  # goals of acceptance 1
@@ -75,14 +75,7 @@ def fewshot_section(metrics: dict[str, Any], timings: dict[str, Any], wall: floa
     table, arms = accuracies(metrics), metrics["arms"]
     rows, diffs, met, clear = [], [], True, True
     for k in metrics["shots"]:
-        means = {}
-        for arm in arms:
-            values = list(table.get((k, arm), {}).values())
-            if values:
-                mean = sum(values) / len(values)
-                std = (sum((v - mean) ** 2 for v in values) / max(len(values) - 1, 1)) ** 0.5
-                means[arm] = f"{mean:.1f} ± {std:.1f}"
-        rows.append(f"| {k} | " + " | ".join(means.get(arm, "–") for arm in arms) + " |")
+        rows.append(f"| {k} | " + " | ".join(mean_sd(list(table.get((k, arm), {}).values())) for arm in arms) + " |")
         for arm in arms:
             if arm != "none":
                 d = compare(table, k, arm, "none")

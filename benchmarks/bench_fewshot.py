@@ -94,6 +94,15 @@ def goals(metrics: dict[str, Any]) -> list[dict[str, Any]]:
     return out
 
 
+def mean_sd(values: list[float]) -> str:
+    """``"mean ± sd"`` (sample standard deviation, 0 for one value) to one decimal; "–" for none."""
+    if not values:
+        return "–"
+    mean = sum(values) / len(values)
+    sd = (sum((v - mean) ** 2 for v in values) / max(len(values) - 1, 1)) ** 0.5
+    return f"{mean:.1f} ± {sd:.1f}"
+
+
 def _diff(d: dict[str, Any] | None) -> str:
     if d is None:
         return "–"

@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from _report import command, machine, write_section
-from bench_fewshot import _diff, accuracies, compare
+from bench_fewshot import _diff, accuracies, compare, mean_sd
 
 RECIPES = ["fewshot-mnist1d", "fewshot-gunpoint", "fewshot-arrowhead", "fewshot-italypowerdemand"]
 # Published accuracies with the whole training set, as context (UCR bake-off 1-NN Euclidean and the ResNet
@@ -77,9 +77,8 @@ def main() -> None:
                 "beats_none": vs_none is not None and vs_none["mean"] > 0,
                 "matches_classic": vs_classic is not None and (vs_classic["ci"] is None and vs_classic["mean"] >= 0 or vs_classic["ci"] is not None and vs_classic["ci"][1] >= 0),
             })
-            std = lambda arm: (sum((v - mean[arm]) ** 2 for v in table[(k, arm)].values()) / max(len(table[(k, arm)]) - 1, 1)) ** 0.5
             rows.append(f"| {recipe.removeprefix('fewshot-')} | {k} | " + " | ".join(
-                f"{mean[arm]:.1f} ± {std(arm):.1f}" if arm in mean else "–" for arm in arms) + " |")
+                mean_sd(list(table[(k, arm)].values())) if arm in mean else "–" for arm in arms) + " |")
             print(rows[-1], flush=True)
     arm_names = list(dict.fromkeys(a for r in args.recipes for a in json.loads((Path(args.runs) / r / "metrics.json").read_text())["arms"]))
     goal1 = all(c["beats_none"] for c in cells)
