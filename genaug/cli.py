@@ -119,8 +119,11 @@ def _task_data(args: argparse.Namespace) -> Any:
     flags = [f for f, v in (("--holdout", args.holdout), ("--levels", args.levels), ("--value-range", args.value_range)) if v is not None]
     if flags:
         raise ValueError(f"{' and '.join(flags)}: not taken with --task (hold out whole images: keep them in another folder)")
+    if args.lossy is not None and args.task != "superres":
+        raise ValueError(f"--lossy: taken only with --task superres, not {args.task}")
     return task_data(
-        args.data, args.task, scale=args.scale, source_b=args.data_b, size=args.patch_size, count=args.patches, seed=args.seed or 0
+        args.data, args.task, scale=args.scale, source_b=args.data_b, size=args.patch_size, count=args.patches, seed=args.seed or 0,
+        lossy=args.lossy or "downscale",
     )
 
 
@@ -450,6 +453,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--patch-size", dest="patch_size", type=int, default=None,
                    help="--task: side of the training patches (default: 32 x --scale for superres, 64 otherwise)")
     p.add_argument("--patches", type=int, default=None, help="--task: number of training patches, random crops (default 4000)")
+    p.add_argument("--lossy", choices=["downscale", "keep"], default=None,
+                   help="--task superres: JPEG images are halved first so their compression artifacts are not learned (downscale, "
+                        "the default), or used as they are (keep)")
     p.set_defaults(run=_cmd_fit)
 
     p = sub.add_parser("sample", help="draw samples from a fitted generator into an .npz file")

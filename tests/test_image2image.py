@@ -12,7 +12,7 @@ import genaug
 from genaug.cli import main
 from genaug.data.arrayset import from_arrays
 from genaug.data.conditions import get_condition_kind
-from genaug.data.images import image_patches, load_image, read_images, save_image
+from genaug.data.images import downscale, image_patches, load_image, read_images, save_image
 from genaug.data.pairs import degrade, from_unit, make_pairs, task_data, to_unit
 from genaug.evaluate.image2image import (
     chroma_psnr,
@@ -141,6 +141,35 @@ def test_pairs_refuse_what_a_task_cannot_learn(china):
         make_pairs(gray, "inpaint")
     with pytest.raises(ValueError, match="source_b: translate needs"):
         task_data("photos:china", "translate")
+
+
+def test_superres_data_halves_jpeg_images_so_their_artifacts_are_not_learned(tmp_path, caplog):
+    rng = np.random.default_rng(0)
+    _write(tmp_path / "big.jpg", rng.integers(0, 256, (40, 44, 3), dtype=np.uint8))
+    _write(tmp_path / "small.jpg", rng.integers(0, 256, (30, 30, 3), dtype=np.uint8))
+    _write(tmp_path / "clean.png", rng.integers(0, 256, (40, 40, 3), dtype=np.uint8))
+    images = {i.name: i for i in read_images(tmp_path)}
+    assert {n: i.lossy for n, i in images.items()} == {"big": True, "clean": False, "small": True}
+    assert read_images("photos:china")[0].lossy  # the bundled JPEGs are marked too
+    assert downscale(images["big"], 2).array.shape == (20, 22, 3) and downscale(images["big"], 2).lossy
+    with caplog.at_level("INFO", logger="genaug.data.pairs"):
+        halved = task_data(tmp_path, "superres", scale=2, size=16, count=600, seed=0)
+    assert "1 JPEG image(s) halved" in caplog.text and ": big" in caplog.text
+    assert "too small to halve into a 16x16 patch" in caplog.text and "small" in caplog.text
+    assert len(halved) == 600
+    one = tmp_path / "one"
+    _write(one / "big.jpg", np.asarray(Image.open(tmp_path / "big.jpg")))
+    small = downscale(read_images(one)[0], 2).array  # 20 x 22: a 20 x 20 patch starts in column 0, 1 or 2
+    crops = [torch.from_numpy(small[:, c : c + 20]).permute(2, 0, 1).float() for c in range(3)]
+    patches = task_data(one, "superres", scale=2, size=20, count=6, seed=0).user_x()
+    assert all(any(torch.equal(p, c) for c in crops) for p in patches)
+    assert task_data(one, "superres", scale=2, size=40, count=2, seed=0, lossy="keep").x.shape[-2:] == (40, 40)
+    colour = task_data(tmp_path, "colorize", size=16, count=8, seed=0)  # only super-resolution halves them
+    assert torch.equal(colour.x, task_data(tmp_path, "colorize", size=16, count=8, seed=0, lossy="keep").x)
+    with pytest.raises(ValueError, match=r"lossy: expected one of \['downscale', 'keep'\], got 'drop'"):
+        task_data(tmp_path, "superres", size=16, count=8, lossy="drop")
+    with pytest.raises(ValueError, match="factor: expected an integer from 1 to 40"):
+        downscale(images["clean"], 0)
 
 
 def test_translate_data_from_two_folders_names_the_domains(tmp_path):

@@ -29,6 +29,7 @@ Example:
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -41,7 +42,7 @@ from PIL import Image, UnidentifiedImageError
 from genaug.data.arrayset import ArraySet, from_arrays
 from genaug.utils.io import atomic_path
 
-__all__ = ["BUNDLED_IMAGES", "NamedImage", "bundled_image", "image_patches", "load_image", "read_images", "save_image", "with_channels"]
+__all__ = ["BUNDLED_IMAGES", "LOSSY_FORMATS", "NamedImage", "bundled_image", "downscale", "image_patches", "load_image", "read_images", "save_image", "with_channels"]
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp")
 
@@ -69,6 +70,8 @@ def _skimage(name: str, pick: Callable[[object], np.ndarray] = lambda a: a) -> C
 
 
 # name -> (group, loader of an (H, W, 3) or (H, W) uint8 array)
+LOSSY_FORMATS = ("JPEG", "MPO")  # PIL formats whose pixels carry compression artifacts (8 x 8 blocks, ringing)
+_LOSSY_BUNDLED = ("china", "flower", "rocket")  # shipped as JPEG files (scikit-learn's two, scikit-image's rocket.jpg)
 BUNDLED_IMAGES: dict[str, tuple[str, Callable[[], np.ndarray]]] = {
     "china": ("photos", _sklearn(0)),
     "flower": ("photos", _sklearn(1)),
@@ -89,13 +92,14 @@ class NamedImage:
 
     name: str
     array: np.ndarray
+    lossy: bool = False  # decoded from a lossy format (JPEG): compression artifacts are part of its pixels
 
 
 def bundled_image(name: str) -> NamedImage:
     """One of `BUNDLED_IMAGES` by name."""
     if name not in BUNDLED_IMAGES:
         raise ValueError(f"name: unknown bundled image {name!r}; expected one of {sorted(BUNDLED_IMAGES)}")
-    return NamedImage(name, np.ascontiguousarray(BUNDLED_IMAGES[name][1]()))
+    return NamedImage(name, np.ascontiguousarray(BUNDLED_IMAGES[name][1]()), lossy=name in _LOSSY_BUNDLED)
 
 
 def _bundled(source: str) -> list[NamedImage] | None:
@@ -123,11 +127,12 @@ def _read_file(path: Path) -> NamedImage:
     try:
         with Image.open(path) as image:
             image.load()
+            lossy = image.format in LOSSY_FORMATS
             if image.mode == "1" or image.mode in ("I;16", "I", "F"):
                 image = image.convert("L")
             elif image.mode not in ("L", "RGB"):
                 image = image.convert("RGB")  # RGBA, P, CMYK, LA...: colour without alpha
-            return NamedImage(path.stem, np.asarray(image).copy())
+            return NamedImage(path.stem, np.asarray(image).copy(), lossy=lossy)
     except (UnidentifiedImageError, OSError, SyntaxError) as err:
         raise ValueError(f"{path}: not a readable image ({err})") from None
 
@@ -161,12 +166,21 @@ def read_images(source: str | os.PathLike | NamedImage | Sequence[str | os.PathL
                 files = sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES and not p.name.startswith("."))
                 if not files:
                     raise ValueError(f"data: the folder {text!r} holds no images with suffixes {list(IMAGE_SUFFIXES)}")
-                images = [NamedImage(str(p.relative_to(path).with_suffix("")), _read_file(p).array) for p in files]
+                images = [dataclasses.replace(_read_file(p), name=str(p.relative_to(path).with_suffix(""))) for p in files]
             else:
                 raise FileNotFoundError(f"data: no such image file or folder {text!r} (or a bundled name: photos, textures)")
     if not images:
         raise ValueError(f"data: no images in {source!r}")
     return [with_channels(image, channels) for image in images] if channels else _same_channels(images)
+
+
+def downscale(image: NamedImage, factor: int) -> NamedImage:
+    """``image`` reduced ``factor`` times in each side (Lanczos, antialiased), keeping its name and ``lossy`` flag."""
+    height, width = image.array.shape[:2]
+    if factor < 1 or height // factor < 1 or width // factor < 1:
+        raise ValueError(f"factor: expected an integer from 1 to {min(height, width)} for {image.name!r} ({height}x{width}), got {factor!r}")
+    small = Image.fromarray(image.array).resize((width // factor, height // factor), Image.Resampling.LANCZOS)
+    return dataclasses.replace(image, array=np.array(small))
 
 
 def with_channels(image: NamedImage, channels: int) -> NamedImage:
@@ -176,7 +190,7 @@ def with_channels(image: NamedImage, channels: int) -> NamedImage:
         array = np.repeat(array[:, :, None], 3, axis=2)
     elif channels == 1 and array.ndim == 3:
         array = np.asarray(Image.fromarray(array).convert("L"))
-    return NamedImage(image.name, array)
+    return dataclasses.replace(image, array=array)
 
 
 def _same_channels(images: list[NamedImage]) -> list[NamedImage]:

@@ -47,7 +47,7 @@ class ResidualCNN(nn.Module):
         self.upscale = upscale
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        h = self.stem(x)
+        h = self.stem(x.contiguous(memory_format=torch.channels_last))  # oneDNN's faster convolution layout on CPUs
         skips = []
         for down in self.down:
             skips.append(h)
