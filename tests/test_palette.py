@@ -99,8 +99,57 @@ def test_sampling_options_per_call_and_kept(models, patches):
         model.apply(gray, sample_steps=0)
     with pytest.raises(ValueError, match="sample_steps: expected at most timesteps=1000, got 1001"):
         model.apply(gray, sample_steps=1001)
-    with pytest.raises(ValueError, match=r"fields: only \['sample_steps', 'eta', 'clip_x0'\] can change .*, got \['channels'\]"):
+    with pytest.raises(ValueError, match=r"fields: only \['sample_steps', 'eta', 'clip_x0', 'guidance'\] can change .*, got \['channels'\]"):
         model.configure_sampling(channels=4)
+
+
+def test_guidance_extrapolates_from_the_blank_input_prediction(models, patches):
+    from genaug.models.diffusion import noise_schedule
+
+    model = models["colorize"]
+    context = model._context(torch.rand(2, 1, 8, 8))
+    vector = model.condition_vector({"label": torch.zeros(2, dtype=torch.long)})
+    schedule = noise_schedule(model.config.schedule, model.config.timesteps)
+    x = torch.randn(2, 2, 8, 8)
+    (cond, _), (blank, _) = (model._predictor(c, vector, schedule, None)(x, 500) for c in (context, torch.zeros_like(context)))
+    assert not torch.allclose(cond, blank)
+    for w in (0.0, 2.5):
+        guided, _ = model._predictor(context, vector, schedule, None, guidance=w)(x, 500)
+        assert torch.allclose(guided, blank + w * (cond - blank), atol=1e-5)
+    gray = torch.randint(0, 256, (1, 1, 8, 8), dtype=torch.uint8)
+    # the default is per task: 5 for colorize, 1 (one pass, no blank input) for superres
+    assert torch.equal(model.apply(gray, generator=_seed(0), guidance=5.0), model.apply(gray, generator=_seed(0)))
+    assert not torch.equal(model.apply(gray, generator=_seed(0), guidance=1.0), model.apply(gray, generator=_seed(0)))
+    low = torch.randint(0, 256, (1, 3, 4, 4), dtype=torch.uint8)
+    sr = models["superres"]
+    assert torch.equal(sr.apply(low, generator=_seed(0), guidance=1.0), sr.apply(low, generator=_seed(0)))
+    # training blanks a share of the inputs: with nearly all blanked, the loss no longer depends on them
+    pairs = make_pairs(patches, "colorize")
+    batch = {"x": pairs.x[:4], "label": pairs.y[:4], "gray": pairs.cond["gray"][:4]}
+    other = {**batch, "gray": pairs.cond["gray"][4:8]}
+    blanking, plain = (genaug.create("palette", pairs.spec, **{**TINY, "input_dropout": p}) for p in (0.999, 0.0))
+    for net in (blanking, plain):  # the trained weights (a new net's zero head ignores every input)
+        net.load_state_dict(model.state_dict())
+    assert blanking.denoising_loss(batch, _seed(1)) == blanking.denoising_loss(other, _seed(1))
+    assert plain.denoising_loss(batch, _seed(1)) != plain.denoising_loss(other, _seed(1))
+    with pytest.raises(ValueError, match="guidance: this model was trained with input_dropout=0"):
+        plain.apply(gray, guidance=2.0)
+    assert plain.apply(gray).shape == (1, 3, 8, 8)  # its default is no guidance
+
+
+def test_a_model_saved_before_input_guidance_loads_without_it(models, tmp_path):
+    import json
+
+    model = models["colorize"]
+    model.save_pretrained(tmp_path / "old")
+    meta = json.loads((tmp_path / "old" / "config.json").read_text())
+    for field in ("input_dropout", "guidance"):
+        del meta["config"][field]
+    (tmp_path / "old" / "config.json").write_text(json.dumps(meta))
+    old = genaug.load(tmp_path / "old")
+    assert old.config.input_dropout == 0.0 and old.config.guidance == 1.0
+    gray = torch.randint(0, 256, (1, 1, 8, 8), dtype=torch.uint8)
+    assert torch.equal(old.apply(gray, generator=_seed(0)), model.apply(gray, generator=_seed(0), guidance=1.0))
 
 
 # ------------------------------------------------------------------ training and persistence

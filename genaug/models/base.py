@@ -67,6 +67,15 @@ class GeneratorConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
+    @classmethod
+    def saved_defaults(cls, saved: dict[str, Any]) -> dict[str, Any]:
+        """A saved ``config`` dict completed for fields added after it was written (their values then).
+
+        A field whose default for new fits would misdescribe an older model (it was not trained
+        that way) sets its old value here when the saved dict lacks it; `load_folder` calls this.
+        """
+        return saved
+
 
 @dataclass
 class OptimizerGroup:
@@ -463,7 +472,8 @@ def load_folder(directory: str | os.PathLike, *, device: str | torch.device | No
     cls = FAMILIES[family]
     try:
         spec = DataSpec.model_validate(meta.get("spec"))
-        config = cls.config_class.model_validate(meta.get("config"))
+        saved = meta.get("config")
+        config = cls.config_class.model_validate(cls.config_class.saved_defaults(dict(saved)) if isinstance(saved, dict) else saved)
     except (ValidationError, ValueError) as err:
         raise ValueError(f"{config_path}: invalid spec or config: {err}") from None
     model = cls(spec, config)
