@@ -21,8 +21,10 @@ from genaug.data.images import read_images
 from genaug.data.pairs import task_data
 from genaug.evaluate.image2image import evaluate_colorize
 
-TRAIN = "photos:china,flower,astronaut,rocket,motorcycle"
-HELD_OUT = "photos:chelsea,coffee"
+try:
+    from bench_image2image import HELD_OUT, TRAIN
+except ImportError:  # run as a module
+    from benchmarks.bench_image2image import HELD_OUT, TRAIN
 
 
 def main() -> None:

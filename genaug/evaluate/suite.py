@@ -119,18 +119,17 @@ def evaluate(
 
 
 def _memorization(
-    samples: Any, fake: torch.Tensor, train: ArraySet, space: FeatureSpace, threshold: float, found: Any = None, train_features: torch.Tensor | None = None
+    samples: Any, fake: torch.Tensor, train: ArraySet, space: FeatureSpace, threshold: float, *, train_features: torch.Tensor, found: Any = None
 ) -> dict[str, Any]:
     """Memorization of ``samples`` (``fake``: in model space) in the data's own space (``pixel``; ``edit`` for text) and in ``space``.
 
-    ``train_features``: ``space.features(train.x)`` when the caller has them (computed here otherwise).
+    ``train_features``: ``space.features(train.x)``, computed once by the caller for every call.
     """
     if train.spec.scaling == "tokens":
         own = text_memorization(samples, train.user_x(), threshold=threshold, found=found).to_dict()
         own.update({f"distinct_{n}": distinct_n(samples, n) for n in (2, 3)})
     else:
         own = memorization(fake, train.x, threshold=threshold, space="pixel", found=found).to_dict()
-    train_features = space.features(train.x) if train_features is None else train_features
     feature = memorization(space.features(fake), train_features, threshold=threshold, space="feature").to_dict()
     return {"edit" if train.spec.scaling == "tokens" else "pixel": own, "feature": feature}
 
