@@ -177,6 +177,19 @@ def test_default_steps_grow_with_the_data_size():
     assert resolve_train_config("gmm", n_records=50_000).steps == genaug.models.get_family("gmm").train_defaults["steps"]
 
 
+def test_validations_come_every_few_passes_over_a_small_set_when_the_family_asks():
+    from genaug.train import resolve_train_config
+
+    # charlm sets eval_epochs 5: 20 records (18 after the validation tenth, one batch a step) are checked every 5 steps
+    assert resolve_train_config("charlm", n_records=20).eval_every == 5
+    assert resolve_train_config("charlm", n_records=100).eval_every == math.ceil(5 * 90 / 64)
+    assert resolve_train_config("charlm", n_records=5_000).eval_every == 100  # a large set keeps the family's cadence
+    assert resolve_train_config("charlm", {"eval_every": 50}, n_records=20).eval_every == 50  # asked for: kept
+    assert resolve_train_config("charlm", {"batch_size": 0}, n_records=20).eval_every == 5  # whole set per step
+    # families without eval_epochs validate every eval_every steps whatever the size
+    assert resolve_train_config("vae", n_records=20).eval_every == genaug.models.get_family("vae").train_defaults.get("eval_every", 250)
+
+
 def test_fit_sizes_the_step_budget_to_its_data(monkeypatch):
     import importlib
 

@@ -120,6 +120,7 @@ class CharLM(Generator):
         "lr": 2e-3,
         "ema_decay": 0.995,
         "eval_every": 100,
+        "eval_epochs": 5,  # 20 names are memorized within 100 steps: validate every 5 passes over a small set
         "patience": 5,
         "sample_every": 0,
     }

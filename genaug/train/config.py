@@ -30,6 +30,9 @@ class TrainConfig(BaseModel):
     ema_decay: float = Field(0.999, ge=0, lt=1)  # EMA of weights used for sampling; 0 = off
     val_fraction: float = Field(0.1, ge=0, lt=1)  # stratified held-out share for validation; 0 = none
     eval_every: int = Field(250, ge=1)  # steps between validations
+    # genaug.fit validates at least every this many passes over the data (fewer steps than eval_every on a small set,
+    # which a high-capacity family memorizes between two validations); None: every eval_every steps
+    eval_epochs: float | None = Field(None, gt=0)
     patience: int | None = Field(5, ge=1)  # early stop after this many validations without gain; None = run all steps
     restore_best: bool = True  # end with the weights of the best validation loss (when there is validation)
     min_delta: float = Field(0.0, ge=0)  # a validation loss must improve by more than this to count

@@ -38,7 +38,10 @@ def resolve_train_config(
     data: the family's default ``steps`` (set for a few thousand records) rise to ``min_epochs``
     passes over ``n_records`` at the configured batch size, so a fit on 50,000 records is not starved.
     Steps set in ``overrides`` or ``fields`` are kept as given; a small data set keeps the default
-    budget, and early stopping (``patience``) ends the fit when held-out loss stops improving.
+    budget, and early stopping (``patience``) ends the fit when held-out loss stops improving. With
+    ``eval_epochs`` set (by the family or the caller) and ``eval_every`` not asked for, validations
+    come at least every ``eval_epochs`` passes over the records, so a fit on 20 strings is checked
+    every few steps instead of after it has memorized them.
 
     Example:
         >>> resolve_train_config("vae", n_records=200).steps, resolve_train_config("vae", n_records=50_000).steps
@@ -56,7 +59,19 @@ def resolve_train_config(
                 steps, family, config.steps, config.min_epochs, n_records, config.batch_size * config.grad_accum,
             )
             config = config.model_copy(update={"steps": steps})
+    if n_records is not None and config.eval_epochs is not None and "eval_every" not in asked:
+        every = _sized_eval_every(config, n_records)
+        if every < config.eval_every:
+            logger.info("eval_every: %d steps, not %d: %g passes over %d records (eval_epochs)", every, config.eval_every, config.eval_epochs, n_records)
+            config = config.model_copy(update={"eval_every": every})
     return config
+
+
+def _sized_eval_every(config: TrainConfig, n_records: int) -> int:
+    """Steps in ``config.eval_epochs`` passes over the records left for training after the validation split."""
+    train = max(1, round(n_records * (1 - config.val_fraction)))
+    per_step = min(config.batch_size * config.grad_accum, train) if config.batch_size else train
+    return max(1, math.ceil(config.eval_epochs * train / per_step))
 
 
 def _sized_steps(config: TrainConfig, n_records: int) -> int:
