@@ -40,7 +40,7 @@ def flat(x: torch.Tensor):
     return x.reshape(len(x), -1).double().numpy()
 
 
-def run_set(source: str, families: list[str], per_class: int, classifier_steps: int, seed: int) -> dict:
+def run_set(source: str, families: list[str], per_class: int, classifier_steps: int, seed: int, guidances: tuple[float, ...] = (0.0,)) -> dict:
     train_name, test_name = split_names(source)
     train = genaug.load_source(train_name)
     test = genaug.load_source(test_name).conform(train.spec)
@@ -60,16 +60,20 @@ def run_set(source: str, families: list[str], per_class: int, classifier_steps: 
         model = genaug.fit(train, family, seed=seed, train={"progress": False, "checkpoint_every": 0})
         fit_seconds = time.perf_counter() - start
         start = time.perf_counter()
-        samples = model.sample(len(labels), labels=labels, generator=torch.Generator().manual_seed(seed))
-        sample_seconds = time.perf_counter() - start
-        z = train.spec.to_model(samples.cpu())
-        score = class_fidelity(space, z, labels)
-        result["families"][family] = {
-            "accuracy": score["accuracy"], "per_class": score["per_class"],
-            "nn1_accuracy": float(nearest.score(flat(z), labels.numpy())),
-            "fit_seconds": fit_seconds, "sample_seconds": sample_seconds,
-        }
-        print(f"  {family}: fidelity {score['accuracy']:.3f} (1-NN {result['families'][family]['nn1_accuracy']:.3f})  fit {fit_seconds:.1f} s  sample {sample_seconds:.1f} s", flush=True)
+        # a family with class guidance is also scored at each of `guidances` (same fit, same seed)
+        others = [w for w in guidances if w != model.config.guidance] if hasattr(model.config, "guidance") else []
+        for name, options in [(family, {})] + [(f"{family} (guidance {w:g})", {"guidance": w}) for w in others]:
+            start = time.perf_counter()
+            samples = model.sample(len(labels), labels=labels, generator=torch.Generator().manual_seed(seed), **options)
+            sample_seconds = time.perf_counter() - start
+            z = train.spec.to_model(samples.cpu())
+            score = class_fidelity(space, z, labels)
+            entry = result["families"][name] = {
+                "accuracy": score["accuracy"], "per_class": score["per_class"],
+                "nn1_accuracy": float(nearest.score(flat(z), labels.numpy())),
+                "fit_seconds": fit_seconds, "sample_seconds": sample_seconds,
+            }
+            print(f"  {name}: fidelity {score['accuracy']:.3f} (1-NN {entry['nn1_accuracy']:.3f})  fit {fit_seconds:.1f} s  sample {sample_seconds:.1f} s", flush=True)
     return result
 
 
@@ -125,6 +129,7 @@ def main() -> None:
     parser.add_argument("--per-class", type=int, default=100)
     parser.add_argument("--classifier-steps", type=int, default=2000)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--guidance", type=float, nargs="*", default=[0.0], help="families with class guidance: also score at these weights")
     parser.add_argument("--json", default=None, help="also write the results to this file")
     parser.add_argument("--write", action="store_true", help="update this benchmark's section of BENCHMARKS.md")
     parser.add_argument("--render", default=None, metavar="JSON", help="only render the results a --json run saved")
@@ -140,7 +145,7 @@ def main() -> None:
         return
     results = []
     for source in args.data:
-        results.append(run_set(source, args.families, args.per_class, args.classifier_steps, args.seed))
+        results.append(run_set(source, args.families, args.per_class, args.classifier_steps, args.seed, tuple(args.guidance)))
         if args.json:
             Path(args.json).write_text(json.dumps(results, indent=2), encoding="utf-8")
     text = render(results, args.per_class, args.classifier_steps, note=args.note)

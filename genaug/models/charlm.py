@@ -15,8 +15,9 @@ its end mark, and takes:
 - ``top_k``: draw among the k likeliest symbols only; ``top_p``: among the smallest set of symbols
   whose probability reaches p (nucleus sampling, Holtzman et al. 2020);
 - ``prefix``: a string (or one per sample) every sample starts with; the model completes it;
-- ``guidance``: Bayes class guidance with the model's own posterior, no second network (as
-  classifier-free guidance, Ho and Salimans 2022, with the unconditional model exact here): each
+- ``guidance``: Bayes class guidance with the model's own posterior, no second network
+  (`genaug.models.guidance`; as classifier-free guidance, Ho and Salimans 2022, with the
+  unconditional model exact here): each
   symbol is drawn from ``p(s | prefix, class) * p(class | prefix + s) ** guidance / p(class | prefix)
   ** guidance``, where ``p(class | prefix)`` comes from the class prior and the conditional
   likelihoods of the prefix under every class. Above 0 samples are more typical of their class (a
@@ -47,6 +48,7 @@ from torch import nn
 
 from genaug.data.spec import DataSpec
 from genaug.models.base import Cond, Generator, GeneratorConfig, OptimizerGroup
+from genaug.models.guidance import check_guidance, guided_log_weights
 from genaug.models.registry import register
 from genaug.modalities.text import END, encode_prefix, lengths, vocab_size
 from genaug.nn.wavenet import WaveNetTrunk
@@ -95,8 +97,7 @@ def filter_logits(logits: torch.Tensor, temperature: float = 1.0, top_k: int | N
 
 
 def _check_options(temperature: Any, top_k: Any, top_p: Any, guidance: Any = 0.0) -> None:
-    if isinstance(guidance, bool) or not isinstance(guidance, (int, float)) or not guidance >= 0 or math.isinf(guidance):
-        raise ValueError(f"guidance: expected a finite number >= 0, got {guidance!r}")
+    check_guidance(guidance)
     if isinstance(temperature, bool) or not isinstance(temperature, (int, float)) or not temperature > 0:
         raise ValueError(f"temperature: expected a number > 0, got {temperature!r}")
     if top_k is not None and (isinstance(top_k, bool) or not isinstance(top_k, int) or top_k < 1):
@@ -234,11 +235,7 @@ class CharLM(Generator):
                 logits = self.out(F.relu(feats)).float() + self.position_mask[t]
                 if guided:
                     per_class = logits.log_softmax(-1).reshape(n, classes, -1)  # log p(symbol | prefix, class)
-                    posterior = (seen + log_prior).log_softmax(1)  # log p(class | prefix)
-                    marginal = torch.logsumexp(per_class + posterior[..., None], 1)  # log p(symbol | prefix)
-                    mine = per_class[torch.arange(n, device=device), asked]
-                    lift = torch.where(torch.isfinite(mine), mine - marginal, 0.0)  # 0 where the position mask rules a symbol out
-                    logits = mine + guidance * lift  # p(symbol | prefix, class) p(class | prefix, symbol)^guidance
+                    logits = guided_log_weights(per_class, (seen + log_prior).log_softmax(1), asked, guidance)
                 if t == width - 1:
                     token = torch.full((n,), END, dtype=torch.long, device=device)
                 else:
