@@ -25,6 +25,7 @@ from typing import Any
 
 import torch
 
+from genaug.models.distributions import Categorical
 from genaug.utils.random import rand
 
 __all__ = ["ClassGuide", "check_guidance", "guided_log_weights", "sample_guided"]
@@ -85,7 +86,7 @@ class ClassGuide:
         params = params.float().reshape(n, k, -1)
         log_posterior = (self.seen + self.log_prior).log_softmax(1)
         rows = torch.arange(n, device=params.device)
-        if hasattr(self.dist, "levels"):  # categorical: every bin is a candidate, the draw is exact
+        if isinstance(self.dist, Categorical):  # every bin is a candidate: the draw is exact
             per_class = params.log_softmax(-1)  # (N, K, L); the bins' common width cancels
             weights = guided_log_weights(per_class, log_posterior, self.asked, self.guidance)
             u = rand(weights.shape, self.generator, params.device).clamp(1e-12, 1.0 - 1e-7)
