@@ -48,7 +48,7 @@ from torch import nn
 
 from genaug.data.spec import DataSpec
 from genaug.models.base import Cond, Generator, GeneratorConfig, OptimizerGroup
-from genaug.models.guidance import check_guidance, guided_log_weights
+from genaug.models.guidance import check_guidance, every_class, guided_log_weights
 from genaug.models.registry import register
 from genaug.modalities.text import END, encode_prefix, lengths, vocab_size
 from genaug.nn.wavenet import WaveNetTrunk
@@ -214,8 +214,7 @@ class CharLM(Generator):
         guided = guidance > 0 and classes > 1
         if guided:  # every row runs once per class: the class posterior of each prefix needs them all
             asked = cond["label"]
-            cond = {k: v.repeat_interleave(classes, 0) for k, v in cond.items()}
-            cond["label"] = torch.arange(classes, device=device).repeat(n)
+            cond = every_class(cond, classes)
             log_prior = self.class_prior.log().to(device)
             seen = torch.zeros(n, classes, device=device)  # log p(symbols so far | class)
         forced, forced_len = None, None

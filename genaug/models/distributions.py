@@ -16,9 +16,15 @@ import torch.nn.functional as F
 from genaug.data.spec import DataSpec
 from genaug.utils.random import rand, randn
 
-__all__ = ["Categorical", "GaussianMixture", "output_distribution"]
+__all__ = ["Categorical", "GaussianMixture", "gumbel_argmax", "output_distribution"]
 
 _LOG_2PI = math.log(2.0 * math.pi)
+
+
+def gumbel_argmax(logits: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
+    """Index (...) drawn from the categorical of unnormalized log weights (..., V), by the Gumbel-max trick."""
+    u = rand(logits.shape, generator, logits.device).clamp(1e-12, 1.0 - 1e-7)
+    return (logits.float() - torch.log(-torch.log(u))).argmax(-1)
 
 
 def output_distribution(spec: DataSpec, mixture: int, min_log_scale: float) -> Categorical | GaussianMixture:
@@ -49,9 +55,7 @@ class Categorical:
 
     def sample(self, params: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
         """A bin centre per row of logits (..., levels) -> (...), by the Gumbel-max trick."""
-        u = rand(params.shape, generator, params.device).clamp(1e-12, 1.0 - 1e-7)
-        k = (params.float() - torch.log(-torch.log(u))).argmax(-1)
-        return (k + 0.5) / self.levels * 2.0 - 1.0
+        return (gumbel_argmax(params, generator) + 0.5) / self.levels * 2.0 - 1.0
 
 
 class GaussianMixture:
@@ -75,8 +79,7 @@ class GaussianMixture:
 
     def sample(self, params: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
         log_w, means, log_scales = self._split(params)
-        u = rand(log_w.shape, generator, params.device).clamp(1e-12, 1.0 - 1e-7)
-        pick = (log_w - torch.log(-torch.log(u))).argmax(-1, keepdim=True)  # Gumbel-max component
+        pick = gumbel_argmax(log_w, generator)[..., None]  # the component
         eps = randn(pick.shape, generator, params.device)
         return (means.gather(-1, pick) + log_scales.gather(-1, pick).exp() * eps).squeeze(-1)
 

@@ -25,10 +25,9 @@ from typing import Any
 
 import torch
 
-from genaug.models.distributions import Categorical
-from genaug.utils.random import rand
+from genaug.models.distributions import Categorical, gumbel_argmax
 
-__all__ = ["ClassGuide", "check_guidance", "guided_log_weights", "sample_guided"]
+__all__ = ["ClassGuide", "check_guidance", "every_class", "guided_log_weights", "sample_guided"]
 
 
 def check_guidance(guidance: Any) -> float:
@@ -61,6 +60,13 @@ def guided_log_weights(per_class: torch.Tensor, log_posterior: torch.Tensor, ask
     return mine + guidance * lift
 
 
+def every_class(cond: dict[str, torch.Tensor], classes: int) -> dict[str, torch.Tensor]:
+    """``cond`` with each row repeated once per class: row i becomes rows ``i * K + k`` with label k."""
+    every = {k: v.repeat_interleave(classes, 0) for k, v in cond.items()}
+    every["label"] = torch.arange(classes, device=cond["label"].device).repeat(len(cond["label"]))
+    return every
+
+
 class ClassGuide:
     """Draws one element at a time for N rows, each run once per class (rows ``i * K + k``), with guidance.
 
@@ -88,17 +94,13 @@ class ClassGuide:
         rows = torch.arange(n, device=params.device)
         if isinstance(self.dist, Categorical):  # every bin is a candidate: the draw is exact
             per_class = params.log_softmax(-1)  # (N, K, L); the bins' common width cancels
-            weights = guided_log_weights(per_class, log_posterior, self.asked, self.guidance)
-            u = rand(weights.shape, self.generator, params.device).clamp(1e-12, 1.0 - 1e-7)
-            pick = (weights - torch.log(-torch.log(u))).argmax(-1)  # Gumbel-max
-            value = (pick + 0.5) / self.dist.levels * 2.0 - 1.0
+            value = self.dist.sample(guided_log_weights(per_class, log_posterior, self.asked, self.guidance), self.generator)
         else:  # continuous: candidates from the asked class's conditional, resampled by their lift
             mine = params[rows, self.asked]  # (N, P)
             cand = self.dist.sample(mine[:, None].expand(n, self.candidates, -1), self.generator)  # (N, M)
             per_class = self.dist.log_prob(params[:, :, None].expand(n, k, self.candidates, -1), cand[:, None].expand(n, k, -1))
             weights = guided_log_weights(per_class, log_posterior, self.asked, self.guidance) - per_class[rows, self.asked]
-            u = rand(weights.shape, self.generator, params.device).clamp(1e-12, 1.0 - 1e-7)
-            value = cand.gather(1, (weights - torch.log(-torch.log(u))).argmax(-1, keepdim=True))[:, 0]
+            value = cand[rows, gumbel_argmax(weights, self.generator)]
         self.seen = self.seen + self.dist.log_prob(params, value[:, None].expand(n, k).to(params.dtype))
         return value.repeat_interleave(k)
 
@@ -123,6 +125,4 @@ def sample_guided(
     if guidance == 0 or classes < 2:
         return run(model.condition_vector(cond), lambda params: model.dist.sample(params, generator))
     guide = ClassGuide(model.dist, cond["label"], model.class_prior.log().to(model.device), guidance, candidates=candidates, generator=generator)
-    every = {k: v.repeat_interleave(classes, 0) for k, v in cond.items()}  # sample i runs as rows i * K + k
-    every["label"] = torch.arange(classes, device=model.device).repeat(len(cond["label"]))
-    return run(model.condition_vector(every), guide.draw)[::classes]
+    return run(model.condition_vector(every_class(cond, classes)), guide.draw)[::classes]
