@@ -30,7 +30,7 @@ except ImportError:  # run as a module
 def main() -> None:
     args = json.loads(sys.argv[1])
     out = sys.argv[2]
-    OPTS = json.loads(sys.argv[3]) if len(sys.argv) > 3 else [{}]
+    settings = json.loads(sys.argv[3]) if len(sys.argv) > 3 else [{}]
     train = args.pop("train", {})
     held = read_images(HELD_OUT)
     if args.pop("load", False):
@@ -41,7 +41,7 @@ def main() -> None:
         model = genaug.fit(data, "palette", seed=0, train={"progress": False, "checkpoint_every": 0, **train}, **args)
         print("fit", round(time.perf_counter() - t), flush=True)
         model.save_pretrained(out)
-    for opts in OPTS:
+    for opts in settings:
         model.configure_sampling(**{"sample_steps": 20, "eta": 0.0, "guidance": 1.0, **opts})
         t = time.perf_counter()
         m = evaluate_colorize(model, held, seeds=(0, 1))["mean"]

@@ -59,7 +59,6 @@ def run_set(source: str, families: list[str], per_class: int, classifier_steps: 
         start = time.perf_counter()
         model = genaug.fit(train, family, seed=seed, train={"progress": False, "checkpoint_every": 0})
         fit_seconds = time.perf_counter() - start
-        start = time.perf_counter()
         # a family with class guidance is also scored at each of `guidances` (same fit, same seed)
         others = [w for w in guidances if w != model.config.guidance] if hasattr(model.config, "guidance") else []
         for name, options in [(family, {})] + [(f"{family} (guidance {w:g})", {"guidance": w}) for w in others]:
