@@ -171,3 +171,41 @@ def test_a_checkpoint_written_before_the_fitted_prior_resumes(tmp_path):
     save_file({k: v for k, v in state.items() if k != "log_scale"}, str(checkpoint / "model.safetensors"))
     with pytest.raises(Exception, match="log_scale"):
         genaug.fit(data, "vae", out=tmp_path / "run", steps=12, seed=0, resume=True, train=train, **TINY)
+
+
+# ---------------------------------------------------------------- sampling temperature
+
+
+def test_temperature_scales_the_prior_draws_and_is_a_config_default_or_a_per_call_option(tmp_path):
+    data = _two_blobs()
+    model = genaug.fit(data, "vae", out=tmp_path / "run", steps=40, seed=0, train={"progress": False, "checkpoint_every": 0, "val_fraction": 0}, **TINY)
+    labels = torch.ones(400, dtype=torch.long)
+    with torch.no_grad():
+        latents = {t: model._prior_draw(labels, torch.Generator().manual_seed(0), t) for t in (1.0, 0.5)}
+    # the same noise, scaled about the class mean: half the spread at temperature 0.5
+    centre = model.prior_mean[1]
+    assert torch.allclose(latents[0.5] - centre, 0.5 * (latents[1.0] - centre), atol=1e-6)
+    assert torch.allclose(latents[1.0].mean(0), centre, atol=0.3)
+
+    def draw(m, **options):
+        return m.sample(200, labels=1, generator=torch.Generator().manual_seed(3), **options)
+
+    plain, cold = draw(model), draw(model, temperature=0.25)
+    assert cold.double().std(0).mean() < 0.8 * plain.double().std(0).mean()  # less variety
+    assert torch.equal(draw(model, temperature=1.0), plain)  # 1 is the default: same draws
+    # as a config default it is saved and loaded with the model; a per-call value overrides it
+    warm = genaug.fit(data, "vae", out=tmp_path / "cold", steps=40, seed=0, temperature=0.25, train={"progress": False, "checkpoint_every": 0, "val_fraction": 0}, **TINY)
+    loaded = genaug.load(tmp_path / "cold")
+    assert loaded.config.temperature == 0.25
+    assert torch.equal(draw(loaded), draw(warm)) and torch.equal(draw(loaded), draw(model, temperature=0.25))
+    assert torch.equal(draw(loaded, temperature=1.0), plain)
+
+
+@pytest.mark.parametrize("bad", [0, -1.0, True, "warm"])
+def test_temperature_must_be_a_positive_number(bad):
+    model = genaug.create("vae", digits_like(10).spec, **TINY)
+    with pytest.raises(ValueError, match="temperature"):
+        model.sample(2, temperature=bad)
+    if not isinstance(bad, bool):  # the config, like every pydantic float, reads True as 1
+        with pytest.raises(ValueError, match="temperature"):
+            VAEConfig(temperature=bad)

@@ -10,6 +10,9 @@ Ghosh et al., "From Variational to Deterministic Autoencoders", ICLR 2020). Prio
 in the holes the aggregate posterior leaves, which decode to blurred records of no clear class; the fitted
 prior samples where the decoder was trained. Of all Gaussians it minimizes the ELBO's KL term averaged over
 the training records, so ``log_prob`` (the same bound, with that prior) does not get worse on them.
+``temperature`` (config or per call) multiplies the prior's standard deviation when sampling: below 1,
+samples nearer their class's typical records, with less variety (the truncation trick of Kingma & Dhariwal,
+"Glow", NeurIPS 2018, and Brock et al., "BigGAN", ICLR 2019).
 
 The encoder and decoder are the blocks of the data's modality (conv nets over images and sequences,
 MLPs over vectors). The decoder's density per dimension is a Gaussian with a
@@ -65,6 +68,9 @@ class VAEConfig(GeneratorConfig):
     # latent prior of samples and log_prob after the fit: "standard" N(0, I), as trained; "fitted": per class,
     # the Gaussian that matches the moments of the training records' posteriors (ex-post density estimation)
     prior: Literal["standard", "fitted"] = "fitted"
+    # sampling: multiplies the latent prior's standard deviation (below 1: samples nearer their class's
+    # typical records, less variety; the truncation trick); per call: model.sample(n, temperature=0.7)
+    temperature: float = Field(1.0, gt=0)
 
 
 @register
@@ -138,8 +144,8 @@ class VAE(Generator):
             self.prior_mean[c] = mu.mean(0).to(self.prior_mean.dtype)
             self.prior_scale_tril[c] = torch.linalg.cholesky(cov.double()).to(self.prior_scale_tril.dtype)
 
-    def _prior_draw(self, labels: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
-        eps = randn((len(labels), self.config.latent_dim), generator, self.device)
+    def _prior_draw(self, labels: torch.Tensor, generator: torch.Generator | None, temperature: float = 1.0) -> torch.Tensor:
+        eps = randn((len(labels), self.config.latent_dim), generator, self.device) * temperature
         return self.prior_mean[labels] + torch.einsum("nij,nj->ni", self.prior_scale_tril[labels], eps)
 
     def _whiten(self, latent: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -262,14 +268,19 @@ class VAE(Generator):
 
     # ------------------------------------------------------------------ generation
     @torch.no_grad()
-    def sample_model(self, cond: Cond, *, generator: torch.Generator | None = None) -> torch.Tensor:
+    def sample_model(self, cond: Cond, *, generator: torch.Generator | None = None, temperature: float | None = None) -> torch.Tensor:
         """The decoder's mean for a draw from the latent prior (its class's), plus its Gaussian noise where ``sample_noise`` says.
 
-        Samples never come from the outlier component: it is there to price values the training
-        records never showed, not to produce them.
+        ``temperature`` (default: the config's) multiplies the prior's standard deviation. Samples never
+        come from the outlier component: it is there to price values the training records never showed,
+        not to produce them.
         """
+        if temperature is None:
+            temperature = self.config.temperature
+        elif isinstance(temperature, bool) or not isinstance(temperature, (int, float)) or not temperature > 0:
+            raise ValueError(f"temperature: expected a number > 0, got {temperature!r}")
         cond = {k: v.to(self.device) for k, v in cond.items()}
-        mean = self.decoder(self._prior_draw(cond["label"], generator), self.condition_vector(cond))
+        mean = self.decoder(self._prior_draw(cond["label"], generator, float(temperature)), self.condition_vector(cond))
         noisy = self.config.sample_noise if self.config.sample_noise is not None else self.spec.kind.sample_noise
         if noisy:
             mean = mean + self._decoder_log_scale().exp() * randn(mean.shape, generator, mean.device, mean.dtype)
