@@ -223,6 +223,20 @@ def test_a_validation_split_that_holds_nothing_fits_without_validation(tmp_path,
     assert "holds out none (too few per class)" in caplog.text
 
 
+def test_a_validation_split_of_a_few_samples_is_named_in_a_warning(tmp_path, caplog):
+    digits = genaug.load_source("digits")
+    cfg = genaug.TrainConfig(steps=2, val_fraction=0.1, eval_every=1, progress=False, checkpoint_every=0)
+    def fit(per_class: int) -> str:
+        part = digits.subset(torch.cat([torch.nonzero(digits.y == c)[:per_class, 0] for c in range(10)]))
+        caplog.clear()
+        with caplog.at_level("WARNING", logger="genaug.train.trainer"):
+            genaug.Trainer(genaug.create("vae", part.spec, channels=4), part, cfg, out=tmp_path / f"run{per_class}").fit()
+        return caplog.text
+
+    assert "holds out only 10" in fit(10)  # one per class: the kept weights are picked on 10 samples
+    assert "holds out only" not in fit(30)  # 30 held out: enough to be trusted
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

@@ -41,6 +41,9 @@ from genaug.utils.seeding import derive_seed
 __all__ = ["Trainer", "lr_factor"]
 
 logger = logging.getLogger(__name__)
+# below this many held-out samples the validation criterion picks weights by noise (measured in BENCHMARKS.md:
+# MNIST-1D, 10 series per class, one each held out: a diffusion fit kept its step-500 weights, -6.9 points downstream)
+_FEW_VALIDATION = 20
 
 
 def _has_accelerator() -> bool:
@@ -155,6 +158,12 @@ class Trainer:
                 "fitting without validation, so no early stopping", cfg.val_fraction, len(self.data),
             )
             val = None
+        elif val is not None and len(val) < _FEW_VALIDATION:  # e.g. 10 per class: one each held out
+            logger.warning(
+                "validation: val_fraction %g of %d samples holds out only %d; the weights kept (and the early stop) "
+                "are chosen on so few, a noisy choice that can keep an undertrained model. "
+                "val_fraction=0 fits the planned steps without validation", cfg.val_fraction, len(self.data), len(val),
+            )
         model = self.model
         model.init_from_data(train.tensors(), generator=torch.Generator().manual_seed(derive_seed(cfg.seed, "init")))
         groups = model.optimizer_groups()
