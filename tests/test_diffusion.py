@@ -184,6 +184,24 @@ def test_sampling_settings_change_without_retraining_and_are_validated(trained, 
         model.config = original
 
 
+def test_sampling_settings_per_call_match_the_configured_ones_and_leave_the_config(trained):
+    model, _, _ = trained
+    original = model.config
+    seed = lambda: torch.Generator().manual_seed(0)
+    per_call = model.sample(6, labels=1, generator=seed(), guidance=3.0, sample_steps=4, eta=0.5)
+    assert model.config == original  # one call's settings, not the model's
+    try:
+        configured = model.configure_sampling(guidance=3.0, sample_steps=4, eta=0.5).sample(6, labels=1, generator=seed())
+    finally:
+        model.config = original
+    torch.testing.assert_close(per_call, configured)
+    assert not torch.equal(per_call, model.sample(6, labels=1, generator=seed()))
+    with pytest.raises(ValueError, match=r"^guidance: .*greater than or equal to 0, got -1.0"):
+        model.sample(2, guidance=-1.0)
+    with pytest.raises(ValueError, match=r"^sample_steps: expected at most timesteps"):
+        model.sample(2, sample_steps=model.config.timesteps + 1)
+
+
 @pytest.mark.parametrize("prediction", ["eps", "v"])
 def test_odd_sized_colour_images_train_and_sample(prediction):
     x = np.random.default_rng(0).integers(0, 256, size=(12, 7, 9, 3), dtype=np.uint8)

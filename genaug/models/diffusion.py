@@ -11,7 +11,8 @@ residual MLP over vectors. Samples come from DDIM with
 ``sample_steps`` steps; a guidance scale w other than 0 or 1 mixes the conditional and unconditional
 outputs as ``uncond + w * (cond - uncond)``, both from one batched forward pass per step.
 ``sample_steps``, ``eta``, ``guidance`` and ``clip_x0`` are only read at sampling time, so
-`Diffusion.configure_sampling` changes them on a trained model (more steps: slightly more spread,
+`Diffusion.configure_sampling` changes them on a trained model, and ``model.sample(n, guidance=3)``
+for one call (more steps: slightly more spread,
 proportionally slower; higher guidance: more typical samples of the class, less variety). There is
 no tractable likelihood (``has_likelihood`` is False); the validation loss is the denoising loss.
 
@@ -33,7 +34,7 @@ from typing import Any, Literal
 
 import torch
 import torch.nn.functional as F
-from pydantic import Field, model_validator
+from pydantic import Field, ValidationError, model_validator
 
 from genaug.data.spec import DataSpec
 from genaug.models.base import Cond, Generator, GeneratorConfig, rand, randn
@@ -165,11 +166,22 @@ class Diffusion(Generator):
 
         Validated like the config; the new values are saved with the model. Returns the model.
         """
+        self.config = self.sampling_config(**fields)
+        return self
+
+    def sampling_config(self, **fields: Any) -> DiffusionConfig:
+        """The config with these sampling fields changed, validated (a bad value: one ValueError naming it)."""
         other = sorted(set(fields) - set(_SAMPLING_FIELDS))
         if other:
             raise ValueError(f"fields: only {list(_SAMPLING_FIELDS)} can change after training, got {other}")
-        self.config = DiffusionConfig(**{**self.config.model_dump(), **fields})
-        return self
+        try:
+            return DiffusionConfig(**{**self.config.model_dump(), **fields})
+        except ValidationError as err:
+            first = err.errors()[0]
+            message = first["msg"].removeprefix("Value error, ")
+            if first["loc"]:  # a field's own check; the cross-field ones name their field in the message
+                message = f"{'.'.join(map(str, first['loc']))}: {message}, got {first.get('input')!r}"
+            raise ValueError(message) from None
 
     # ------------------------------------------------------------------ objective
     def _broadcast(self, values: torch.Tensor) -> torch.Tensor:
@@ -200,10 +212,11 @@ class Diffusion(Generator):
         return {"loss": self.denoising_loss(batch["x"], batch, generator)}
 
     # ------------------------------------------------------------------ generation
-    def _predictor(self, cond: Cond, alpha_bar: torch.Tensor) -> Predictor:
-        """The guided denoiser ``(x_t, t) -> (x0, eps)`` for these conditions (one forward pass per call)."""
+    def _predictor(self, cond: Cond, alpha_bar: torch.Tensor, guidance: float | None = None) -> Predictor:
+        """The guided denoiser ``(x_t, t) -> (x0, eps)`` for these conditions (one forward pass per call);
+        ``guidance`` w (default: the config's)."""
         cfg = self.config
-        w = cfg.guidance
+        w = cfg.guidance if guidance is None else guidance
         labels = cond["label"]
         null = torch.full_like(labels, self.null_label)
         # w = 1 needs only the conditional output and w = 0 only the unconditional one
@@ -225,11 +238,23 @@ class Diffusion(Generator):
         return predict
 
     @torch.no_grad()
-    def sample_model(self, cond: Cond, *, generator: torch.Generator | None = None) -> torch.Tensor:
-        cfg = self.config
+    def sample_model(
+        self,
+        cond: Cond,
+        *,
+        generator: torch.Generator | None = None,
+        guidance: float | None = None,
+        sample_steps: int | None = None,
+        eta: float | None = None,
+        clip_x0: bool | None = None,
+    ) -> torch.Tensor:
+        """One sample per row of ``cond`` by DDIM; the sampling fields given here (``model.sample(n, guidance=3)``)
+        stand in for the config's for this call only (`configure_sampling` changes them for good)."""
+        given = {k: v for k, v in dict(guidance=guidance, sample_steps=sample_steps, eta=eta, clip_x0=clip_x0).items() if v is not None}
+        cfg = self.config if not given else self.sampling_config(**given)
         cond = {k: v.to(self.device) for k, v in cond.items()}
         x = randn((len(cond["label"]), *self.spec.shape), generator, self.device)
         clip = cfg.clip_x0 if cfg.clip_x0 is not None else self.spec.scaling in ("grid", "range")
         schedule = noise_schedule(cfg.schedule, cfg.timesteps).to(self.device)  # float64: exact x0 <-> eps maps
-        predict = self._predictor(cond, schedule)
+        predict = self._predictor(cond, schedule, cfg.guidance)
         return ddim_sample(predict, x, schedule, cfg.sample_steps, eta=cfg.eta, clip=clip, generator=generator)
