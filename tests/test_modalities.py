@@ -157,3 +157,22 @@ def test_every_modality_draws_its_samples(tmp_path):
         kind.save_pairs(spec, z[:3], z[3:], tmp_path / f"{name}-pairs.png", per_row=3)
         assert (tmp_path / f"{name}.png").stat().st_size > 100 and (tmp_path / f"{name}-pairs.png").stat().st_size > 100
     assert math.isclose(get_modality("vector").flow_lr_scale, 0.25)
+
+
+def test_same_conv1d_matches_torchs_same_padding_without_its_even_kernel_warning():
+    import warnings
+
+    from genaug.modalities.sequence import FCN, SameConv1d
+
+    x = torch.randn(3, 2, 17, generator=torch.Generator().manual_seed(0))
+    for k in (8, 5, 3, 2):
+        reference = torch.nn.Conv1d(2, 4, k, padding="same")
+        conv = SameConv1d(2, 4, k)
+        conv.load_state_dict(reference.state_dict())  # the same parameters, so saved weights still load
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            expected = reference(x)
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")  # the FCN's kernel of 8 made torch warn on every forward
+            torch.testing.assert_close(conv(x), expected)
+            assert FCN(2, 3, width=4)(x).shape == (3, 3)

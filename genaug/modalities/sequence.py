@@ -23,6 +23,7 @@ from __future__ import annotations
 from typing import Any
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from genaug.modalities.base import register_modality
@@ -101,6 +102,18 @@ class CausalNet(WaveNet):
         return super().sample(shape[-1], cond, draw)
 
 
+class SameConv1d(nn.Conv1d):
+    """``Conv1d(..., padding="same")`` with the padding done explicitly (left ``(k - 1) // 2``, right the rest, as
+    torch pads): the same outputs and weights, without torch's warning about even kernels on every forward."""
+
+    def __init__(self, in_channels: int, out_channels: int, kernel_size: int) -> None:
+        super().__init__(in_channels, out_channels, kernel_size)
+        self.pads = ((kernel_size - 1) // 2, kernel_size - 1 - (kernel_size - 1) // 2)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return super().forward(F.pad(x, self.pads))
+
+
 class FCN(nn.Module):
     """The fully convolutional network of Wang, Yan and Oates, "Time Series Classification from Scratch with
     Deep Neural Networks: A Strong Baseline", IJCNN 2017: three conv blocks (kernels 8, 5, 3; widths w, 2w,
@@ -117,7 +130,7 @@ class FCN(nn.Module):
         blocks: list[nn.Module] = []
         widths = [channels, width, 2 * width, width]
         for k, (a, b) in zip((8, 5, 3), zip(widths, widths[1:])):
-            blocks += [nn.Conv1d(a, b, k, padding="same"), nn.BatchNorm1d(b), nn.ReLU()]
+            blocks += [SameConv1d(a, b, k), nn.BatchNorm1d(b), nn.ReLU()]
         self.body = nn.Sequential(*blocks)
         self.head = nn.Linear(width, classes)
 
