@@ -76,6 +76,21 @@ class GeneratorConfig(BaseModel):
         """
         return saved
 
+    def replaced(self, allowed: Sequence[str], **fields: Any) -> GeneratorConfig:
+        """This config with ``fields`` changed, validated; only the ``allowed`` ones may change (e.g. a family's
+        sampling fields on a trained model). A bad value is one ValueError naming its field."""
+        other = sorted(set(fields) - set(allowed))
+        if other:
+            raise ValueError(f"fields: only {list(allowed)} can change after training, got {other}")
+        try:
+            return type(self)(**{**self.model_dump(), **fields})
+        except ValidationError as err:
+            first = err.errors()[0]
+            message = first["msg"].removeprefix("Value error, ")
+            if first["loc"]:  # a field's own check; the cross-field ones name their field in the message
+                message = f"{'.'.join(map(str, first['loc']))}: {message}, got {first.get('input')!r}"
+            raise ValueError(message) from None
+
 
 @dataclass
 class OptimizerGroup:

@@ -133,14 +133,8 @@ class Palette(ImageToImage):
 
         Validated like the config; the new values are saved with the model. Returns the model.
         """
-        self.config = self._sampling_config(fields)
+        self.config = self.config.replaced(_SAMPLING_FIELDS, **fields)
         return self
-
-    def _sampling_config(self, fields: dict[str, Any]) -> PaletteConfig:
-        other = sorted(set(fields) - set(_SAMPLING_FIELDS))
-        if other:
-            raise ValueError(f"fields: only {list(_SAMPLING_FIELDS)} can change after training, got {other}")
-        return PaletteConfig(**{**self.config.model_dump(), **fields})
 
     # ------------------------------------------------------------------ target <-> image
     def _context(self, source: torch.Tensor) -> torch.Tensor:
@@ -233,7 +227,7 @@ class Palette(ImageToImage):
     ) -> torch.Tensor:
         """One drawn output per input image; the sampling options override the config's for this call."""
         given = {"sample_steps": sample_steps, "eta": eta, "clip_x0": clip_x0, "guidance": guidance}
-        cfg = self._sampling_config({k: v for k, v in given.items() if v is not None})
+        cfg = self.config.replaced(_SAMPLING_FIELDS, **{k: v for k, v in given.items() if v is not None})
         context = self._context(to_unit(self.spec, cond[self.condition].float()))  # (N, c, H, W)
         schedule = noise_schedule(cfg.schedule, cfg.timesteps).to(self.device)  # float64: exact x0 <-> eps maps
         bounds = self._bounds(context) if cfg.clip_x0 else None
