@@ -72,6 +72,21 @@ def _key_values(pairs: Sequence[str], flag: str) -> dict[str, Any]:
     return out
 
 
+def _sampling_options(args: argparse.Namespace, model: Any) -> dict[str, Any]:
+    """``--option KEY=VALUE ...``: the model family's sampling options, checked by name before anything is drawn."""
+    options = _key_values(args.option or [], "--option")
+    try:
+        model.check_sampling_options(options)
+    except TypeError as err:
+        raise ValueError(f"--option: {err}") from None
+    return options
+
+
+def _option_flag(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--option", nargs="*", metavar="KEY=VALUE",
+                   help="the family's sampling options, e.g. --option guidance=3 (diffusion) or temperature=0.8 (vae); see `genaug families`")
+
+
 def _scalar(text: str) -> Any:
     """A number when ``text`` is one (YAML 1.1 would read ``1e-3`` as a string), else YAML."""
     for kind in (int, float):
@@ -88,6 +103,8 @@ def _cmd_families(args: argparse.Namespace) -> int:
     for name in genaug.families():
         cls = genaug.models.get_family(name)
         caps = [c for c in ("has_likelihood", "likelihood_is_bound", "has_encoder") if getattr(cls, c)]
+        options = cls.sampling_options()
+        caps += [f"sampling: {', '.join(options)}"] if options else []
         print(f"{name:10s} {cls.__name__:18s} {' '.join(caps)}")
     return 0
 
@@ -141,11 +158,12 @@ def _cmd_apply(args: argparse.Namespace) -> int:
     model = genaug.load(args.model)
     if not isinstance(model, ImageToImage):
         raise ValueError(f"model: {args.model} holds a {model.family!r} generator, not an image-to-image model (fit one with --task)")
+    options = _sampling_options(args, model)
     files, targets = _apply_targets(Path(args.input), Path(args.out), folder_out=False)
     generator = torch.Generator().manual_seed(args.seed)
     for f, t in zip(files, targets):
         image = load_image(f, model.in_channels)
-        result = model.apply(image[None], args.to, value_range=(0, 255), generator=generator)[0]
+        result = model.apply(image[None], args.to, value_range=(0, 255), generator=generator, **options)[0]
         save_image(result, t)
     logger.info("wrote %d %s image(s) to %s", len(files), model.task.name, args.out)
     return 0
@@ -229,11 +247,12 @@ def _cmd_sample(args: argparse.Namespace) -> int:
     if not str(args.out).endswith(".npz"):
         raise ValueError(f"--out: expected a path ending in .npz, got {args.out}")
     model = genaug.load(args.model)
+    options = _sampling_options(args, model)
     spec = model.spec
     labels = parse_labels(args.labels, args.n, spec.class_names)
     generator = torch.Generator().manual_seed(args.seed)
     resolved = model.resolve_labels(args.n, labels, generator=generator)
-    samples = model.sample(args.n, resolved, generator=generator)
+    samples = model.sample(args.n, resolved, generator=generator, **options)
     x = samples.cpu().numpy() if isinstance(samples, torch.Tensor) else np.asarray(samples, dtype=str)  # text: a string array
     with atomic_path(args.out, suffix=".npz") as tmp, open(tmp, "wb") as f:
         np.savez(f, x=x, y=resolved.cpu().numpy(), class_names=np.array(spec.class_names))
@@ -260,6 +279,7 @@ def _cmd_generate(args: argparse.Namespace) -> int:
     data = generate_dataset(
         model, args.n, args.out, labels=labels, seed=args.seed, batch_size=args.batch_size,
         chunk_size=args.chunk_size, provenance=args.provenance, overwrite=args.overwrite, device=device,
+        options=_sampling_options(args, model),
     )
     if int(os.environ.get("RANK", "0")) == 0:
         processes = int(os.environ.get("WORLD_SIZE", "1"))
@@ -465,6 +485,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     p.add_argument("--out", required=True, type=Path, help="output FILE.npz with x (user space, shaped like the data) and y")
     p.add_argument("--grid", type=Path, default=None, help="also draw the samples into a PNG (an image grid, line plots of sequences, ...)")
+    _option_flag(p)
     p.set_defaults(run=_cmd_sample)
 
     p = sub.add_parser("generate", help="write n synthetic rows to a datasets folder (also under torchrun: one shard per process)",
@@ -485,6 +506,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--provenance", action="store_true", help="add a provenance column (the seed and position that regenerate each row)")
     p.add_argument("--device", default=None, help="where the model samples (default: cuda:LOCAL_RANK when there is a GPU, else cpu)")
     p.add_argument("--overwrite", action="store_true", help="replace an existing dataset folder at --out")
+    _option_flag(p)
     p.set_defaults(run=_cmd_generate)
 
     p = sub.add_parser("eval", help="evaluate a fitted generator: likelihood, fidelity, diversity, memorization, filters",
@@ -512,6 +534,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("input", type=Path, help="an image file or a folder of images")
     p.add_argument("--out", required=True, type=Path, help="output image file, or a folder (--tryon: always a folder)")
     p.add_argument("--to", default=None, help="translate: the target domain, by name or index (default: domain B)")
+    _option_flag(p)
     p.add_argument("--seed", type=int, default=0, help="seeds a generative model's draws (default 0)")
     p.add_argument("--tryon", default=None, metavar="ACCESSORY",
                    help="virtual try-on: sunglasses, hat, mask, or an RGBA image file, placed on every detected face")

@@ -468,9 +468,9 @@ _FLAGS = {
     "fit": ["--data", "--family", "--out", "--steps", "--seed", "--resume", "--batch-size", "--lr", "--mixed-precision", "--set", "--train",
             "--holdout", "--split-seed", "--levels", "--value-range", "--task", "--scale", "--data-b", "--patch-size", "--patches",
             "--text-column", "--label-column"],
-    "sample": ["-n", "--labels", "--seed", "--out", "--grid"],
+    "sample": ["-n", "--labels", "--seed", "--out", "--grid", "--option"],
     "eval": ["--data", "--holdout", "--train", "--seed", "--draws", "--n-per-class", "--pairs", "--json"],
-    "apply": ["--out", "--to", "--seed", "--tryon", "--harmonizer"],
+    "apply": ["--out", "--to", "--seed", "--tryon", "--harmonizer", "--option"],
     "run": ["--out", "-q"],
     "families": ["-v"],
 }
@@ -483,7 +483,7 @@ _GOOD = {  # values a flag takes (the rest of _VALUES and random text come too)
     "--set": ["n_components=2", "latent_dim=x"], "--train": ["steps=2", "progress=false", "nope=1"], "--holdout": ["0.2", "1.5"],
     "--levels": ["17", "1", "99999999"], "--value-range": ["0", "16"], "--task": ["superres", "colorize", "translate"],
     "-n": ["3", "-1", "0"], "--labels": ["balanced", "0,3", "99"], "--out": ["/nonexistent-genaug/out", "out.npz"],
-    "--mixed-precision": ["no", "fp16"], "--tryon": ["sunglasses", "hat", "nope.png"], "--to": ["1", "b"],
+    "--mixed-precision": ["no", "fp16"], "--option": ["temperature=0.5", "self_ensemble=true", "nope=1"], "--tryon": ["sunglasses", "hat", "nope.png"], "--to": ["1", "b"],
 }
 
 

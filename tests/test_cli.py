@@ -57,6 +57,8 @@ def test_sample_is_reproducible_and_balanced(gmm_run, tmp_path):
         (["-n", "3", "--labels", "42", "--out", "x.npz"], "unknown class '42'"),
         (["-n", "3", "--out", "x.txt"], "ending in .npz"),
         (["-n", "-1", "--out", "x.npz"], "non-negative"),
+        (["-n", "3", "--out", "x.npz", "--option", "temperature=0.5"], "--option: temperature: not a sampling option of the 'gmm' family; it takes none"),
+        (["-n", "3", "--out", "x.npz", "--option", "temperature"], "--option: expected KEY=VALUE, got 'temperature'"),
     ],
 )
 def test_sample_errors_are_one_clear_line(gmm_run, tmp_path, capsys, args, message):
@@ -64,6 +66,28 @@ def test_sample_errors_are_one_clear_line(gmm_run, tmp_path, capsys, args, messa
     assert main(["sample", str(gmm_run), *args]) == 2
     err = capsys.readouterr().err
     assert message in err and "Traceback" not in err
+
+
+def test_sampling_options_reach_the_model(tmp_path):
+    """``--option KEY=VALUE``: the family's sampling options, on sample and generate (same draws as the API's)."""
+    import datasets
+    import torch
+
+    import genaug
+
+    out = tmp_path / "vae"
+    assert main(["fit", "--data", "digits", "--family", "vae", "--out", str(out), "--steps", "3", "--set", "latent_dim=4", "channels=8", "hidden=32"]) == 0
+    for temperature in ("0.05", "1.0"):
+        assert main(["sample", str(out), "-n", "20", "--labels", "3", "--seed", "2", "--out", str(tmp_path / f"{temperature}.npz"), "--option", f"temperature={temperature}"]) == 0
+    with np.load(tmp_path / "0.05.npz") as cold, np.load(tmp_path / "1.0.npz") as warm:
+        model, generator = genaug.load(out), torch.Generator().manual_seed(2)
+        labels = model.resolve_labels(20, [3] * 20, generator=generator)
+        assert np.array_equal(cold["x"], model.sample(20, labels, generator=generator, temperature=0.05).numpy())
+        assert cold["x"].std(0).mean() < warm["x"].std(0).mean()
+    assert main(["generate", str(out), "-n", "8", "--out", str(tmp_path / "ds"), "--option", "temperature=0.05"]) == 0
+    assert main(["generate", str(out), "-n", "8", "--out", str(tmp_path / "ds1"), "--option", "temperature=1.0"]) == 0
+    cold, warm = (np.asarray(datasets.load_from_disk(str(tmp_path / name))["image"], dtype=float) for name in ("ds", "ds1"))
+    assert cold.shape == warm.shape and not np.array_equal(cold, warm)
 
 
 def test_grid_of_vectors_is_drawn_as_the_vector_modality_draws_them(tmp_path):
@@ -91,6 +115,7 @@ def test_families_and_help(capsys):
     assert main(["families"]) == 0
     listed = capsys.readouterr().out
     assert "gmm" in listed and "vae" in listed and "has_encoder" in listed
+    assert "sampling: clip_x0, eta, guidance, sample_steps" in listed and "sampling: temperature" in listed
     for command in ("fit", "sample", "families"):
         with pytest.raises(SystemExit) as exit_info:
             main([command, "--help"])

@@ -34,3 +34,15 @@ def test_every_family_is_documented():
     readme = (ROOT / "README.md").read_text()
     for family in genaug.families():
         assert f"`{family}`" in readme, family
+
+
+def test_readme_recipe_example_is_a_valid_recipe():
+    """The annotated recipe in README's Recipes section loads as written (every field it shows exists)."""
+    import yaml
+
+    from genaug.recipes import load_recipe
+
+    readme = (ROOT / "README.md").read_text()
+    (example,) = [block for block in re.findall(r"```yaml\n(.*?)```", readme, re.S) if "variants:" in block]
+    recipe = load_recipe(yaml.safe_load(example))
+    assert {v: recipe.fitted_by(v) for v in recipe.arm_variants()} == {None: None, "gmm": "gmm", "kept": None, "cold": None}

@@ -305,7 +305,12 @@ def test_cli_fits_a_task_and_applies_it_to_files_and_folders(tmp_path, capsys):
     assert Image.open(tmp_path / "out" / "deep" / "b.jpg").size == (12, 10)
     assert main(["apply", str(model), str(tmp_path / "in" / "a.png"), "--out", str(tmp_path / "single.png")]) == 0
     assert load_image(tmp_path / "single.png", 3).shape == (3, 14, 18)
+    assert main(["apply", str(model), str(tmp_path / "in" / "a.png"), "--out", str(tmp_path / "ens.png"), "--option", "self_ensemble=true"]) == 0
+    assert load_image(tmp_path / "ens.png", 3).shape == (3, 14, 18)
     capsys.readouterr()
+    assert main(["apply", str(model), str(tmp_path / "in" / "a.png"), "--out", str(tmp_path / "x.png"), "--option", "guidance=3"]) == 2
+    assert "--option: guidance: not a sampling option of the 'rescnn' family; it takes ['self_ensemble']" in capsys.readouterr().err
+    assert not (tmp_path / "x.png").exists()
     assert main(["apply", str(model), str(tmp_path / "in"), "--out", str(tmp_path / "in")]) == 2
     assert "would overwrite the input images" in capsys.readouterr().err
     assert main(["fit", "--data", "photos:china", "--task", "superres", "--holdout", "0.2", "--out", str(tmp_path / "x")]) == 2

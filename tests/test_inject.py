@@ -93,6 +93,26 @@ def test_pool_pickles_as_its_folder_and_restarts_its_stream(digits_gmm_dir):
     assert torch.equal(clone.take([1, 2, 3])[0], first)
 
 
+def test_pool_passes_its_sampling_options_to_every_draw(tmp_path):
+    """``options`` reach ``model.sample`` on every refill (and in a pickled copy); unknown ones are refused at once."""
+    model = genaug.fit("digits", "vae", out=tmp_path, latent_dim=4, channels=8, hidden=32, train={"steps": 5, "checkpoint_every": 0, "sample_every": 0})
+    plain = SamplePool(tmp_path, batch_size=32, seed=3, prefetch=False).take([2] * 32)[0]
+    cold_pool = SamplePool(tmp_path, batch_size=32, seed=3, prefetch=False, options={"temperature": 0.05})
+    cold = cold_pool.take([2] * 32)[0]
+    expected = model.sample(32, labels=2, generator=torch.Generator().manual_seed(0), temperature=0.05)
+    assert not torch.equal(plain, cold) and cold.shape == expected.shape
+    # near the prior's mean: less spread between samples than at temperature 1
+    assert cold.double().std(0).mean() < plain.double().std(0).mean()
+    assert torch.equal(pickle.loads(pickle.dumps(cold_pool)).take([2] * 32)[0], cold)
+    assert "options={'temperature': 0.05}" in repr(cold_pool)
+    with pytest.raises(TypeError, match=r"temprature: not a sampling option of the 'vae' family \(did you mean 'temperature'\?\)"):
+        SamplePool(tmp_path, options={"temprature": 0.0})
+    with pytest.raises(TypeError, match="options: expected a mapping of sampling options"):
+        SamplePool(tmp_path, options=[("temperature", 0.0)])
+    with pytest.raises(ValueError, match="a custom sampler draws by itself"):
+        SamplePool(tmp_path, options={"temperature": 0.0}, sampler=lambda model, labels, generator: model.sample(len(labels), labels=labels))
+
+
 def test_bad_arguments_and_misfit_data_are_refused_at_construction(digits_gmm_dir):
     with pytest.raises(ValueError, match="batch_size: expected a positive integer"):
         SamplePool(digits_gmm_dir, batch_size=0)

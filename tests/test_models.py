@@ -235,6 +235,21 @@ def test_capabilities_are_declared_consistently():
             assert cls.has_likelihood
 
 
+def test_sampling_options_are_what_sample_accepts():
+    """``sampling_options()`` lists a family's per-call options from its class; each is accepted, others refused by name."""
+    expected = {"gmm": [], "vae": ["temperature"], "wavenet": ["guidance", "naive"], "pixelcnn": ["guidance"],
+                "diffusion": ["clip_x0", "eta", "guidance", "sample_steps"], "palette": ["clip_x0", "eta", "guidance", "sample_steps"],
+                "rescnn": ["self_ensemble"], "charlm": ["guidance", "prefix", "temperature", "top_k", "top_p"]}
+    for name, options in expected.items():
+        cls = get_family(name)
+        assert cls.sampling_options() == options, name
+        cls.check_sampling_options(dict.fromkeys(options))
+    with pytest.raises(TypeError, match=r"guidanse: not a sampling option of the 'diffusion' family \(did you mean 'guidance'\?\); it takes \['clip_x0'"):
+        get_family("diffusion").check_sampling_options({"guidanse": 3.0})
+    with pytest.raises(TypeError, match=r"temperature: not a sampling option of the 'gmm' family; it takes none"):
+        get_family("gmm").check_sampling_options({"temperature": 0.5})
+
+
 def real_digit_classifier():
     from sklearn.linear_model import LogisticRegression
 

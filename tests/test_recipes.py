@@ -56,6 +56,8 @@ def tiny(out: Path, **overrides) -> dict:
         ({"arms": ["none", "generative:gmm"]}, "arms: 'generative:gmm' names the variant 'gmm', which is not among variants []"),
         ({"arms": ["none", "classic:gmm"], "variants": {"gmm": {}}}, "arms.1: unknown arm 'classic:gmm'"),
         ({"variants": {"a/b": {}}}, "variants: 'a/b': expected a name of letters, digits"),
+        ({"injection": {"sampling": {"temperature": 1.0}}}, "injection.sampling: temperature: not a sampling option of the 'gmm' family; it takes none"),
+        ({"injection": {"sampler": "interpolate", "sampling": {"x": 1}}}, "injection.sampling: options of the generator's own draws; sampler 'interpolate'"),
         ({"variants": {"v": {"generator": {"famly": "gmm"}}}}, "variants.v.generator.famly: unknown key (did you mean 'family'?)"),
         ({"variants": {"v": {"generator": {"fit_on": "classic"}}}, "classic": None, "arms": ["none"]}, "variants.v.generator.fit_on: 'classic' needs a classic section"),
         ({"generator": {**FAST_GMM, "unlabelled": "pseudo_label"}, "subset": {"shots": "all"}}, "generator.unlabelled: subset.shots 'all' labels the whole training part"),
@@ -407,6 +409,47 @@ def test_variants_are_arms_of_their_own(tmp_path, monkeypatch):
     assert fits == [] and trained[2:] == ["generative:kept"]
 
 
+def test_a_variant_that_changes_only_sampling_shares_the_fit(tmp_path, monkeypatch):
+    """injection.sampling: a variant with the same generator section samples the fitted generator with its own options."""
+    fast_vae = {"family": "vae", "config": {"latent_dim": 4, "channels": 8, "hidden": 32},
+                "train": {"steps": 5, "checkpoint_every": 0, "sample_every": 0}, "pool_batch": 64}
+    variants = {
+        "cold": {"generator": fast_vae, "injection": {"ratio": 0.5, "sampling": {"temperature": 0.5}}},
+        "colder": {"generator": dict(fast_vae), "injection": {"ratio": 0.5, "sampling": {"temperature": 0.1}}},
+        "own": {"injection": {"sampling": {"temperature": 0.7}}},  # no generator section: the recipe's
+    }
+    arms = ["none", "generative", "generative:cold", "generative:colder", "generative:own"]
+    recipe = tiny(tmp_path / "s", generator=fast_vae, variants=variants, arms=arms)
+    assert {v: load_recipe(recipe).fitted_by(v) for v in ["cold", "colder", "own"]} == {"cold": None, "colder": None, "own": None}
+    recipe["generator"] = FAST_GMM  # now the variants' vae is not the recipe's generator: "cold" fits it, "colder" samples that fit
+    with pytest.raises(RecipeError, match="variants.own.injection.sampling: temperature: not a sampling option of the 'gmm' family; it takes none"):
+        load_recipe(recipe)  # "own" samples the recipe's gmm, which has no temperature
+    del variants["own"], recipe["arms"][-1]
+    parsed = load_recipe(recipe)
+    assert [parsed.fitted_by(v) for v in ["cold", "colder"]] == ["cold", "cold"] and parsed.generator_variants() == [None, "cold"]
+    drawn = []
+    real_sample = genaug.Generator.sample
+    monkeypatch.setattr(genaug.Generator, "sample", lambda self, n, labels=None, **k: drawn.append((self.family, k.get("temperature"))) or real_sample(self, n, labels, **k))
+    fits = []
+    real_fit = runner_module.Cell.fit
+    monkeypatch.setattr(runner_module.Cell, "fit", lambda self, slot: fits.append(slot.variant) or real_fit(self, slot))
+    metrics = run(recipe, progress=False)
+    cell = tmp_path / "s" / "k10" / "seed0"
+    assert sorted(map(str, fits)) == ["None", "cold"] and not (cell / "generator-colder").exists()
+    assert [(g["variant"], g["family"]) for g in metrics["generators"]] == [(None, "gmm"), ("cold", "vae")]
+    assert {t for family, t in drawn if family == "vae"} == {0.5, 0.1}
+    results = {arm: json.loads((cell / "arms" / f"generative.{arm}.json").read_text())["result"]["accuracy"] for arm in ["cold", "colder"]}
+    assert all(0 <= a <= 1 for a in results.values())
+    # sampling options are part of the arm's key: changing one reruns that arm only, never the fit
+    trained = []
+    real_arm = runner_module.Cell.train_arm
+    monkeypatch.setattr(runner_module.Cell, "train_arm", lambda self, arm: trained.append(arm) or real_arm(self, arm))
+    variants["colder"]["injection"]["sampling"] = {"temperature": 0.2}
+    fits.clear()
+    run(recipe, progress=False)
+    assert fits == [] and trained == ["generative:colder"]
+
+
 def test_interpolating_and_decaying_variants(tmp_path, monkeypatch):
     """sampler: interpolate decodes between the generator's own training records; schedule: linear_decay ends on real data."""
     fast_vae = {"family": "vae", "train": {"steps": 5, "checkpoint_every": 0, "sample_every": 0}, "pool_batch": 64,
@@ -438,6 +481,7 @@ def test_new_injection_fields_at_their_defaults_keep_stored_results_valid():
     assert _injection_key(InjectionSection()) == {"where": "mix", "ratio": 0.5, "balance": None}
     assert _injection_key(InjectionSection(schedule="linear_decay"))["schedule"] == "linear_decay"
     assert _injection_key(InjectionSection(mode="extend"))["mode"] == "extend"
+    assert _injection_key(InjectionSection(sampling={"guidance": 3.0}))["sampling"] == {"guidance": 3.0}
 
 
 def test_an_extending_variant_trains_on_every_labelled_record_filled_up_with_synthetic_ones(tmp_path, monkeypatch):

@@ -59,6 +59,7 @@ def generate_dataset(
     provenance: bool = False,
     overwrite: bool = False,
     device: str | torch.device | None = None,
+    options: Mapping[str, Any] | None = None,
 ) -> hf.Dataset:
     """Write ``n`` synthetic rows to ``path`` as a dataset folder, chunk by chunk; return it, loaded.
 
@@ -75,7 +76,7 @@ def generate_dataset(
       ``provenance`` (optional): each row's `Provenance` as a dict.
 
     Row ``i``'s label depends on ``seed`` and ``i`` only, and samples come from a `SamplePool`'s
-    per-class streams, so the output depends on the model, ``seed``, ``labels``, ``batch_size`` and
+    per-class streams, so the output depends on the model, ``seed``, ``labels``, ``options``, ``batch_size`` and
     the kind of ``device`` (CPU or CUDA draw different numbers), not on ``chunk_size`` nor on the
     number of processes; a smaller ``n`` gives a prefix of a larger one. Memory holds one chunk and
     the pool's refills (two per class) whatever ``n`` is. The folder is written beside ``path`` and
@@ -105,6 +106,7 @@ def generate_dataset(
         provenance: add the ``provenance`` column.
         overwrite: replace an existing dataset folder at ``path``.
         device: where the model samples (default: CPU).
+        options: the family's sampling options for every draw (``{"guidance": 3.0}``; `SamplePool`'s ``options``).
 
     Returns:
         The written dataset, memory-mapped from ``path``.
@@ -125,7 +127,7 @@ def generate_dataset(
         raise TypeError(f"seed: expected an integer, got {type(seed).__name__}")
     n, chunk_size = int(n), int(chunk_size)
     target = _check_target(path, overwrite)
-    pool = SamplePool(model, batch_size=batch_size, seed=seed, device=device)
+    pool = SamplePool(model, batch_size=batch_size, seed=seed, device=device, options=options)
     pick = _label_picker(labels, pool, n, seed)
     table = _TableLayout(pool.spec, image_column, label_column, provenance)
     folder = None

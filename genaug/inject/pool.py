@@ -34,7 +34,7 @@ import os
 import queue
 import threading
 import weakref
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import Any
@@ -46,6 +46,7 @@ from genaug.data.spec import DataSpec
 from genaug.inject.core import check_fits
 from genaug.models.base import Generator
 from genaug.models.handle import ModelHandle
+from genaug.models.registry import get_family
 from genaug.utils.seeding import derive_seed
 
 __all__ = ["Provenance", "Provenances", "SampleFilter", "SamplePool"]
@@ -232,6 +233,10 @@ class SamplePool:
             of ``model.sample`` for each refill, e.g. `LatentInterpolation` (decodes points between
             real records of the class); its ``check(model)``, if any, runs now. Pickled with the pool.
             For text models it returns a list of ``N`` strings.
+        options: sampling options passed to every ``model.sample`` call (the family's
+            ``sampling_options()``, e.g. ``{"guidance": 3.0}`` for diffusion, ``{"temperature": 0.8}``
+            for the vae): one fitted model sampled several ways, without refitting. Checked by name
+            now; pickled with the pool. Not with ``sampler``, which draws by itself.
 
     Example:
         >>> import genaug
@@ -262,6 +267,7 @@ class SamplePool:
         max_attempts: int = 10,
         data: Any = None,
         sampler: Callable[[Generator, torch.Tensor, torch.Generator], torch.Tensor] | None = None,
+        options: Mapping[str, Any] | None = None,
     ) -> None:
         for name, value in (("batch_size", batch_size), ("reuse", reuse), ("max_attempts", max_attempts)):
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
@@ -272,8 +278,14 @@ class SamplePool:
             raise TypeError(f"filter: expected a callable filter(x, labels) -> mask, got {type(filter).__name__}")
         if sampler is not None and not callable(sampler):
             raise TypeError(f"sampler: expected a callable sampler(model, labels, generator) -> samples, got {type(sampler).__name__}")
+        if options is not None and not isinstance(options, Mapping):
+            raise TypeError(f"options: expected a mapping of sampling options, e.g. {{'guidance': 3.0}}, got {type(options).__name__}")
+        if options and sampler is not None:
+            raise ValueError(f"options: {sorted(options)} are model.sample's options; a custom sampler draws by itself, so pass one or the other")
         self.handle = ModelHandle(model, device)
         self.sampler = sampler
+        self.options: dict[str, Any] = dict(options or {})
+        get_family(self.handle.family).check_sampling_options(self.options)
         if sampler is not None and hasattr(sampler, "check"):
             sampler.check(self.handle.model)
         self.batch_size, self.seed, self.reuse, self.prefetch = batch_size, seed, reuse, bool(prefetch)
@@ -333,7 +345,7 @@ class SamplePool:
             with torch.no_grad():
                 on = labels.to(self.handle.device)
                 if self.sampler is None:
-                    x = kind.samples_to_numpy(self.spec, self.model.sample(self.batch_size, labels=on, generator=generator))
+                    x = kind.samples_to_numpy(self.spec, self.model.sample(self.batch_size, labels=on, generator=generator, **self.options))
                 else:
                     x = kind.samples_to_numpy(self.spec, self.sampler(self.model, on, generator))
                     if tuple(x.shape) != (self.batch_size, *self.spec.user_shape()):
@@ -540,4 +552,5 @@ class SamplePool:
 
     def __repr__(self) -> str:
         source = str(self.folder) if self.folder is not None else "in-memory model"
-        return f"SamplePool({self.family}, {source}, batch_size={self.batch_size}, seed={self.seed}, reuse={self.reuse})"
+        options = f", options={self.options}" if self.options else ""
+        return f"SamplePool({self.family}, {source}, batch_size={self.batch_size}, seed={self.seed}, reuse={self.reuse}{options})"

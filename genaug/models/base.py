@@ -30,6 +30,7 @@ a tensor where a condition dict is expected is the label.
 
 from __future__ import annotations
 
+import difflib
 import hashlib
 import inspect
 import json
@@ -215,6 +216,25 @@ class Generator(nn.Module, ModelHubMixin, library_name="genaug", tags=["genaug",
         """Draw one sample per row of the conditions (``cond["label"]`` and the declared ones), in model space: (N, *spec.shape)."""
         raise NotImplementedError(f"{type(self).__name__} must implement sample_model")
 
+    @classmethod
+    def sampling_options(cls) -> list[str]:
+        """The per-call sampling options of the family: the keyword arguments of its ``sample_model``.
+
+        What `sample` accepts beside ``n``, ``labels`` and ``cond`` (e.g. ``["guidance", "naive"]`` for
+        the wavenet); read from the class, so a recipe names them before any model is fitted.
+        """
+        return sorted(keyword_options(cls.sample_model))
+
+    @classmethod
+    def check_sampling_options(cls, options: Mapping[str, Any]) -> None:
+        """A TypeError naming every key of ``options`` that is not one of `sampling_options`, and what the family takes."""
+        takes = cls.sampling_options()
+        unknown = sorted(k for k in options if k not in takes)
+        if unknown:
+            close = difflib.get_close_matches(str(unknown[0]), takes, n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            raise TypeError(f"{', '.join(map(str, unknown))}: not a sampling option of the {cls.family!r} family{hint}; it takes {takes or 'none'}")
+
     @torch.no_grad()
     def sample(
         self,
@@ -248,11 +268,7 @@ class Generator(nn.Module, ModelHubMixin, library_name="genaug", tags=["genaug",
         """
         conditions = self.conditions({**(cond or {}), "label": self.resolve_labels(n, labels, generator=generator)}, int(n))
         if options:
-            accepted = inspect.signature(self.sample_model).parameters
-            unknown = sorted(k for k in options if k not in accepted or k in ("cond", "generator"))
-            if unknown:
-                takes = sorted(k for k in accepted if k not in ("cond", "generator"))
-                raise TypeError(f"{', '.join(unknown)}: not a sampling option of the {self.family!r} family; it takes {takes or 'none'}")
+            self.check_sampling_options(options)
 
         def batch_options(s: int) -> dict[str, Any]:
             return {k: v[s : s + batch_size] if isinstance(v, (list, tuple)) and len(v) == n else v for k, v in options.items()}
@@ -508,3 +524,10 @@ def load_folder(directory: str | os.PathLike, *, device: str | torch.device | No
     model.load_state_dict(state)
     model.eval()
     return model.to(device) if device is not None else model
+
+
+def keyword_options(function: Callable[..., Any]) -> list[str]:
+    """The named keyword parameters of a ``sample_model``/``predict`` beside ``cond`` and ``generator``."""
+    kinds = (inspect.Parameter.KEYWORD_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
+    params = inspect.signature(function).parameters.values()
+    return [p.name for p in params if p.kind in kinds and p.name not in ("self", "cond", "generator")]

@@ -23,7 +23,7 @@ import torch.nn.functional as F
 from genaug.data.conditions import ImageCondition
 from genaug.data.pairs import ImageTask, from_unit, image_task, to_unit
 from genaug.data.spec import DataSpec
-from genaug.models.base import Cond, Generator, GeneratorConfig
+from genaug.models.base import Cond, Generator, GeneratorConfig, keyword_options
 
 __all__ = ["ImageToImage"]
 
@@ -60,6 +60,11 @@ class ImageToImage(Generator):
     def predict(self, cond: Cond, *, generator: torch.Generator | None = None, **options: Any) -> torch.Tensor:
         """Model-space outputs (N, C, s*h, s*w) for ``cond[self.condition]`` (N, c, h, w) and ``cond["label"]``."""
         raise NotImplementedError(f"{type(self).__name__} must implement predict")
+
+    @classmethod
+    def sampling_options(cls) -> list[str]:
+        """The keyword options of the family's ``predict`` (what `apply` and `sample` pass on)."""
+        return sorted(keyword_options(cls.predict))
 
     def sample_model(self, cond: Cond, *, generator: torch.Generator | None = None, **options: Any) -> torch.Tensor:
         return self.predict({k: v.to(self.device) for k, v in cond.items()}, generator=generator, **options)
@@ -107,6 +112,7 @@ class ImageToImage(Generator):
         x = images.detach().to(self.device, torch.float32)
         if not torch.isfinite(x).all():
             raise ValueError("images: contain NaN or infinite values")
+        self.check_sampling_options(options)
         n, (h, w) = len(x), x.shape[-2:]
         label_ids = self.default_labels(n) if labels is None else self.resolve_labels(n, labels)
         z = from_unit(self.spec, (x - lo) / (hi - lo))

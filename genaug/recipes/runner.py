@@ -464,7 +464,7 @@ class Cell:
 
             low, high = inj.interpolation_range
             sampler = LatentInterpolation(self.fit_data(slot.variant)[0], low=low, high=high)
-        pool = SamplePool(slot.generator_dir, batch_size=gen.pool_batch, seed=self.seed, reuse=gen.reuse, filter=chain, sampler=sampler)
+        pool = SamplePool(slot.generator_dir, batch_size=gen.pool_batch, seed=self.seed, reuse=gen.reuse, filter=chain, sampler=sampler, options=inj.sampling)
         return pool, filters or None
 
     def _filters(self, variant: str | None, slot: Slot) -> list[Any]:
@@ -532,7 +532,7 @@ def classic_expanded(recipe: Recipe, subset: ArraySet, seed: int, copies: int) -
     return ArraySet(spec.to_model(user), subset.y.repeat(len(passes)), spec)
 
 
-_KEYED_WHEN_SET = ("schedule", "mode", "sampler", "interpolation_range")  # injection fields added after results were first stored
+_KEYED_WHEN_SET = ("schedule", "mode", "sampler", "interpolation_range", "sampling")  # injection fields added after results were first stored
 
 
 def _injection_key(injection: InjectionSection) -> dict[str, Any]:

@@ -170,6 +170,9 @@ class InjectionSection(_Section):
     # training records of the class (families with an encoder: vae, flow), t uniform in interpolation_range
     sampler: Literal["draw", "interpolate"] = "draw"
     interpolation_range: tuple[float, float] = (0.0, 1.0)
+    # sampler: draw only: the family's sampling options for every draw (e.g. {guidance: 3.0} for diffusion, {temperature: 0.8}
+    # for the vae): a variant that changes only these samples the same fitted generator, it is not fitted again
+    sampling: dict[str, Any] = {}
 
     @model_validator(mode="after")
     def _consistent(self) -> InjectionSection:
@@ -182,6 +185,8 @@ class InjectionSection(_Section):
                 raise ValueError(f"mode: 'extend' re-cuts the batches once, for a constant ratio; got schedule: {self.schedule!r}")
             if self.ratio >= 1:
                 raise ValueError(f"mode: 'extend' keeps every real record, so ratio must be below 1; got ratio: {self.ratio}")
+        if self.sampling and self.sampler != "draw":
+            raise ValueError(f"sampling: options of the generator's own draws; sampler {self.sampler!r} draws otherwise, got sampling: {self.sampling}")
         low, high = self.interpolation_range
         if low > high:
             raise ValueError(f"interpolation_range: expected [low, high] with low <= high, got {list(self.interpolation_range)}")
@@ -311,6 +316,10 @@ class Recipe(_Section):
                 raise ValueError(f"{where}.unlabelled: subset.shots 'all' labels the whole training part; nothing is left unlabelled")
         for variant in self.arm_variants():
             family = self.generator_of(self.fitted_by(variant)).family
+            try:
+                get_family(family).check_sampling_options(self.injection_of(variant).sampling)
+            except TypeError as err:
+                raise ValueError(f"{self.injection_field(variant)}.sampling: {err}") from None
             if self.injection_of(variant).sampler == "interpolate" and not get_family(family).has_encoder:
                 where = self.injection_field(variant)
                 with_encoder = [name for name in families() if get_family(name).has_encoder]
@@ -333,8 +342,13 @@ class Recipe(_Section):
         return list(dict.fromkeys(self.fitted_by(variant) for variant in self.arm_variants()))
 
     def fitted_by(self, variant: str | None) -> str | None:
-        """Whose generator ``variant``'s arms sample: its own, or (no generator section) the recipe's (None)."""
-        return variant if variant is not None and self.variants[variant].generator is not None else None
+        """Whose generator ``variant``'s arms sample: the recipe's (None) when the variant has no generator section or
+        the same one; else the first variant, in arm order, with the same generator section (fitted once, sampled by
+        each with its own injection); else its own."""
+        if variant is None or self.variants[variant].generator in (None, self.generator):
+            return None
+        own = self.variants[variant].generator
+        return next(v for v in self.arm_variants() + [variant] if v is not None and self.variants[v].generator == own)
 
     def generator_of(self, variant: str | None) -> GeneratorSection:
         own = None if variant is None else self.variants[variant].generator
