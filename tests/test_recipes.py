@@ -57,6 +57,8 @@ def tiny(out: Path, **overrides) -> dict:
         ({"arms": ["none", "classic:gmm"], "variants": {"gmm": {}}}, "arms.1: unknown arm 'classic:gmm'"),
         ({"variants": {"a/b": {}}}, "variants: 'a/b': expected a name of letters, digits"),
         ({"injection": {"sampling": {"temperature": 1.0}}}, "injection.sampling: temperature: not a sampling option of the 'gmm' family; it takes none"),
+        ({"generator": {"family": "vae"}, "injection": {"sampling": {"temprature": 0.5}}}, "injection.sampling: temprature: not a sampling option of the 'vae' family (did you mean 'temperature'?)"),
+        ({"generator": {"family": "vae"}, "injection": {"sampling": {"temperature": -1}}}, "injection.sampling.temperature: Input should be greater than 0 (got -1)"),
         ({"injection": {"sampler": "interpolate", "sampling": {"x": 1}}}, "injection.sampling: options of the generator's own draws; sampler 'interpolate'"),
         ({"variants": {"v": {"generator": {"famly": "gmm"}}}}, "variants.v.generator.famly: unknown key (did you mean 'family'?)"),
         ({"variants": {"v": {"generator": {"fit_on": "classic"}}}, "classic": None, "arms": ["none"]}, "variants.v.generator.fit_on: 'classic' needs a classic section"),

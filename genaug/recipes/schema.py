@@ -124,6 +124,23 @@ class GeneratorSection(_Section):
         return self
 
 
+def _check_sampling(sampling: dict[str, Any], gen: GeneratorSection, where: str) -> None:
+    """``sampling`` names options of ``gen``'s family; those that are also config fields (their defaults) take valid values."""
+    from genaug.models.registry import get_family
+
+    family = get_family(gen.family)
+    try:
+        family.check_sampling_options(sampling)
+    except TypeError as err:
+        raise ValueError(f"{where}.sampling: {err}") from None
+    fields = {k: v for k, v in sampling.items() if k in family.config_class.model_fields}
+    try:
+        family.config_class(**{**gen.config, **fields})
+    except ValidationError as err:
+        first = err.errors()[0]
+        raise ValueError(f"{where}.sampling.{'.'.join(map(str, first['loc']))}: {first['msg']} (got {first.get('input')!r})") from None
+
+
 def _check_fields(section: str, model: type[BaseModel], given: dict[str, Any], build: Any, what: str) -> None:
     """Validate ``given`` as ``model``'s fields; a ValueError naming ``section.key`` and the allowed keys."""
     allowed = list(model.model_fields)
@@ -316,10 +333,7 @@ class Recipe(_Section):
                 raise ValueError(f"{where}.unlabelled: subset.shots 'all' labels the whole training part; nothing is left unlabelled")
         for variant in self.arm_variants():
             family = self.generator_of(self.fitted_by(variant)).family
-            try:
-                get_family(family).check_sampling_options(self.injection_of(variant).sampling)
-            except TypeError as err:
-                raise ValueError(f"{self.injection_field(variant)}.sampling: {err}") from None
+            _check_sampling(self.injection_of(variant).sampling, self.generator_of(self.fitted_by(variant)), self.injection_field(variant))
             if self.injection_of(variant).sampler == "interpolate" and not get_family(family).has_encoder:
                 where = self.injection_field(variant)
                 with_encoder = [name for name in families() if get_family(name).has_encoder]
