@@ -46,7 +46,6 @@ from genaug.data.spec import DataSpec
 from genaug.inject.core import check_fits
 from genaug.models.base import Generator
 from genaug.models.handle import ModelHandle
-from genaug.models.registry import get_family
 from genaug.utils.seeding import derive_seed
 
 __all__ = ["Provenance", "Provenances", "SampleFilter", "SamplePool"]
@@ -285,7 +284,8 @@ class SamplePool:
         self.handle = ModelHandle(model, device)
         self.sampler = sampler
         self.options: dict[str, Any] = dict(options or {})
-        get_family(self.handle.family).check_sampling_options(self.options)
+        if self.options:  # by the model's own class: a user's unregistered Generator subclass pools too
+            type(self.handle.model).check_sampling_options(self.options)
         if sampler is not None and hasattr(sampler, "check"):
             sampler.check(self.handle.model)
         self.batch_size, self.seed, self.reuse, self.prefetch = batch_size, seed, reuse, bool(prefetch)
