@@ -246,6 +246,8 @@ def test_sampling_options_are_what_sample_accepts():
         cls.check_sampling_options(dict.fromkeys(options))
     with pytest.raises(TypeError, match=r"guidanse: not a sampling option of the 'diffusion' family \(did you mean 'guidance'\?\); it takes \['clip_x0'"):
         get_family("diffusion").check_sampling_options({"guidanse": 3.0})
+    with pytest.raises(TypeError, match=r"1, temprature: not a sampling option of the 'vae' family \(did you mean 'temperature'\?\)"):
+        get_family("vae").check_sampling_options({1: 0.5, "temprature": 0.5})  # keys of any type are named, not compared
     with pytest.raises(TypeError, match=r"temperature: not a sampling option of the 'gmm' family; it takes none"):
         get_family("gmm").check_sampling_options({"temperature": 0.5})
 

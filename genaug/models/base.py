@@ -229,9 +229,9 @@ class Generator(nn.Module, ModelHubMixin, library_name="genaug", tags=["genaug",
     def check_sampling_options(cls, options: Mapping[str, Any]) -> None:
         """A TypeError naming every key of ``options`` that is not one of `sampling_options`, and what the family takes."""
         takes = cls.sampling_options()
-        unknown = sorted(k for k in options if k not in takes)
+        unknown = sorted((k for k in options if k not in takes), key=str)
         if unknown:
-            close = difflib.get_close_matches(str(unknown[0]), takes, n=1)
+            close = [match for k in unknown for match in difflib.get_close_matches(str(k), takes, n=1)]
             hint = f" (did you mean {close[0]!r}?)" if close else ""
             raise TypeError(f"{', '.join(map(str, unknown))}: not a sampling option of the {cls.family!r} family{hint}; it takes {takes or 'none'}")
 
