@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from genaug.cli.options import option_flag, sampling_options
+from genaug.cli.options import option_flag, option_values
 
 __all__ = ["TASK_FAMILIES", "add_parsers", "task_pairs"]
 
@@ -70,7 +70,7 @@ def _cmd_apply(args: argparse.Namespace) -> int:
     model = genaug.load(args.model)
     if not isinstance(model, ImageToImage):
         raise ValueError(f"model: {args.model} holds a {model.family!r} generator, not an image-to-image model (fit one with --task)")
-    options = sampling_options(args, model)
+    options = option_values(args, model)
     files, targets = _apply_targets(Path(args.input), Path(args.out), folder_out=False)
     generator = torch.Generator().manual_seed(args.seed)
     for f, t in zip(files, targets):

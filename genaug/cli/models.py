@@ -19,8 +19,8 @@ from genaug.cli.options import (
     load_data,
     load_split,
     option_flag,
+    option_values,
     parse_labels,
-    sampling_options,
 )
 
 __all__ = ["add_parsers"]
@@ -147,7 +147,7 @@ def _cmd_sample(args: argparse.Namespace) -> int:
     if not str(args.out).endswith(".npz"):
         raise ValueError(f"--out: expected a path ending in .npz, got {args.out}")
     model = genaug.load(args.model)
-    options = sampling_options(args, model)
+    options = option_values(args, model)
     spec = model.spec
     labels = parse_labels(args.labels, args.n, spec.class_names)
     generator = torch.Generator().manual_seed(args.seed)
@@ -179,7 +179,7 @@ def _cmd_generate(args: argparse.Namespace) -> int:
     data = generate_dataset(
         model, args.n, args.out, labels=labels, seed=args.seed, batch_size=args.batch_size,
         chunk_size=args.chunk_size, provenance=args.provenance, overwrite=args.overwrite, device=device,
-        options=sampling_options(args, model),
+        options=option_values(args, model),
     )
     if int(os.environ.get("RANK", "0")) == 0:
         processes = int(os.environ.get("WORLD_SIZE", "1"))

@@ -9,7 +9,7 @@ from typing import Any
 
 import yaml
 
-__all__ = ["add_split_args", "add_value_args", "key_values", "load_data", "load_split", "option_flag", "parse_labels", "sampling_options"]
+__all__ = ["add_split_args", "add_value_args", "key_values", "load_data", "load_split", "option_flag", "option_values", "parse_labels"]
 
 
 def parse_labels(text: str | None, n: int, class_names: Sequence[str]) -> list[int] | None:
@@ -58,7 +58,7 @@ def key_values(pairs: Sequence[str], flag: str) -> dict[str, Any]:
     return out
 
 
-def sampling_options(args: argparse.Namespace, model: Any) -> dict[str, Any]:
+def option_values(args: argparse.Namespace, model: Any) -> dict[str, Any]:
     """``--option KEY=VALUE ...``: the model family's sampling options, checked by name before anything is drawn."""
     options = key_values(args.option or [], "--option")
     try:

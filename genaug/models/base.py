@@ -79,7 +79,9 @@ class GeneratorConfig(BaseModel):
 
     def replaced(self, allowed: Sequence[str], **fields: Any) -> GeneratorConfig:
         """This config with ``fields`` changed, validated; only the ``allowed`` ones may change (e.g. a family's
-        sampling fields on a trained model). A bad value is one ValueError naming its field."""
+        sampling fields on a trained model). A bad value is one ValueError naming its field; no fields: this config."""
+        if not fields:
+            return self
         other = sorted(set(fields) - set(allowed))
         if other:
             raise ValueError(f"fields: only {list(allowed)} can change after training, got {other}")

@@ -237,7 +237,7 @@ class Diffusion(Generator):
         """One sample per row of ``cond`` by DDIM; the sampling fields given here (``model.sample(n, guidance=3)``)
         stand in for the config's for this call only (`configure_sampling` changes them for good)."""
         given = {k: v for k, v in dict(guidance=guidance, sample_steps=sample_steps, eta=eta, clip_x0=clip_x0).items() if v is not None}
-        cfg = self.config.replaced(_SAMPLING_FIELDS, **given) if given else self.config
+        cfg = self.config.replaced(_SAMPLING_FIELDS, **given)
         cond = {k: v.to(self.device) for k, v in cond.items()}
         x = randn((len(cond["label"]), *self.spec.shape), generator, self.device)
         clip = cfg.clip_x0 if cfg.clip_x0 is not None else self.spec.scaling in ("grid", "range")

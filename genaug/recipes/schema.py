@@ -133,12 +133,8 @@ def _check_sampling(sampling: dict[str, Any], gen: GeneratorSection, where: str)
         family.check_sampling_options(sampling)
     except TypeError as err:
         raise ValueError(f"{where}.sampling: {err}") from None
-    fields = {k: v for k, v in sampling.items() if k in family.config_class.model_fields}
-    try:
-        family.config_class(**{**gen.config, **fields})
-    except ValidationError as err:
-        first = err.errors()[0]
-        raise ValueError(f"{where}.sampling.{'.'.join(map(str, first['loc']))}: {first['msg']} (got {first.get('input')!r})") from None
+    config_class, fields = family.config_class, {k: v for k, v in sampling.items() if k in family.config_class.model_fields}
+    _check_fields(f"{where}.sampling", config_class, fields, lambda: config_class(**{**gen.config, **fields}), f"{gen.family} config")
 
 
 def _check_fields(section: str, model: type[BaseModel], given: dict[str, Any], build: Any, what: str) -> None:
@@ -332,8 +328,9 @@ class Recipe(_Section):
             if gen.unlabelled != "ignore" and "all" in self.subset.values():
                 raise ValueError(f"{where}.unlabelled: subset.shots 'all' labels the whole training part; nothing is left unlabelled")
         for variant in self.arm_variants():
-            family = self.generator_of(self.fitted_by(variant)).family
-            _check_sampling(self.injection_of(variant).sampling, self.generator_of(self.fitted_by(variant)), self.injection_field(variant))
+            gen = self.generator_of(self.fitted_by(variant))
+            family = gen.family
+            _check_sampling(self.injection_of(variant).sampling, gen, self.injection_field(variant))
             if self.injection_of(variant).sampler == "interpolate" and not get_family(family).has_encoder:
                 where = self.injection_field(variant)
                 with_encoder = [name for name in families() if get_family(name).has_encoder]
