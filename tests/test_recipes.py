@@ -452,6 +452,36 @@ def test_a_variant_that_changes_only_sampling_shares_the_fit(tmp_path, monkeypat
     assert fits == [] and trained == ["generative:colder"]
 
 
+def test_a_variant_that_changes_only_serving_shares_the_fit(tmp_path, monkeypatch):
+    """reuse / pool_batch change how samples are served, not the fit: such a variant samples the same fitted generator."""
+    variants = {"reused": {"generator": {**FAST_GMM, "reuse": 4, "pool_batch": 32}}}
+    recipe = tiny(tmp_path / "r", variants=variants, arms=["none", "generative", "generative:reused"])
+    parsed = load_recipe(recipe)
+    assert parsed.fitted_by("reused") is None and parsed.generator_variants() == [None]
+    pools = []
+    pool_module = sys.modules["genaug.inject.pool"]
+    real_init = pool_module.SamplePool.__init__
+    monkeypatch.setattr(pool_module.SamplePool, "__init__", lambda self, *a, **k: pools.append((k["reuse"], k["batch_size"])) or real_init(self, *a, **k))
+    fits = []
+    real_fit = runner_module.Cell.fit
+    monkeypatch.setattr(runner_module.Cell, "fit", lambda self, slot: fits.append(slot.variant) or real_fit(self, slot))
+    run(recipe, progress=False)
+    cell = tmp_path / "r" / "k10" / "seed0"
+    assert fits == [None] and not (cell / "generator-reused").exists()
+    assert sorted(pools) == [(1, FAST_GMM["pool_batch"]), (4, 32)]  # each arm served as its section says
+    # serving is part of the arm's key: changing it reruns that arm only, never the fit
+    trained = []
+    real_arm = runner_module.Cell.train_arm
+    monkeypatch.setattr(runner_module.Cell, "train_arm", lambda self, arm: trained.append(arm) or real_arm(self, arm))
+    variants["reused"]["generator"]["reuse"] = 2
+    fits.clear()
+    run(recipe, progress=False)
+    assert fits == [] and trained == ["generative:reused"]
+    # a fit setting still makes a fit of its own
+    variants["reused"]["generator"]["config"] = {"n_components": 2}
+    assert load_recipe(recipe).fitted_by("reused") == "reused"
+
+
 def test_interpolating_and_decaying_variants(tmp_path, monkeypatch):
     """sampler: interpolate decodes between the generator's own training records; schedule: linear_decay ends on real data."""
     fast_vae = {"family": "vae", "train": {"steps": 5, "checkpoint_every": 0, "sample_every": 0}, "pool_batch": 64,

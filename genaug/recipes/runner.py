@@ -358,7 +358,11 @@ class Cell:
                 parts.append(recipe.classic.model_dump())
             if "generative" in base:
                 filters = [f.model_dump() for f in recipe.applied_filters(variant)]
-                parts += [self.fit_keys[recipe.fitted_by(variant)], _injection_key(recipe.injection_of(variant)), filters]
+                fitted_by = recipe.fitted_by(variant)
+                parts += [self.fit_keys[fitted_by], _injection_key(recipe.injection_of(variant)), filters]
+                serving = recipe.generator_of(variant).serving()
+                if serving != recipe.generator_of(fitted_by).serving():  # keyed only then: the fit's key holds its own
+                    parts.append({"serving": serving})
             if base in OVERSAMPLERS:
                 parts.append(recipe.oversample.model_dump())
             units.append(Unit(f"{name}/{arm}", self.arm_path(arm), self._key(*parts), lambda arm=arm: self.train_arm(arm)))
@@ -457,7 +461,7 @@ class Cell:
         slot = self.slots[self.recipe.fitted_by(variant)]
         filters = self._filters(variant, slot)
         chain = None if not filters else AllFilters(filters)
-        gen, inj = self.recipe.generator_of(slot.variant), self.recipe.injection_of(variant)
+        gen, inj = self.recipe.generator_of(variant), self.recipe.injection_of(variant)  # served as the variant says
         sampler = None
         if inj.sampler == "interpolate":
             from genaug.inject.interpolate import LatentInterpolation

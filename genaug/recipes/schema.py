@@ -25,6 +25,7 @@ __all__ = ["ARMS", "Recipe", "RecipeError", "arm_base", "arm_variant", "load_rec
 
 ARMS = ("none", "classic", "generative", "classic+generative", "smote", "kde")  # what each arm trains on: see runner.py
 _GENERATIVE = ("generative", "classic+generative")  # the arms that take a generator: also as ARM:VARIANT
+_SERVING = {"reuse", "pool_batch"}  # generator fields that change how samples are served, not the fit
 _VARIANT_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")  # it names files: generator-<variant>/
 
 
@@ -100,8 +101,17 @@ class GeneratorSection(_Section):
     # `pseudo_confidence` surely join the labelled subset for the fit)
     unlabelled: Literal["ignore", "pseudo_label"] = "ignore"
     pseudo_confidence: float = Field(0.9, ge=0, le=1)
+    # how the fitted generator's samples are served; two sections that differ only here share one fit
     pool_batch: int = Field(1024, ge=1)  # samples drawn per class refill of the SamplePool
     reuse: int = Field(1, ge=1)  # times each drawn sample is served (for slow families)
+
+    def fits_like(self, other: GeneratorSection) -> bool:
+        """Whether ``other`` is fitted the same way (it may serve the samples differently: ``reuse``, ``pool_batch``)."""
+        return self.model_dump(exclude=_SERVING) == other.model_dump(exclude=_SERVING)
+
+    def serving(self) -> dict[str, int]:
+        """How the samples are served: ``reuse`` and ``pool_batch``."""
+        return self.model_dump(include=_SERVING)
 
     @field_validator("family")
     @classmethod
@@ -354,12 +364,12 @@ class Recipe(_Section):
 
     def fitted_by(self, variant: str | None) -> str | None:
         """Whose generator ``variant``'s arms sample: the recipe's (None) when the variant has no generator section or
-        the same one; else the first variant, in arm order, with the same generator section (fitted once, sampled by
-        each with its own injection); else its own."""
-        if variant is None or self.variants[variant].generator in (None, self.generator):
+        one fitted the same way; else the first variant, in arm order, whose generator is fitted the same way (fitted
+        once, sampled by each with its own injection, ``reuse`` and ``pool_batch``); else its own."""
+        own = None if variant is None else self.variants[variant].generator
+        if own is None or own.fits_like(self.generator):
             return None
-        own = self.variants[variant].generator
-        return next(v for v in self.arm_variants() + [variant] if v is not None and self.variants[v].generator == own)
+        return next(v for v in self.arm_variants() + [variant] if v is not None and own.fits_like(self.generator_of(v)))
 
     def generator_of(self, variant: str | None) -> GeneratorSection:
         own = None if variant is None else self.variants[variant].generator
