@@ -9,7 +9,14 @@ asked for ``--per-class`` samples of every class, and scored by `genaug.evaluate
 share of samples the classifier assigns to the class they were asked for. Acceptance: at least 85% for
 every family on both sets.
 
-    python benchmarks/bench_sequence_fidelity.py [--data mnist1d ucr:GunPoint] [--families gmm vae ...] [--write]
+Every row also gives the samples' memorization ratio (median distance to the closest training series over
+that series' distance to its own closest neighbour, `genaug.evaluate.memorization`: near 0 for copies of
+training series, near 1 for new ones) and, for families with a likelihood, held-out bits/dim on the test
+series: a family can raise its fidelity by replaying its training series, which these two figures show.
+``--config KEY=VALUE ...`` fits every family with those config fields instead of its defaults (e.g.
+``--families gmm --config n_components=20``, a sweep of the gmm's capacity); the rows name them.
+
+    python benchmarks/bench_sequence_fidelity.py [--data mnist1d ucr:GunPoint] [--families gmm vae ...] [--config K=V ...] [--write]
 """
 
 from __future__ import annotations
@@ -23,7 +30,8 @@ import torch
 from sklearn.neighbors import KNeighborsClassifier
 
 import genaug
-from genaug.evaluate import FeatureSpace, class_fidelity
+from genaug.cli.options import key_values
+from genaug.evaluate import FeatureSpace, bits_per_dim, class_fidelity, memorization
 
 from _report import command, machine, write_section
 
@@ -40,7 +48,10 @@ def flat(x: torch.Tensor):
     return x.reshape(len(x), -1).double().numpy()
 
 
-def run_set(source: str, families: list[str], per_class: int, classifier_steps: int, seed: int, guidances: tuple[float, ...] = (0.0,)) -> dict:
+def run_set(
+    source: str, families: list[str], per_class: int, classifier_steps: int, seed: int,
+    guidances: tuple[float, ...] = (0.0,), config: dict | None = None,
+) -> dict:
     train_name, test_name = split_names(source)
     train = genaug.load_source(train_name)
     test = genaug.load_source(test_name).conform(train.spec)
@@ -55,13 +66,16 @@ def run_set(source: str, families: list[str], per_class: int, classifier_steps: 
     }
     print(f"{source}: classifier accuracy on the real test series {ceiling:.3f}", flush=True)
     labels = torch.arange(train.spec.num_classes).repeat_interleave(per_class)
+    config = config or {}
+    suffix = f" ({', '.join(f'{k}={v}' for k, v in config.items())})" if config else ""
     for family in families:
         start = time.perf_counter()
-        model = genaug.fit(train, family, seed=seed, train={"progress": False, "checkpoint_every": 0})
+        model = genaug.fit(train, family, seed=seed, train={"progress": False, "checkpoint_every": 0}, **config)
         fit_seconds = time.perf_counter() - start
+        held_out = bits_per_dim(model, test).bits_per_dim if model.has_likelihood else None
         # a family with class guidance is also scored at each of `guidances` (same fit, same seed)
         others = [w for w in guidances if w != model.config.guidance] if hasattr(model.config, "guidance") else []
-        for name, options in [(family, {})] + [(f"{family} (guidance {w:g})", {"guidance": w}) for w in others]:
+        for name, options in [(family + suffix, {})] + [(f"{family}{suffix} (guidance {w:g})", {"guidance": w}) for w in others]:
             start = time.perf_counter()
             samples = model.sample(len(labels), labels=labels, generator=torch.Generator().manual_seed(seed), **options)
             sample_seconds = time.perf_counter() - start
@@ -71,8 +85,13 @@ def run_set(source: str, families: list[str], per_class: int, classifier_steps: 
                 "accuracy": score["accuracy"], "per_class": score["per_class"],
                 "nn1_accuracy": float(nearest.score(flat(z), labels.numpy())),
                 "fit_seconds": fit_seconds, "sample_seconds": sample_seconds,
+                "memorization_ratio": memorization(z, train.x).ratio, "held_out_bits_per_dim": held_out,
             }
-            print(f"  {name}: fidelity {score['accuracy']:.3f} (1-NN {entry['nn1_accuracy']:.3f})  fit {fit_seconds:.1f} s  sample {sample_seconds:.1f} s", flush=True)
+            bpd = "" if held_out is None else f"  held-out {held_out:.3f} bits/dim"
+            print(
+                f"  {name}: fidelity {score['accuracy']:.3f} (1-NN {entry['nn1_accuracy']:.3f})  memorization ratio "
+                f"{entry['memorization_ratio']:.2f}{bpd}  fit {fit_seconds:.1f} s  sample {sample_seconds:.1f} s", flush=True,
+            )
     return result
 
 
@@ -90,12 +109,14 @@ def render(results: list[dict], per_class: int, classifier_steps: int, cmd: str 
         f"same series and asked for {per_class} samples of every class; the table gives the share the classifier labels "
         "as asked (`genaug.evaluate.class_fidelity`), the acceptance's judge. For context a second judge, the UCR archive's "
         "1-nearest-neighbour classifier (Euclidean) over the training series, labels the same samples. The first row is "
-        "each classifier on the real test series. Fit times in seconds." + (f" {note}" if note else ""),
+        "each classifier on the real test series. Memorization: the samples' median memorization ratio (0: copies of "
+        "training series, about 1: as far from them as the series are from each other); bits/dim: held-out, on the test "
+        "series, where the family has a likelihood. Fit times in seconds." + (f" {note}" if note else ""),
         "",
-        "| family | " + " | ".join(f"{n}: CNN | {n}: 1-NN | fit (s)" for n in names) + " |",
-        "|---|" + "---:|---:|---:|" * len(names),
+        "| family | " + " | ".join(f"{n}: CNN | {n}: 1-NN | memorization | bits/dim | fit (s)" for n in names) + " |",
+        "|---|" + "---:|---:|---:|---:|---:|" * len(names),
         "| real test series (each classifier's accuracy) | "
-        + " | ".join(f"{r['classifier_test_accuracy']:.3f} | {r['nn1_test_accuracy']:.3f} | " for r in results) + " |",
+        + " | ".join(f"{r['classifier_test_accuracy']:.3f} | {r['nn1_test_accuracy']:.3f} | | | " for r in results) + " |",
     ]
     met = {}
     for family in families:
@@ -103,10 +124,14 @@ def render(results: list[dict], per_class: int, classifier_steps: int, cmd: str 
         for r in results:
             entry = r["families"].get(family)
             if entry is None:
-                cells.append("not run | | ")
+                cells.append("not run | | | | ")
                 continue
             mark = "**" if entry["accuracy"] >= GOAL else ""
-            cells.append(f"{mark}{entry['accuracy']:.3f}{mark} | {entry['nn1_accuracy']:.3f} | {entry['fit_seconds']:.0f}")
+            ratio, bpd = entry.get("memorization_ratio"), entry.get("held_out_bits_per_dim")
+            cells.append(
+                f"{mark}{entry['accuracy']:.3f}{mark} | {entry['nn1_accuracy']:.3f} | {'' if ratio is None else f'{ratio:.2f}'} | "
+                f"{'' if bpd is None else f'{bpd:.3f}'} | {entry['fit_seconds']:.0f}"
+            )
             met.setdefault(family, []).append(entry["accuracy"] >= GOAL)
         lines.append(f"| {family} | " + " | ".join(cells) + " |")
     short = [f for f, oks in met.items() if not all(oks) or len(oks) < len(results)]
@@ -129,6 +154,7 @@ def main() -> None:
     parser.add_argument("--classifier-steps", type=int, default=2000)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--guidance", type=float, nargs="*", default=[0.0], help="families with class guidance: also score at these weights")
+    parser.add_argument("--config", nargs="*", default=[], metavar="KEY=VALUE", help="fit every family with these config fields")
     parser.add_argument("--json", default=None, help="also write the results to this file")
     parser.add_argument("--write", action="store_true", help="update this benchmark's section of BENCHMARKS.md")
     parser.add_argument("--render", default=None, metavar="JSON", help="only render the results a --json run saved")
@@ -144,7 +170,8 @@ def main() -> None:
         return
     results = []
     for source in args.data:
-        results.append(run_set(source, args.families, args.per_class, args.classifier_steps, args.seed, tuple(args.guidance)))
+        config = key_values(args.config, "--config")
+        results.append(run_set(source, args.families, args.per_class, args.classifier_steps, args.seed, tuple(args.guidance), config))
         if args.json:
             Path(args.json).write_text(json.dumps(results, indent=2), encoding="utf-8")
     text = render(results, args.per_class, args.classifier_steps, note=args.note)
