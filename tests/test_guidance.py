@@ -91,6 +91,36 @@ def test_guidance_raises_the_models_own_class_posterior_and_stays_seeded(family,
         assert torch.equal(fast, naive)
     with pytest.raises(ValueError, match="guidance: expected a finite number >= 0"):
         model.sample(2, labels=0, guidance=-1.0)
+    # temperature: 1 is the model itself; below 1 every conditional is sharper, so the samples are likelier under it
+    assert torch.equal(model.sample(8, labels=labels[:8], temperature=1.0, generator=_gen(6)), model.sample(8, labels=labels[:8], generator=_gen(6)))
+
+    def own_log_prob(samples):
+        return model.log_prob(model.spec.to_model(samples), labels).mean().item()
+
+    cold = model.sample(100, labels=labels, guidance=0.0, temperature=0.5, generator=_gen(2))
+    assert own_log_prob(cold) > own_log_prob(plain) + 0.1 * model.spec.dim  # nats per sample; per element: 0.1
+    if family == "wavenet":
+        fast = model.sample_model(cond, generator=_gen(7), guidance=2.0, temperature=0.7)
+        assert torch.equal(fast, model.sample_model(cond, generator=_gen(7), guidance=2.0, temperature=0.7, naive=True))
+    for bad in (0.0, -1.0, float("nan"), float("inf"), True):
+        with pytest.raises(ValueError, match="temperature: expected a finite number > 0"):
+            model.sample(2, labels=0, temperature=bad)
+
+
+def test_tempering_sharpens_a_categorical_and_narrows_a_mixture():
+    spec = from_arrays(np.linspace(0, 1, 8)[:, None].repeat(4, 1), levels=4, modality="sequence").spec
+    probs = torch.tensor([0.5, 0.3, 0.1, 0.1])
+    tempered = Categorical(spec).tempered(probs.log(), 0.5).softmax(-1)
+    torch.testing.assert_close(tempered, probs**2 / (probs**2).sum())  # p ** (1 / T), renormalized
+    assert torch.equal(Categorical(spec).tempered(probs.log(), 1.0), probs.log())
+    dist = GaussianMixture(2, -7.0)
+    params = torch.tensor([math.log(0.8), math.log(0.2), -1.0, 1.0, 0.0, math.log(2.0)])  # weights, means, log-scales
+    weights, means, log_scales = dist.tempered(params, 0.5).split(2)
+    torch.testing.assert_close(weights.softmax(-1), torch.tensor([0.64, 0.04]) / 0.68)
+    torch.testing.assert_close(means, params[2:4])
+    torch.testing.assert_close(log_scales.exp(), torch.tensor([0.5, 1.0]))
+    draws = torch.stack([dist.sample(dist.tempered(params, 0.5), _gen(i)) for i in range(2000)])
+    assert draws.std() < torch.stack([dist.sample(params, _gen(i)) for i in range(2000)]).std()
 
 
 def test_pixelcnn_guides_images_and_vectors_pixel_by_pixel(digits):

@@ -53,6 +53,10 @@ class Categorical:
         log_p = F.log_softmax(params.float(), dim=-1).gather(-1, index).squeeze(-1) - self.log_bin_width
         return torch.where(inside, log_p, torch.full_like(log_p, -math.inf))
 
+    def tempered(self, params: torch.Tensor, temperature: float) -> torch.Tensor:
+        """The logits of ``p ** (1 / temperature)``, renormalized: below 1 sharper, above 1 flatter."""
+        return params.float() / temperature
+
     def sample(self, params: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
         """A bin centre per row of logits (..., levels) -> (...), by the Gumbel-max trick."""
         return (gumbel_argmax(params, generator) + 0.5) / self.levels * 2.0 - 1.0
@@ -76,6 +80,12 @@ class GaussianMixture:
         log_w, means, log_scales = self._split(params)  # (..., k) each
         u = (z.float().unsqueeze(-1) - means) * torch.exp(-log_scales)
         return torch.logsumexp(log_w - 0.5 * u**2 - log_scales - 0.5 * _LOG_2PI, dim=-1)
+
+    def tempered(self, params: torch.Tensor, temperature: float) -> torch.Tensor:
+        """Parameters of the mixture at ``temperature``: weights ``w ** (1 / T)`` renormalized, every scale times ``T``
+        (as sketch-rnn and PixelCNN++ samplers do); the means stay."""
+        logits, means, log_scales = params.float().split(self.k, dim=-1)
+        return torch.cat([logits / temperature, means, log_scales + math.log(temperature)], dim=-1)
 
     def sample(self, params: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
         log_w, means, log_scales = self._split(params)

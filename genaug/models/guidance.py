@@ -27,7 +27,7 @@ import torch
 
 from genaug.models.distributions import Categorical, gumbel_argmax
 
-__all__ = ["ClassGuide", "check_guidance", "every_class", "guided_log_weights", "sample_guided"]
+__all__ = ["ClassGuide", "check_guidance", "check_temperature", "every_class", "guided_log_weights", "sample_guided"]
 
 
 def check_guidance(guidance: Any) -> float:
@@ -105,8 +105,22 @@ class ClassGuide:
         return value.repeat_interleave(k)
 
 
+def check_temperature(temperature: Any) -> float:
+    """``temperature`` as a float, or a ValueError naming it (a finite number > 0)."""
+    if isinstance(temperature, bool) or not isinstance(temperature, (int, float)) or not temperature > 0 or math.isinf(temperature):
+        raise ValueError(f"temperature: expected a finite number > 0, got {temperature!r}")
+    return float(temperature)
+
+
 def sample_guided(
-    model: Any, cond: dict[str, torch.Tensor], run: Any, guidance: Any, generator: torch.Generator | None, *, candidates: int = 32
+    model: Any,
+    cond: dict[str, torch.Tensor],
+    run: Any,
+    guidance: Any,
+    generator: torch.Generator | None,
+    *,
+    candidates: int = 32,
+    temperature: Any = 1.0,
 ) -> torch.Tensor:
     """Samples of an autoregressive family with guidance ``guidance`` (0, or one class: the plain conditional).
 
@@ -118,11 +132,14 @@ def sample_guided(
         guidance: the weight w (checked here).
         generator: the random numbers.
         candidates: draws per element for a continuous conditional.
+        temperature: every element's conditional (under every class) tempered first (``dist.tempered``):
+            below 1 sharper and smoother samples, less varied; 1 the model itself.
     """
-    guidance = check_guidance(guidance)
+    guidance, temperature = check_guidance(guidance), check_temperature(temperature)
     cond = {k: v.to(model.device) for k, v in cond.items()}
     classes = model.spec.num_classes
+    temper = (lambda params: params) if temperature == 1.0 else (lambda params: model.dist.tempered(params, temperature))
     if guidance == 0 or classes < 2:
-        return run(model.condition_vector(cond), lambda params: model.dist.sample(params, generator))
+        return run(model.condition_vector(cond), lambda params: model.dist.sample(temper(params), generator))
     guide = ClassGuide(model.dist, cond["label"], model.class_prior.log().to(model.device), guidance, candidates=candidates, generator=generator)
-    return run(model.condition_vector(every_class(cond, classes)), guide.draw)[::classes]
+    return run(model.condition_vector(every_class(cond, classes)), lambda params: guide.draw(temper(params)))[::classes]

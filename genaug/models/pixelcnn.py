@@ -64,6 +64,9 @@ class PixelCNNConfig(GeneratorConfig):
     # it costs num_classes passes per element, and a pixel-by-pixel image is already the slowest sampler here
     guidance: float = Field(0.0, ge=0.0)
     guidance_candidates: int = Field(32, ge=1)  # sampling, continuous data: draws per element resampled by guidance
+    # sampling: every element's conditional tempered (categorical: p ** (1 / T) renormalized; mixture: weights
+    # likewise, scales times T); below 1 smoother, more typical and less varied samples
+    temperature: float = Field(1.0, gt=0.0)
 
 
 @register
@@ -139,9 +142,14 @@ class PixelCNN(Generator):
         return {"loss": -self._log_prob_given(batch["x"], batch).mean() / self.spec.dim}
 
     @torch.no_grad()
-    def sample_model(self, cond: Cond, *, generator: torch.Generator | None = None, guidance: float | None = None) -> torch.Tensor:
+    def sample_model(
+        self, cond: Cond, *, generator: torch.Generator | None = None, guidance: float | None = None, temperature: float | None = None
+    ) -> torch.Tensor:
         """One sample per row of ``cond``, element by element; ``guidance`` (default: the config's, 0) weights each
-        element by the model's own class posterior (`genaug.models.guidance`), at one pass per class."""
-        guidance = self.config.guidance if guidance is None else guidance
+        element by the model's own class posterior (`genaug.models.guidance`), at one pass per class; ``temperature``
+        (default: the config's, 1) tempers each element's conditional."""
+        cfg = self.config
+        guidance = cfg.guidance if guidance is None else guidance
+        temperature = cfg.temperature if temperature is None else temperature
         run = lambda vector, draw: self.net.sample(vector, self.spec.shape, draw)  # noqa: E731
-        return sample_guided(self, cond, run, guidance, generator, candidates=self.config.guidance_candidates)
+        return sample_guided(self, cond, run, guidance, generator, candidates=cfg.guidance_candidates, temperature=temperature)

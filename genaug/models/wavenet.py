@@ -54,6 +54,9 @@ class WaveNetConfig(GeneratorConfig):
     # costs num_classes forward passes per element
     guidance: float = Field(1.0, ge=0.0)
     guidance_candidates: int = Field(32, ge=1)  # sampling, continuous data: draws per element resampled by guidance
+    # sampling: every element's conditional tempered (categorical: p ** (1 / T) renormalized; mixture: weights
+    # likewise, scales times T); below 1 smoother, more typical and less varied samples
+    temperature: float = Field(1.0, gt=0.0)
 
 
 @register
@@ -110,16 +113,25 @@ class WaveNet(Generator):
 
     @torch.no_grad()
     def sample_model(
-        self, cond: Cond, *, generator: torch.Generator | None = None, naive: bool = False, guidance: float | None = None
+        self,
+        cond: Cond,
+        *,
+        generator: torch.Generator | None = None,
+        naive: bool = False,
+        guidance: float | None = None,
+        temperature: float | None = None,
     ) -> torch.Tensor:
         """One sequence per row of ``cond``, element by element; ``naive`` recomputes every prefix (same samples, O(T^2)).
 
         ``guidance`` (default: the config's) weights each element by the model's own class posterior
-        (`genaug.models.guidance`); every row then runs once per class.
+        (`genaug.models.guidance`); every row then runs once per class. ``temperature`` (default: the config's, 1)
+        tempers each element's conditional.
         """
+        cfg = self.config
         run = self.net.sample_naive if naive else self.net.sample
-        guidance = self.config.guidance if guidance is None else guidance
+        guidance = cfg.guidance if guidance is None else guidance
+        temperature = cfg.temperature if temperature is None else temperature
         return sample_guided(
             self, cond, lambda vector, draw: run(self.spec.shape[-1], vector, draw), guidance, generator,
-            candidates=self.config.guidance_candidates,
+            candidates=cfg.guidance_candidates, temperature=temperature,
         )
