@@ -50,7 +50,7 @@ def flat(x: torch.Tensor):
 
 def run_set(
     source: str, families: list[str], per_class: int, classifier_steps: int, seed: int,
-    guidances: tuple[float, ...] = (0.0,), config: dict | None = None,
+    guidances: tuple[float, ...] = (0.0,), config: dict | None = None, temperatures: tuple[float, ...] = (),
 ) -> dict:
     train_name, test_name = split_names(source)
     train = genaug.load_source(train_name)
@@ -73,9 +73,12 @@ def run_set(
         model = genaug.fit(train, family, seed=seed, train={"progress": False, "checkpoint_every": 0}, **config)
         fit_seconds = time.perf_counter() - start
         held_out = bits_per_dim(model, test).bits_per_dim if model.has_likelihood else None
-        # a family with class guidance is also scored at each of `guidances` (same fit, same seed)
-        others = [w for w in guidances if w != model.config.guidance] if hasattr(model.config, "guidance") else []
-        for name, options in [(family + suffix, {})] + [(f"{family}{suffix} (guidance {w:g})", {"guidance": w}) for w in others]:
+        # a family with class guidance (a temperature) is also scored at each of `guidances` (`temperatures`): same fit, seed
+        others = [
+            (option, value) for option, values in (("guidance", guidances), ("temperature", temperatures))
+            if hasattr(model.config, option) for value in values if value != getattr(model.config, option)
+        ]
+        for name, options in [(family + suffix, {})] + [(f"{family}{suffix} ({k} {v:g})", {k: v}) for k, v in others]:
             start = time.perf_counter()
             samples = model.sample(len(labels), labels=labels, generator=torch.Generator().manual_seed(seed), **options)
             sample_seconds = time.perf_counter() - start
@@ -154,6 +157,7 @@ def main() -> None:
     parser.add_argument("--classifier-steps", type=int, default=2000)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--guidance", type=float, nargs="*", default=[0.0], help="families with class guidance: also score at these weights")
+    parser.add_argument("--temperature", type=float, nargs="*", default=[], help="families with a sampling temperature: also score at these")
     parser.add_argument("--config", nargs="*", default=[], metavar="KEY=VALUE", help="fit every family with these config fields")
     parser.add_argument("--json", default=None, help="also write the results to this file")
     parser.add_argument("--write", action="store_true", help="update this benchmark's section of BENCHMARKS.md")
@@ -171,7 +175,7 @@ def main() -> None:
     results = []
     for source in args.data:
         config = key_values(args.config, "--config")
-        results.append(run_set(source, args.families, args.per_class, args.classifier_steps, args.seed, tuple(args.guidance), config))
+        results.append(run_set(source, args.families, args.per_class, args.classifier_steps, args.seed, tuple(args.guidance), config, tuple(args.temperature)))
         if args.json:
             Path(args.json).write_text(json.dumps(results, indent=2), encoding="utf-8")
     text = render(results, args.per_class, args.classifier_steps, note=args.note)

@@ -3,6 +3,7 @@ categorical and by resampling for a continuous conditional, and the wavenet samp
 
 from __future__ import annotations
 
+import json
 import math
 
 import numpy as np
@@ -80,8 +81,8 @@ def test_guidance_raises_the_models_own_class_posterior_and_stays_seeded(family,
         per_class = torch.stack([model.log_prob(z, torch.full((len(z),), c)) for c in (0, 1)], 1)
         return per_class.log_softmax(1).gather(1, labels[:, None]).exp().mean().item()
 
-    plain = model.sample(100, labels=labels, guidance=0.0, generator=_gen(2))
-    guided = model.sample(100, labels=labels, guidance=3.0, generator=_gen(2))
+    plain = model.sample(100, labels=labels, guidance=0.0, temperature=1.0, generator=_gen(2))
+    guided = model.sample(100, labels=labels, guidance=3.0, temperature=1.0, generator=_gen(2))
     assert posterior_of_asked(guided) > posterior_of_asked(plain) + 0.04  # 0.93 -> 0.99 and 0.87 -> 0.98 when written
     torch.testing.assert_close(model.sample(4, labels=[0, 1, 0, 1], generator=_gen(3)), model.sample(4, labels=[0, 1, 0, 1], generator=_gen(3)))
     cond = {"label": torch.tensor([0, 1, 1])}
@@ -92,13 +93,16 @@ def test_guidance_raises_the_models_own_class_posterior_and_stays_seeded(family,
     with pytest.raises(ValueError, match="guidance: expected a finite number >= 0"):
         model.sample(2, labels=0, guidance=-1.0)
     # temperature: 1 is the model itself; below 1 every conditional is sharper, so the samples are likelier under it
-    assert torch.equal(model.sample(8, labels=labels[:8], temperature=1.0, generator=_gen(6)), model.sample(8, labels=labels[:8], generator=_gen(6)))
+    assert model.config.temperature == (0.6 if family == "wavenet" else 1.0)  # the wavenet samples tempered by default
+    default = model.config.temperature
+    assert torch.equal(model.sample(8, labels=labels[:8], temperature=default, generator=_gen(6)), model.sample(8, labels=labels[:8], generator=_gen(6)))
 
     def own_log_prob(samples):
         return model.log_prob(model.spec.to_model(samples), labels).mean().item()
 
+    warm = model.sample(100, labels=labels, guidance=0.0, temperature=1.0, generator=_gen(2))
     cold = model.sample(100, labels=labels, guidance=0.0, temperature=0.5, generator=_gen(2))
-    assert own_log_prob(cold) > own_log_prob(plain) + 0.1 * model.spec.dim  # nats per sample; per element: 0.1
+    assert own_log_prob(cold) > own_log_prob(warm) + 0.1 * model.spec.dim  # nats per sample; per element: 0.1
     if family == "wavenet":
         fast = model.sample_model(cond, generator=_gen(7), guidance=2.0, temperature=0.7)
         assert torch.equal(fast, model.sample_model(cond, generator=_gen(7), guidance=2.0, temperature=0.7, naive=True))
@@ -130,3 +134,15 @@ def test_pixelcnn_guides_images_and_vectors_pixel_by_pixel(digits):
         x = model.sample(len(labels), labels=labels, guidance=2.0, generator=_gen(0))
         assert x.shape == (len(labels), *data.spec.user_shape()) and torch.isfinite(torch.as_tensor(x)).all()
         torch.testing.assert_close(model.sample(len(labels), labels=labels, guidance=2.0, generator=_gen(0)), x)
+
+
+def test_a_wavenet_saved_before_the_temperature_samples_untempered(tmp_path):
+    rng = np.random.default_rng(0)
+    data = from_arrays(rng.normal(size=(20, 1, 16)), np.arange(20) % 2, modality="sequence", levels=16)
+    model = genaug.fit(data, "wavenet", steps=2, residual=4, skip=4, layers=2, cycle=2, head=4, train={"progress": False})
+    model.save_pretrained(tmp_path / "m")
+    config = json.loads((tmp_path / "m" / "config.json").read_text())
+    assert genaug.load(tmp_path / "m").config.temperature == 0.6
+    del config["config"]["temperature"]  # as written before the option existed
+    (tmp_path / "m" / "config.json").write_text(json.dumps(config))
+    assert genaug.load(tmp_path / "m").config.temperature == 1.0
