@@ -146,3 +146,9 @@ def test_a_wavenet_saved_before_the_temperature_samples_untempered(tmp_path):
     del config["config"]["temperature"]  # as written before the option existed
     (tmp_path / "m" / "config.json").write_text(json.dumps(config))
     assert genaug.load(tmp_path / "m").config.temperature == 1.0
+    # a run started before the field resumes with the value it had then, as a saved model loads
+    from genaug.train.fit import _stored_setup
+
+    (tmp_path / "run").mkdir()
+    (tmp_path / "run" / "run.json").write_text(json.dumps({"family": "wavenet", "config": config["config"]}))
+    assert _stored_setup(tmp_path / "run", None, {})[1]["temperature"] == 1.0

@@ -482,6 +482,13 @@ def test_a_variant_that_changes_only_serving_shares_the_fit(tmp_path, monkeypatc
     assert load_recipe(recipe).fitted_by("reused") == "reused"
 
 
+def test_a_default_that_moved_after_fits_were_stored_is_part_of_the_fit_key():
+    """A wavenet fitted before its temperature default moved to 0.6 loads at 1: a recipe that leaves it unset must refit."""
+    assert runner_module._moved_defaults("wavenet", {}) == {"temperature": 0.6}
+    assert runner_module._moved_defaults("wavenet", {"temperature": 1.0}) == {}
+    assert runner_module._moved_defaults("gmm", {}) == {}
+
+
 def test_interpolating_and_decaying_variants(tmp_path, monkeypatch):
     """sampler: interpolate decodes between the generator's own training records; schedule: linear_decay ends on real data."""
     fast_vae = {"family": "vae", "train": {"steps": 5, "checkpoint_every": 0, "sample_every": 0}, "pool_batch": 64,

@@ -83,9 +83,10 @@ class GaussianMixture:
 
     def tempered(self, params: torch.Tensor, temperature: float) -> torch.Tensor:
         """Parameters of the mixture at ``temperature``: weights ``w ** (1 / T)`` renormalized, every scale times ``T``
-        (as sketch-rnn and PixelCNN++ samplers do); the means stay."""
+        (as sketch-rnn and PixelCNN++ samplers do), the scale floor ``exp(min_log_scale)`` still applying; the means stay."""
         logits, means, log_scales = params.float().split(self.k, dim=-1)
-        return torch.cat([logits / temperature, means, log_scales + math.log(temperature)], dim=-1)
+        log_scales = log_scales.clamp(min=self.min_log_scale) + math.log(temperature)  # a floored scale is scaled too
+        return torch.cat([logits / temperature, means, log_scales], dim=-1)
 
     def sample(self, params: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
         log_w, means, log_scales = self._split(params)

@@ -57,6 +57,7 @@ from tqdm.contrib.logging import logging_redirect_tqdm
 
 from genaug.data.arrayset import ArraySet
 from genaug.data.sources import load_source
+from genaug.models.registry import get_family
 from genaug.recipes.baselines import OVERSAMPLERS
 from genaug.recipes.downstream import build_classifier, to_input, train_classifier
 from genaug.recipes.schema import InjectionSection, Recipe, RecipeError, arm_base, arm_variant, load_recipe
@@ -340,6 +341,9 @@ class Cell:
         for variant, slot in self.slots.items():
             gen = recipe.generator_of(variant)
             fit_parts: list[Any] = [gen.model_dump()]
+            moved = _moved_defaults(gen.family, gen.config)
+            if moved:  # a fit stored before such a default moved samples with the old one: it must not be reused
+                fit_parts.append({"defaults": moved})
             if gen.fit_on == "classic" or gen.unlabelled == "pseudo_label":
                 fit_parts.append(recipe.classic.model_dump() if recipe.classic is not None else None)
             if gen.unlabelled == "pseudo_label":
@@ -544,6 +548,14 @@ def _injection_key(injection: InjectionSection) -> dict[str, Any]:
     fields = InjectionSection.model_fields
     unset = {name for name in _KEYED_WHEN_SET if getattr(injection, name) == fields[name].default}
     return injection.model_dump(exclude=unset)
+
+
+def _moved_defaults(family: str, config: dict[str, Any]) -> dict[str, Any]:
+    """The current defaults of ``family``'s config fields whose default changed after models were saved
+    (those its ``saved_defaults`` fills in) and that ``config`` leaves unset."""
+    config_class = get_family(family).config_class
+    moved = config_class.saved_defaults({})
+    return {k: config_class.model_fields[k].default for k in sorted(moved) if k not in config}
 
 
 def _read_json(path: Path) -> dict[str, Any] | None:

@@ -142,6 +142,8 @@ def _stored_setup(out: str | os.PathLike | None, family: str | None, config: dic
         raise ValueError(f"{path}: corrupt run file ({err})") from None
     if family is not None and family != stored_family:
         raise ValueError(f"family: the run in {out} is a {stored_family!r} run; cannot resume it as {family!r}")
+    if isinstance(stored_config, dict):  # a run started before a field existed resumes with the value it had then
+        stored_config = get_family(stored_family).config_class.saved_defaults(dict(stored_config))
     if config:
         config_class = get_family(stored_family).config_class
         # only the fields given now are compared: the stored config holds what the fit resolved (gmm's
