@@ -173,8 +173,8 @@ def main() -> None:
             write_section("bench_sequence_fidelity", text)
         return
     results = []
+    config = key_values(args.config, "--config")
     for source in args.data:
-        config = key_values(args.config, "--config")
         results.append(run_set(source, args.families, args.per_class, args.classifier_steps, args.seed, tuple(args.guidance), config, tuple(args.temperature)))
         if args.json:
             Path(args.json).write_text(json.dumps(results, indent=2), encoding="utf-8")

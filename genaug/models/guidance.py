@@ -116,30 +116,33 @@ def sample_guided(
     model: Any,
     cond: dict[str, torch.Tensor],
     run: Any,
-    guidance: Any,
     generator: torch.Generator | None,
     *,
-    candidates: int = 32,
-    temperature: Any = 1.0,
+    guidance: Any = None,
+    temperature: Any = None,
 ) -> torch.Tensor:
-    """Samples of an autoregressive family with guidance ``guidance`` (0, or one class: the plain conditional).
+    """Samples of an autoregressive family with class guidance (0, or one class: the plain conditional).
 
     Args:
-        model: the `Generator` (``spec``, ``dist``, ``class_prior``, ``condition_vector``, ``device``).
+        model: the `Generator` (``spec``, ``dist``, ``class_prior``, ``condition_vector``, ``device``; its
+            config's ``guidance``, ``temperature`` and ``guidance_candidates``, the draws per element of a
+            continuous conditional).
         cond: the model-space conditions, one row per sample.
         run: ``run(condition_vectors, draw) -> samples``: the net's sampling loop, calling
             ``draw(params (rows, P)) -> values (rows,)`` once per element in generation order.
-        guidance: the weight w (checked here).
         generator: the random numbers.
-        candidates: draws per element for a continuous conditional.
+        guidance: the weight w (checked here); None: the config's.
         temperature: every element's conditional (under every class) tempered first (``dist.tempered``):
-            below 1 sharper and smoother samples, less varied; 1 the model itself.
+            below 1 sharper and smoother samples, less varied; 1 the model itself; None: the config's.
     """
+    cfg = model.config
+    guidance = cfg.guidance if guidance is None else guidance
+    temperature = cfg.temperature if temperature is None else temperature
     guidance, temperature = check_guidance(guidance), check_temperature(temperature)
     cond = {k: v.to(model.device) for k, v in cond.items()}
     classes = model.spec.num_classes
     temper = (lambda params: params) if temperature == 1.0 else (lambda params: model.dist.tempered(params, temperature))
     if guidance == 0 or classes < 2:
         return run(model.condition_vector(cond), lambda params: model.dist.sample(temper(params), generator))
-    guide = ClassGuide(model.dist, cond["label"], model.class_prior.log().to(model.device), guidance, candidates=candidates, generator=generator)
+    guide = ClassGuide(model.dist, cond["label"], model.class_prior.log().to(model.device), guidance, candidates=cfg.guidance_candidates, generator=generator)
     return run(model.condition_vector(every_class(cond, classes)), lambda params: guide.draw(temper(params)))[::classes]

@@ -148,8 +148,5 @@ class PixelCNN(Generator):
         """One sample per row of ``cond``, element by element; ``guidance`` (default: the config's, 0) weights each
         element by the model's own class posterior (`genaug.models.guidance`), at one pass per class; ``temperature``
         (default: the config's, 1) tempers each element's conditional."""
-        cfg = self.config
-        guidance = cfg.guidance if guidance is None else guidance
-        temperature = cfg.temperature if temperature is None else temperature
         run = lambda vector, draw: self.net.sample(vector, self.spec.shape, draw)  # noqa: E731
-        return sample_guided(self, cond, run, guidance, generator, candidates=cfg.guidance_candidates, temperature=temperature)
+        return sample_guided(self, cond, run, generator, guidance=guidance, temperature=temperature)

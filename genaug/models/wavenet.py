@@ -136,11 +136,6 @@ class WaveNet(Generator):
         (`genaug.models.guidance`); every row then runs once per class. ``temperature`` (default: the config's, 0.6)
         tempers each element's conditional.
         """
-        cfg = self.config
         run = self.net.sample_naive if naive else self.net.sample
-        guidance = cfg.guidance if guidance is None else guidance
-        temperature = cfg.temperature if temperature is None else temperature
-        return sample_guided(
-            self, cond, lambda vector, draw: run(self.spec.shape[-1], vector, draw), guidance, generator,
-            candidates=cfg.guidance_candidates, temperature=temperature,
-        )
+        length = self.spec.shape[-1]
+        return sample_guided(self, cond, lambda vector, draw: run(length, vector, draw), generator, guidance=guidance, temperature=temperature)
