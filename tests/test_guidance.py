@@ -109,6 +109,9 @@ def test_guidance_raises_the_models_own_class_posterior_and_stays_seeded(family,
     for bad in (0.0, -1.0, float("nan"), float("inf"), True):
         with pytest.raises(ValueError, match="temperature: expected a finite number > 0"):
             model.sample(2, labels=0, temperature=bad)
+        if not isinstance(bad, bool):  # the config refuses it too (pydantic reads True as 1)
+            with pytest.raises(ValueError, match="temperature"):
+                type(model.config)(temperature=bad)
 
 
 def test_tempering_sharpens_a_categorical_and_narrows_a_mixture():

@@ -210,8 +210,9 @@ def test_default_fit_on_twenty_strings_generalizes_instead_of_memorizing():
 
 
 def test_sampling_options_are_checked(toy_model):
-    with pytest.raises(ValueError, match="temperature: expected a number > 0"):
-        toy_model.sample(2, temperature=0)
+    for bad in (0, float("inf")):
+        with pytest.raises(ValueError, match="temperature: expected a finite number > 0"):
+            toy_model.sample(2, temperature=bad)
     with pytest.raises(ValueError, match="top_k: expected an integer"):
         toy_model.sample(2, top_k=0)
     with pytest.raises(ValueError, match=r"top_p: expected a probability"):

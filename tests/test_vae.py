@@ -201,7 +201,7 @@ def test_temperature_scales_the_prior_draws_and_is_a_config_default_or_a_per_cal
     assert torch.equal(draw(loaded, temperature=1.0), plain)
 
 
-@pytest.mark.parametrize("bad", [0, -1.0, True, "warm"])
+@pytest.mark.parametrize("bad", [0, -1.0, float("inf"), float("nan"), True, "warm"])
 def test_temperature_must_be_a_positive_number(bad):
     model = genaug.create("vae", digits_like(10).spec, **TINY)
     with pytest.raises(ValueError, match="temperature"):

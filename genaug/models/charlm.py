@@ -48,7 +48,7 @@ from torch import nn
 
 from genaug.data.spec import DataSpec
 from genaug.models.base import Cond, Generator, GeneratorConfig, OptimizerGroup
-from genaug.models.guidance import check_guidance, every_class, guided_log_weights
+from genaug.models.guidance import check_guidance, check_temperature, every_class, guided_log_weights
 from genaug.models.registry import register
 from genaug.modalities.text import END, encode_prefix, lengths, vocab_size
 from genaug.nn.wavenet import WaveNetTrunk
@@ -67,7 +67,7 @@ class CharLMConfig(GeneratorConfig):
     label_dim: int = Field(32, ge=1)  # size of the condition embedding every gate reads
     dropout: float = Field(0.3, ge=0.0, lt=1.0)  # dropout on the gate outputs (0.3: best of 0.1-0.4 on the census names)
     weight_decay: float = Field(0.0, ge=0.0)  # AdamW's decoupled weight decay
-    temperature: float = Field(1.0, gt=0.0)  # sampling: logits are divided by it
+    temperature: float = Field(1.0, gt=0.0, allow_inf_nan=False)  # sampling: logits are divided by it
     top_k: int | None = Field(None, ge=1)  # sampling: only the k likeliest symbols (None: all)
     top_p: float | None = Field(None, gt=0.0, le=1.0)  # sampling: nucleus of probability p (None: all)
     # sampling: weight of the model's own class posterior (0: plain p(x | class)); 1 (set before it was measured) squares the
@@ -98,8 +98,7 @@ def filter_logits(logits: torch.Tensor, temperature: float = 1.0, top_k: int | N
 
 def _check_options(temperature: Any, top_k: Any, top_p: Any, guidance: Any = 0.0) -> None:
     check_guidance(guidance)
-    if isinstance(temperature, bool) or not isinstance(temperature, (int, float)) or not temperature > 0:
-        raise ValueError(f"temperature: expected a number > 0, got {temperature!r}")
+    check_temperature(temperature)
     if top_k is not None and (isinstance(top_k, bool) or not isinstance(top_k, int) or top_k < 1):
         raise ValueError(f"top_k: expected an integer >= 1 or None, got {top_k!r}")
     if top_p is not None and (isinstance(top_p, bool) or not isinstance(top_p, (int, float)) or not 0 < top_p <= 1):

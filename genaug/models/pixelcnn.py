@@ -66,7 +66,7 @@ class PixelCNNConfig(GeneratorConfig):
     guidance_candidates: int = Field(32, ge=1)  # sampling, continuous data: draws per element resampled by guidance
     # sampling: every element's conditional tempered (categorical: p ** (1 / T) renormalized; mixture: weights
     # likewise, scales times T); below 1 smoother, more typical and less varied samples
-    temperature: float = Field(1.0, gt=0.0)
+    temperature: float = Field(1.0, gt=0.0, allow_inf_nan=False)
 
 
 @register

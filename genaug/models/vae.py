@@ -41,6 +41,7 @@ from torch import nn
 
 from genaug.data.spec import DataSpec
 from genaug.models.base import Cond, Generator, GeneratorConfig, randn
+from genaug.models.guidance import check_temperature
 from genaug.models.registry import register
 
 __all__ = ["VAE", "VAEConfig"]
@@ -70,7 +71,7 @@ class VAEConfig(GeneratorConfig):
     prior: Literal["standard", "fitted"] = "fitted"
     # sampling: multiplies the latent prior's standard deviation (below 1: samples nearer their class's
     # typical records, less variety; the truncation trick); per call: model.sample(n, temperature=0.7)
-    temperature: float = Field(1.0, gt=0)
+    temperature: float = Field(1.0, gt=0.0, allow_inf_nan=False)
 
 
 @register
@@ -275,12 +276,9 @@ class VAE(Generator):
         come from the outlier component: it is there to price values the training records never showed,
         not to produce them.
         """
-        if temperature is None:
-            temperature = self.config.temperature
-        elif isinstance(temperature, bool) or not isinstance(temperature, (int, float)) or not temperature > 0:
-            raise ValueError(f"temperature: expected a number > 0, got {temperature!r}")
+        temperature = check_temperature(self.config.temperature if temperature is None else temperature)
         cond = {k: v.to(self.device) for k, v in cond.items()}
-        mean = self.decoder(self._prior_draw(cond["label"], generator, float(temperature)), self.condition_vector(cond))
+        mean = self.decoder(self._prior_draw(cond["label"], generator, temperature), self.condition_vector(cond))
         noisy = self.config.sample_noise if self.config.sample_noise is not None else self.spec.kind.sample_noise
         if noisy:
             mean = mean + self._decoder_log_scale().exp() * randn(mean.shape, generator, mean.device, mean.dtype)

@@ -60,7 +60,7 @@ class WaveNetConfig(GeneratorConfig):
     # likewise, scales times T); below 1 smoother, more typical and less varied samples. 0.6 by default: the
     # untempered wavenet's samples carry per-element noise that a classifier of the real series misreads
     # (class fidelity on MNIST-1D / GunPoint 0.82 / 0.68 at 1, 0.88 / 0.90 at 0.6; BENCHMARKS.md)
-    temperature: float = Field(0.6, gt=0.0)
+    temperature: float = Field(0.6, gt=0.0, allow_inf_nan=False)
 
     @classmethod
     def saved_defaults(cls, saved: dict[str, Any]) -> dict[str, Any]:
