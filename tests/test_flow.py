@@ -143,6 +143,12 @@ def test_samples_are_decoded_tempered_base_noise(digits):
         expected = model.decode(0.7 * torch.randn(10, digits.spec.dim, generator=gen(5)), labels)
     torch.testing.assert_close(z, expected)
     assert z.shape == (10, 1, 8, 8) and (z.abs() < model.support_limit).all()
+    # a per-call temperature overrides the config's: the same draws as a model configured with it
+    with torch.no_grad():
+        torch.testing.assert_close(perturbed_flow(digits).sample_model({"label": labels}, generator=gen(5), temperature=0.7), z)
+    for bad in (0.0, float("inf"), True):
+        with pytest.raises(ValueError, match="temperature: expected a finite number > 0"):
+            model.sample(2, labels=0, temperature=bad)
 
 
 def test_init_from_data_standardises_the_input(digits):

@@ -237,7 +237,7 @@ def test_capabilities_are_declared_consistently():
 
 def test_sampling_options_are_what_sample_accepts():
     """``sampling_options()`` lists a family's per-call options from its class; each is accepted, others refused by name."""
-    expected = {"gmm": [], "vae": ["temperature"], "wavenet": ["guidance", "naive", "temperature"], "pixelcnn": ["guidance", "temperature"],
+    expected = {"gmm": [], "vae": ["temperature"], "flow": ["temperature"], "wavenet": ["guidance", "naive", "temperature"], "pixelcnn": ["guidance", "temperature"],
                 "diffusion": ["clip_x0", "eta", "guidance", "sample_steps"], "palette": ["clip_x0", "eta", "guidance", "sample_steps"],
                 "rescnn": ["self_ensemble"], "charlm": ["guidance", "prefix", "temperature", "top_k", "top_p"]}
     for name, options in expected.items():

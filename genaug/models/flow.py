@@ -38,6 +38,7 @@ from torch import nn
 
 from genaug.data.spec import DataSpec
 from genaug.models.base import Cond, Generator, GeneratorConfig, OptimizerGroup, randn
+from genaug.models.guidance import check_temperature
 from genaug.models.registry import register
 from genaug.nn.flow import ActNorm, AffineCoupling, FlowLayer, InvertibleLinear, Logit
 
@@ -61,7 +62,9 @@ class FlowConfig(GeneratorConfig):
     lr_scale: float | None = Field(None, gt=0)
     clamp: float = Field(2.0, gt=0)  # a coupling's log-scale is soft-clamped to (-clamp, clamp)
     logit_alpha: float = Field(0.05, gt=0, lt=0.5)  # bounded data: margin of the logit map onto R
-    temperature: float = Field(1.0, gt=0)  # sampling: standard deviation multiplier of the base noise
+    # sampling: standard deviation multiplier of the base noise (below 1: more typical samples, less variety; Glow's
+    # temperature); per call: model.sample(n, temperature=0.7)
+    temperature: float = Field(1.0, gt=0.0, allow_inf_nan=False)
     init_samples: int = Field(1024, ge=2)  # training samples the data-dependent initialisation sees
 
 
@@ -230,8 +233,10 @@ class Flow(Generator):
 
     # ------------------------------------------------------------------ generation
     @torch.no_grad()
-    def sample_model(self, cond: Cond, *, generator: torch.Generator | None = None) -> torch.Tensor:
+    def sample_model(self, cond: Cond, *, generator: torch.Generator | None = None, temperature: float | None = None) -> torch.Tensor:
+        """Decoded draws of the class's base Gaussian, its standard deviation times ``temperature`` (default: the config's)."""
+        temperature = check_temperature(self.config.temperature if temperature is None else temperature)
         cond = {k: v.to(self.device) for k, v in cond.items()}
         labels = cond["label"]
         eps = randn((len(labels), self.spec.dim), generator, self.device)
-        return self._from_latent(self.base_mean[labels] + torch.exp(self.base_log_std[labels]) * self.config.temperature * eps, cond)
+        return self._from_latent(self.base_mean[labels] + torch.exp(self.base_log_std[labels]) * temperature * eps, cond)
