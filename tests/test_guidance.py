@@ -73,7 +73,7 @@ def test_guidance_raises_the_models_own_class_posterior_and_stays_seeded(family,
     data = from_arrays(x, y, modality="sequence", **({"levels": levels} if levels else {}))
     small = {"residual": 8, "skip": 8, "layers": 4, "cycle": 4, "head": 16} if family == "wavenet" else {"channels": 8, "layers": 4, "head": 16}
     model = genaug.fit(data, family, steps=200, train={"progress": False, "val_fraction": 0}, **small)
-    assert model.config.guidance == (1.0 if family == "wavenet" else 0.0)  # on by default for the wavenet only
+    assert model.config.guidance == 1.0  # on by default on sequences (the pixelcnn takes the wavenet's defaults there)
     labels = torch.tensor([0, 1] * 50)
 
     def posterior_of_asked(samples):
@@ -93,7 +93,7 @@ def test_guidance_raises_the_models_own_class_posterior_and_stays_seeded(family,
     with pytest.raises(ValueError, match="guidance: expected a finite number >= 0"):
         model.sample(2, labels=0, guidance=-1.0)
     # temperature: 1 is the model itself; below 1 every conditional is sharper, so the samples are likelier under it
-    assert model.config.temperature == (0.6 if family == "wavenet" else 1.0)  # the wavenet samples tempered by default
+    assert model.config.temperature == 0.6  # sequences are sampled tempered by default
     default = model.config.temperature
     assert torch.equal(model.sample(8, labels=labels[:8], temperature=default, generator=_gen(6)), model.sample(8, labels=labels[:8], generator=_gen(6)))
 
