@@ -78,10 +78,9 @@ class Modality:
     feature_columns: ClassVar[bool] = False  # in a table, one numeric column per feature (else one array column per sample)
     column_names: ClassVar[tuple[str, ...]] = ("x",)  # a table's sample column, searched in this order when none is named
     flow_lr_scale: ClassVar[float] = 0.25  # a flow's learning-rate factor: dense couplings overfit small tables fast
-    # defaults of the autoregressive family (pixelcnn) on this modality: the size of its `autoregressive` block and its
-    # sampling options (class guidance costs num_classes passes per element), then its training budget
-    autoregressive_defaults: ClassVar[dict[str, Any]] = {"channels": 32, "layers": 6, "guidance": 0.0, "temperature": 1.0}
-    autoregressive_train: ClassVar[dict[str, Any]] = {}
+    # sampling defaults of the autoregressive family (pixelcnn) on this modality: class guidance costs num_classes
+    # passes per element, which a pixel-by-pixel image cannot afford
+    autoregressive_defaults: ClassVar[dict[str, Any]] = {"guidance": 0.0, "temperature": 1.0}
     generic_families: ClassVar[bool] = True  # families that declare no modalities (dense blocks over real values) model it
     string_samples: ClassVar[bool] = False  # a user-space sample is one Python str (text), not an array
 

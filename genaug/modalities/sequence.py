@@ -44,10 +44,9 @@ class Sequence(ChannelModality):
     diff_augment_ops = ("amplitude", "shift", "cutout")
     feature_kernels = (7, 5, 3)
     column_names = ("series", "sequence", "values", "x")
-    # the pixelcnn on sequences is the wavenet family's network (a causal dilated stack: 64 channels, dilations 1..128)
-    # with its sampling defaults and budget: class guidance 1 and temperature 0.6 lift class fidelity (BENCHMARKS.md)
-    autoregressive_defaults = {"channels": 64, "layers": 8, "guidance": 1.0, "temperature": 0.6}
-    autoregressive_train = {"steps": 3000, "patience": 5}
+    # the pixelcnn samples sequences as the wavenet does: class guidance 1 and temperature 0.6 lift its class fidelity
+    # (BENCHMARKS.md, class fidelity) at a cost sequences can afford
+    autoregressive_defaults = {"guidance": 1.0, "temperature": 0.6}
 
     def infer_layout(self, shape):
         """``(N, T)`` is one channel; of ``(N, A, B)`` the smaller of A and B is the channel axis (A on a tie)."""

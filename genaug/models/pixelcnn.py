@@ -21,9 +21,9 @@ over the bin, the exact density of dequantized data, so bits/dim compare across 
 ``guidance`` (a sampling option) draws each element with the model's own class posterior as a guide
 (`genaug.models.guidance`): samples more typical of their class, at ``num_classes`` times the sampling
 cost: ``model.sample(16, labels=3, guidance=2)``; ``temperature`` tempers each element's conditional.
-Defaults come from the data's modality (`Modality.autoregressive_defaults`): on images and vectors
-unguided at temperature 1; on sequences the network, sampling options and budget of the ``wavenet``
-family (64 channels, dilations 1..128, guidance 1, temperature 0.6), which score higher class fidelity.
+Their defaults come from the data's modality (`Modality.autoregressive_defaults`): on images and
+vectors unguided at temperature 1; on sequences guidance 1 and temperature 0.6, as the ``wavenet``
+samples, which lift class fidelity there.
 
 Example:
     >>> import genaug, torch
@@ -52,10 +52,8 @@ __all__ = ["PixelCNN", "PixelCNNConfig"]
 class PixelCNNConfig(GeneratorConfig):
     """Architecture of `PixelCNN` (images and sequences use the first block of fields, vectors the second)."""
 
-    # None (for these two and the sampling fields guidance and temperature): the data's modality's default
-    # (`Modality.autoregressive_defaults`: images and vectors 32 and 6, sequences 64 and 8), stored as the number it became
-    channels: int | None = Field(None, ge=1)  # images: feature maps of each stack; sequences: residual and skip channels
-    layers: int | None = Field(None, ge=1)  # gated layers (images: the receptive field grows k//2 per layer; sequences: dilations 1..2^(layers-1))
+    channels: int = Field(32, ge=1)  # images: feature maps of each stack; sequences: residual and skip channels
+    layers: int = Field(6, ge=1)  # gated layers (images: the receptive field grows k//2 per layer; sequences: dilations 1..2^(layers-1))
     kernel_size: int = Field(3, ge=3)  # images: odd width k of the stacks' kernels (k//2+1 rows tall)
     position: bool = True  # images: learned per-position bias inside every gate
     head: int = Field(64, ge=1)  # images, sequences: hidden units of the per-element output head
@@ -92,7 +90,7 @@ class PixelCNN(Generator):
     Args:
         spec: the data's `DataSpec`; grid data gets categorical conditionals, other data mixtures
             of ``mixture`` Gaussians.
-        config: a `PixelCNNConfig`. On images the default (6 gated layers of 32 maps, dropout 0.1, early
+        config: a `PixelCNNConfig`. The default (6 gated layers of 32 maps, dropout 0.1, early
             stopping on the validation likelihood) scores 1.77 bits/dim on held-out digits (half
             the set for training; a Gaussian mixture scores 2.82, a uniform model 4.09).
 
@@ -113,15 +111,10 @@ class PixelCNN(Generator):
         "patience": 3,
     }
 
-    @classmethod
-    def train_defaults_for(cls, spec: DataSpec | None) -> dict[str, Any]:
-        """``train_defaults`` with the modality's budget for its autoregressive block (sequences: the wavenet's)."""
-        return cls.train_defaults if spec is None else {**cls.train_defaults, **spec.kind.autoregressive_train}
-
     def __init__(self, spec: DataSpec, config: PixelCNNConfig | None = None) -> None:
         super().__init__(spec, config)
         unset = {k: v for k, v in spec.kind.autoregressive_defaults.items() if getattr(self.config, k) is None}
-        if unset:  # the modality's defaults, stored as numbers (a saved model keeps them if a modality's change)
+        if unset:  # the modality's defaults, stored as numbers (a saved model keeps them if the modality's change)
             self.config = self.config.model_copy(update=unset)
         cfg = self.config
         self.dist = output_distribution(spec, cfg.mixture, cfg.min_log_scale)
