@@ -200,6 +200,9 @@ def test_sampling_settings_per_call_match_the_configured_ones_and_leave_the_conf
         model.sample(2, guidance=-1.0)
     with pytest.raises(ValueError, match=r"^sample_steps: expected at most timesteps"):
         model.sample(2, sample_steps=model.config.timesteps + 1)
+    for option in ("guidance", "eta"):  # an infinite weight or noise gave saturated or NaN samples before it was refused
+        with pytest.raises(ValueError, match=rf"^{option}: .*finite number, got inf"):
+            model.sample(2, **{option: float("inf")})
 
 
 @pytest.mark.parametrize("prediction", ["eps", "v"])

@@ -99,6 +99,9 @@ def test_sampling_options_per_call_and_kept(models, patches):
         model.apply(gray, sample_steps=0)
     with pytest.raises(ValueError, match="sample_steps: expected at most timesteps=1000, got 1001"):
         model.apply(gray, sample_steps=1001)
+    for option in ("guidance", "eta"):
+        with pytest.raises(ValueError, match=rf"{option}: .*finite number, got inf"):
+            model.apply(gray, **{option: float("inf")})
     with pytest.raises(ValueError, match=r"fields: only \['sample_steps', 'eta', 'clip_x0', 'guidance'\] can change .*, got \['channels'\]"):
         model.configure_sampling(channels=4)
 

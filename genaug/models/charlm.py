@@ -72,7 +72,7 @@ class CharLMConfig(GeneratorConfig):
     top_p: float | None = Field(None, gt=0.0, le=1.0)  # sampling: nucleus of probability p (None: all)
     # sampling: weight of the model's own class posterior (0: plain p(x | class)); 1 (set before it was measured) squares the
     # class evidence of every symbol; costs num_classes forward passes per symbol
-    guidance: float = Field(1.0, ge=0.0)
+    guidance: float = Field(1.0, ge=0.0, allow_inf_nan=False)
 
 
 def filter_logits(logits: torch.Tensor, temperature: float = 1.0, top_k: int | None = None, top_p: float | None = None) -> torch.Tensor:

@@ -54,7 +54,7 @@ class WaveNetConfig(GeneratorConfig):
     min_log_scale: float = -7.0  # continuous data: floor of each Gaussian's log standard deviation
     # sampling: Bayes class guidance by the model's own class posterior (genaug.models.guidance; 0: plain p(x | class));
     # costs num_classes forward passes per element
-    guidance: float = Field(1.0, ge=0.0)
+    guidance: float = Field(1.0, ge=0.0, allow_inf_nan=False)
     guidance_candidates: int = Field(32, ge=1)  # sampling, continuous data: draws per element resampled by guidance
     # sampling: every element's conditional tempered (categorical: p ** (1 / T) renormalized; mixture: weights
     # likewise, scales times T); below 1 smoother, more typical and less varied samples. 0.6 by default: the
