@@ -293,3 +293,23 @@ def test_a_model_folder_is_a_hub_repository(digits_gmm_dir, tmp_path, monkeypatc
     assert model.save_pretrained(tmp_path / "local", push_to_hub=True, repo_id="me/digits-gmm") == "https://hub/commit"
     assert pushed == {"repo_id": "me/digits-gmm", "files": ["config.json", "model.safetensors"]}
     assert sorted(p.name for p in (tmp_path / "local").iterdir()) == ["config.json", "model.safetensors"]
+
+
+def test_no_config_number_takes_inf_or_nan():
+    """Every family's config and the Trainer's refuse an infinite or NaN number by its field's name (an infinite
+    diffusion eta drew NaN samples, an infinite learning rate trains to NaN)."""
+    from pydantic import ValidationError
+
+    from genaug.models.registry import families
+    from genaug.train.config import TrainConfig
+
+    checked = 0
+    for cls in [get_family(f).config_class for f in families()] + [TrainConfig]:
+        for name, field in cls.model_fields.items():
+            if "float" not in str(field.annotation):
+                continue
+            for bad in (float("inf"), float("-inf"), float("nan")):
+                with pytest.raises(ValidationError, match=name):
+                    cls(**{name: bad})
+            checked += 1
+    assert checked > 40

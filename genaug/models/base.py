@@ -64,9 +64,9 @@ FAMILIES: dict[str, type[Generator]] = {}  # filled by `genaug.models.registry.r
 
 
 class GeneratorConfig(BaseModel):
-    """Base of every family's config: typed, JSON round-trip, unknown keys refused by name."""
+    """Base of every family's config: typed, JSON round-trip, unknown keys refused by name, no inf or NaN."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
     @classmethod
     def saved_defaults(cls, saved: dict[str, Any]) -> dict[str, Any]:

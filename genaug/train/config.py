@@ -17,7 +17,7 @@ class TrainConfig(BaseModel):
         1
     """
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)  # no number field means inf or NaN
 
     steps: int = Field(3000, ge=0)  # optimizer updates (EM iterations for closed-form families)
     min_epochs: float = Field(20.0, ge=0)  # genaug.fit raises a family's default steps to this many passes over the data
