@@ -116,6 +116,10 @@ def test_yaml_errors_name_the_file(tmp_path):
     path.write_text("- just\n- a list\n")
     with pytest.raises(RecipeError, match="expected a mapping of sections"):
         load_recipe(path)
+    for value in (".inf", ".nan"):  # a number of a recipe is finite: named by its path, not a NaN downstream run
+        path.write_text(f"name: x\ndata: {{source: digits}}\ngenerator: {{family: gmm}}\ninjection: {{ratio: {value}}}\narms: [none]\n")
+        with pytest.raises(RecipeError, match="injection.ratio: Input should be a finite number"):
+            load_recipe(path)
 
 
 def test_shipped_recipes_are_valid():
@@ -487,6 +491,14 @@ def test_a_default_that_moved_after_fits_were_stored_is_part_of_the_fit_key():
     assert runner_module._moved_defaults("wavenet", {}) == {"temperature": 0.6}
     assert runner_module._moved_defaults("wavenet", {"temperature": 1.0}) == {}
     assert runner_module._moved_defaults("gmm", {}) == {}
+    # a default the data decide is keyed as a fit of that data gets it, and only where it differs from the saved one:
+    # the pixelcnn samples images as before (unguided at 1: keys unchanged) and sequences guided at 0.6
+    images = genaug.load_source("digits").spec
+    series = genaug.from_arrays(np.zeros((4, 1, 16)), [0, 1, 0, 1], modality="sequence", levels=8).spec
+    assert runner_module._moved_defaults("pixelcnn", {}, images) == {}
+    assert runner_module._moved_defaults("pixelcnn", {}, series) == {"guidance": 1.0, "temperature": 0.6}
+    assert runner_module._moved_defaults("pixelcnn", {"temperature": 1.0}, series) == {"guidance": 1.0}
+    assert runner_module._moved_defaults("wavenet", {}, series) == {"temperature": 0.6}
 
 
 def test_interpolating_and_decaying_variants(tmp_path, monkeypatch):

@@ -153,6 +153,15 @@ class Generator(nn.Module, ModelHubMixin, library_name="genaug", tags=["genaug",
         """``train_defaults`` for data of ``spec`` (None: unknown); a family whose budget depends on the data overrides it."""
         return cls.train_defaults
 
+    @classmethod
+    def config_defaults_for(cls, spec: DataSpec) -> dict[str, Any]:
+        """Config fields whose default (None in the config class) the data of ``spec`` decides, with their values.
+
+        A family that fills such fields in ``__init__`` overrides this and uses it there, so a recipe can key the
+        value a fit would get without building the model (`genaug.recipes.runner`).
+        """
+        return {}
+
     # ------------------------------------------------------------------ conditions
     def embed_conditions(self, dim: int, *, null_label: bool = False) -> int:
         """Create the condition tables: ``embed`` for the label (one "no class" row more with

@@ -41,6 +41,7 @@ import torch
 from pydantic import Field
 
 from genaug.data.spec import DataSpec
+from genaug.modalities import Modality
 from genaug.models.base import Cond, Generator, GeneratorConfig
 from genaug.models.distributions import output_distribution
 from genaug.models.guidance import sample_guided
@@ -111,9 +112,14 @@ class PixelCNN(Generator):
         "patience": 3,
     }
 
+    @classmethod
+    def config_defaults_for(cls, spec: DataSpec) -> dict[str, Any]:
+        """``guidance`` and ``temperature`` on ``spec``'s modality (`Modality.autoregressive_defaults`, over the base's)."""
+        return {**Modality.autoregressive_defaults, **spec.kind.autoregressive_defaults}
+
     def __init__(self, spec: DataSpec, config: PixelCNNConfig | None = None) -> None:
         super().__init__(spec, config)
-        unset = {k: v for k, v in spec.kind.autoregressive_defaults.items() if getattr(self.config, k) is None}
+        unset = {k: v for k, v in self.config_defaults_for(spec).items() if getattr(self.config, k) is None}
         if unset:  # the modality's defaults, stored as numbers (a saved model keeps them if the modality's change)
             self.config = self.config.model_copy(update=unset)
         cfg = self.config

@@ -56,6 +56,7 @@ from tqdm.auto import tqdm
 from tqdm.contrib.logging import logging_redirect_tqdm
 
 from genaug.data.arrayset import ArraySet
+from genaug.data.spec import DataSpec
 from genaug.data.sources import load_source
 from genaug.models.registry import get_family
 from genaug.recipes.baselines import OVERSAMPLERS
@@ -341,7 +342,7 @@ class Cell:
         for variant, slot in self.slots.items():
             gen = recipe.generator_of(variant)
             fit_parts: list[Any] = [gen.model_dump()]
-            moved = _moved_defaults(gen.family, gen.config)
+            moved = _moved_defaults(gen.family, gen.config, self.plan.train.spec)
             if moved:  # a fit stored before such a default moved samples with the old one: it must not be reused
                 fit_parts.append({"defaults": moved})
             if gen.fit_on == "classic" or gen.unlabelled == "pseudo_label":
@@ -550,12 +551,17 @@ def _injection_key(injection: InjectionSection) -> dict[str, Any]:
     return injection.model_dump(exclude=unset)
 
 
-def _moved_defaults(family: str, config: dict[str, Any]) -> dict[str, Any]:
+def _moved_defaults(family: str, config: dict[str, Any], spec: DataSpec | None = None) -> dict[str, Any]:
     """The current defaults of ``family``'s config fields whose default changed after models were saved
-    (those its ``saved_defaults`` fills in) and that ``config`` leaves unset."""
-    config_class = get_family(family).config_class
-    moved = config_class.saved_defaults({})
-    return {k: config_class.model_fields[k].default for k in sorted(moved) if k not in config}
+    (those its ``saved_defaults`` fills in) and that ``config`` leaves unset: those a fit of data ``spec``
+    would get (`Generator.config_defaults_for`) where the data decide, and only where they differ from the
+    value a model saved before gets back."""
+    cls = get_family(family)
+    moved = cls.config_class.saved_defaults({})
+    current = {k: f.default for k, f in cls.config_class.model_fields.items()}
+    if spec is not None:
+        current.update(cls.config_defaults_for(spec))
+    return {k: current[k] for k in sorted(moved) if k not in config and current[k] != moved[k]}
 
 
 def _read_json(path: Path) -> dict[str, Any] | None:
