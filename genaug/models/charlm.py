@@ -67,12 +67,12 @@ class CharLMConfig(GeneratorConfig):
     label_dim: int = Field(32, ge=1)  # size of the condition embedding every gate reads
     dropout: float = Field(0.3, ge=0.0, lt=1.0)  # dropout on the gate outputs (0.3: best of 0.1-0.4 on the census names)
     weight_decay: float = Field(0.0, ge=0.0)  # AdamW's decoupled weight decay
-    temperature: float = Field(1.0, gt=0.0, allow_inf_nan=False)  # sampling: logits are divided by it
+    temperature: float = Field(1.0, gt=0.0)  # sampling: logits are divided by it
     top_k: int | None = Field(None, ge=1)  # sampling: only the k likeliest symbols (None: all)
     top_p: float | None = Field(None, gt=0.0, le=1.0)  # sampling: nucleus of probability p (None: all)
     # sampling: weight of the model's own class posterior (0: plain p(x | class)); 1 (set before it was measured) squares the
     # class evidence of every symbol; costs num_classes forward passes per symbol
-    guidance: float = Field(1.0, ge=0.0, allow_inf_nan=False)
+    guidance: float = Field(1.0, ge=0.0)
 
 
 def filter_logits(logits: torch.Tensor, temperature: float = 1.0, top_k: int | None = None, top_p: float | None = None) -> torch.Tensor:

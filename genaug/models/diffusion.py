@@ -59,9 +59,9 @@ class DiffusionConfig(GeneratorConfig):
     depth: int = Field(3, ge=1)  # vectors: residual MLP blocks
     dropout: float = Field(0.0, ge=0, lt=1)  # dropout inside residual blocks
     label_dropout: float = Field(0.1, ge=0, le=1)  # share of training labels replaced by the null class
-    guidance: float = Field(1.5, ge=0, allow_inf_nan=False)  # sampling: classifier-free guidance scale (0 unconditional, 1 conditional)
+    guidance: float = Field(1.5, ge=0)  # sampling: classifier-free guidance scale (0 unconditional, 1 conditional)
     sample_steps: int = Field(25, ge=1)  # sampling: DDIM steps (at most timesteps)
-    eta: float = Field(0.0, ge=0, allow_inf_nan=False)  # sampling: DDIM noise (0 deterministic, 1 as DDPM's ancestral sampler)
+    eta: float = Field(0.0, ge=0)  # sampling: DDIM noise (0 deterministic, 1 as DDPM's ancestral sampler)
     clip_x0: bool | None = None  # sampling: clip predicted x0 to [-1, 1]; None: for grid and range data
 
     @model_validator(mode="after")

@@ -64,7 +64,7 @@ class FlowConfig(GeneratorConfig):
     logit_alpha: float = Field(0.05, gt=0, lt=0.5)  # bounded data: margin of the logit map onto R
     # sampling: standard deviation multiplier of the base noise (below 1: more typical samples, less variety; Glow's
     # temperature); per call: model.sample(n, temperature=0.7)
-    temperature: float = Field(1.0, gt=0.0, allow_inf_nan=False)
+    temperature: float = Field(1.0, gt=0.0)
     init_samples: int = Field(1024, ge=2)  # training samples the data-dependent initialisation sees
 
 

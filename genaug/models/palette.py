@@ -80,10 +80,10 @@ class PaletteConfig(GeneratorConfig):
     train_crop: int | None = Field(32, ge=1)  # training: the loss on a random square of this side; None: whole images
     target_scale: float | None = Field(None, gt=0)  # brings the diffused target to about unit variance; None: per task
     sample_steps: int = Field(20, ge=1)  # sampling: DDIM steps (at most timesteps)
-    eta: float = Field(0.0, ge=0, allow_inf_nan=False)  # sampling: DDIM noise (0: a deterministic map of the seeded start, 1: as DDPM)
+    eta: float = Field(0.0, ge=0)  # sampling: DDIM noise (0: a deterministic map of the seeded start, 1: as DDPM)
     clip_x0: bool = True  # sampling: keep every step's predicted output in the valid range
     input_dropout: float = Field(0.1, ge=0, lt=1)  # training: share of input images blanked (zeros), so guidance has an unconditional model
-    guidance: float | None = Field(None, ge=0, allow_inf_nan=False)  # sampling: input guidance w, uncond + w * (cond - uncond); 1: none; None: per task
+    guidance: float | None = Field(None, ge=0)  # sampling: input guidance w, uncond + w * (cond - uncond); 1: none; None: per task
 
     @classmethod
     def saved_defaults(cls, saved: dict[str, Any]) -> dict[str, Any]:

@@ -67,12 +67,12 @@ class PixelCNNConfig(GeneratorConfig):
     # sampling: Bayes class guidance by the model's own class posterior (genaug.models.guidance); None: the modality's,
     # 0 (off) on images and vectors: it costs num_classes passes per element, and a pixel-by-pixel image is already the
     # slowest sampler here; 1 on sequences (as the wavenet)
-    guidance: float | None = Field(None, ge=0.0, allow_inf_nan=False)
+    guidance: float | None = Field(None, ge=0.0)
     guidance_candidates: int = Field(32, ge=1)  # sampling, continuous data: draws per element resampled by guidance
     # sampling: every element's conditional tempered (categorical: p ** (1 / T) renormalized; mixture: weights
     # likewise, scales times T); below 1 smoother, more typical and less varied samples; None: the modality's (images
     # and vectors 1, sequences 0.6)
-    temperature: float | None = Field(None, gt=0.0, allow_inf_nan=False)
+    temperature: float | None = Field(None, gt=0.0)
 
     @classmethod
     def saved_defaults(cls, saved: dict[str, Any]) -> dict[str, Any]:

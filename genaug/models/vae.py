@@ -71,7 +71,7 @@ class VAEConfig(GeneratorConfig):
     prior: Literal["standard", "fitted"] = "fitted"
     # sampling: multiplies the latent prior's standard deviation (below 1: samples nearer their class's
     # typical records, less variety; the truncation trick); per call: model.sample(n, temperature=0.7)
-    temperature: float = Field(1.0, gt=0.0, allow_inf_nan=False)
+    temperature: float = Field(1.0, gt=0.0)
 
 
 @register

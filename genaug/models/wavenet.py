@@ -54,13 +54,13 @@ class WaveNetConfig(GeneratorConfig):
     min_log_scale: float = -7.0  # continuous data: floor of each Gaussian's log standard deviation
     # sampling: Bayes class guidance by the model's own class posterior (genaug.models.guidance; 0: plain p(x | class));
     # costs num_classes forward passes per element
-    guidance: float = Field(1.0, ge=0.0, allow_inf_nan=False)
+    guidance: float = Field(1.0, ge=0.0)
     guidance_candidates: int = Field(32, ge=1)  # sampling, continuous data: draws per element resampled by guidance
     # sampling: every element's conditional tempered (categorical: p ** (1 / T) renormalized; mixture: weights
     # likewise, scales times T); below 1 smoother, more typical and less varied samples. 0.6 by default: the
     # untempered wavenet's samples carry per-element noise that a classifier of the real series misreads
     # (class fidelity on MNIST-1D / GunPoint 0.82 / 0.68 at 1, 0.88 / 0.90 at 0.6; BENCHMARKS.md)
-    temperature: float = Field(0.6, gt=0.0, allow_inf_nan=False)
+    temperature: float = Field(0.6, gt=0.0)
 
     @classmethod
     def saved_defaults(cls, saved: dict[str, Any]) -> dict[str, Any]:
